@@ -1,0 +1,188 @@
+"""Checks at the public boundary.
+
+Every public function converts and checks its inputs here, once, so that bad input fails with a
+message that names the function, the parameter, what was expected and what was given, in the
+shape scikit-learn uses:
+
+    The 'temperature' parameter of kd_loss must be a float in the range (0, inf). Got -1.0 instead.
+
+Nothing below the boundary re-validates: the private ``_``-functions trust their callers.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "as_labels",
+    "check_positive",
+    "check_same_shape",
+    "check_temperature",
+    "check_unit_interval",
+    "common_float_dtype",
+    "param_error",
+]
+
+
+def param_error(name, func, expected, got, exc=ValueError):
+    """The standard error: ``The 'name' parameter of func must be ... Got ... instead.``"""
+    return exc(f"The '{name}' parameter of {func} must be {expected}. Got {got} instead.")
+
+
+def _describe(x):
+    """A short, bounded description of a bad value for an error message."""
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def common_float_dtype(*arrays):
+    """float32 when every array is float32, float64 otherwise (ints, float16 and mixes included)."""
+    if all(a.dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_empty=False):
+    """Convert an array-like to a finite float array, or raise a clear error.
+
+    Parameters
+    ----------
+    x : array_like
+        The input.
+    name, func : str
+        Parameter and function names for the error message.
+    ndim : int, optional
+        Exact number of dimensions required.
+    min_ndim : int
+        Minimum number of dimensions when ``ndim`` is None.
+    dtype : numpy dtype, optional
+        Target dtype. By default float32 stays float32 and anything else real becomes float64.
+    allow_empty : bool
+        Whether a zero-size array is acceptable.
+
+    Returns
+    -------
+    ndarray
+        A float32 or float64 array (a view when no conversion was needed).
+
+    Raises
+    ------
+    TypeError
+        For bool, complex, object, string or otherwise non-numeric input.
+    ValueError
+        For a wrong number of dimensions, an empty array, or NaN/inf entries.
+    """
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as err:  # ragged nested lists and the like
+            raise param_error(name, func, "a rectangular array of real numbers", _describe(x),
+                              TypeError) from err
+    kind = arr.dtype.kind
+    if kind not in "fiu":
+        what = {"b": "a boolean array", "c": "a complex array", "O": "an object array",
+                "U": "a string array", "S": "a bytes array"}.get(kind, f"dtype {arr.dtype}")
+        raise param_error(name, func, "an array of real numbers (float or int)", what, TypeError)
+    if ndim is not None and arr.ndim != ndim:
+        raise param_error(name, func, f"a {ndim}-D array", f"a {arr.ndim}-D array of shape "
+                          f"{arr.shape}")
+    if ndim is None and arr.ndim < min_ndim:
+        raise param_error(name, func, f"an array with at least {min_ndim} dimension(s)",
+                          f"a {arr.ndim}-D array of shape {arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise param_error(name, func, "a non-empty array", f"an empty array of shape {arr.shape}")
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    if arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise param_error(name, func, "finite (no NaN or inf)",
+                          f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return arr
+
+
+def check_same_shape(a, b, name_a, name_b, func):
+    """Raise if two arrays do not have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"The '{name_a}' and '{name_b}' parameters of {func} must have the same "
+                         f"shape. Got {a.shape} and {b.shape} instead.")
+
+
+def _as_real_scalar(x, name, func, expected):
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise param_error(name, func, expected, _describe(x), TypeError)
+    return float(x)
+
+
+def check_temperature(temperature, func, name="temperature"):
+    """Return ``temperature`` as a float, or raise unless it is a finite real number > 0."""
+    expected = "a float in the range (0, inf)"
+    t = _as_real_scalar(temperature, name, func, expected)
+    if not (np.isfinite(t) and t > 0):
+        raise param_error(name, func, expected, repr(t))
+    return t
+
+
+def check_positive(value, name, func):
+    """Return ``value`` as a float, or raise unless it is a finite real number > 0."""
+    return check_temperature(value, func, name)
+
+
+def check_unit_interval(value, name, func):
+    """Return ``value`` as a float, or raise unless it is a real number in [0, 1]."""
+    expected = "a float in the range [0, 1]"
+    v = _as_real_scalar(value, name, func, expected)
+    if not (0.0 <= v <= 1.0):
+        raise param_error(name, func, expected, repr(v))
+    return v
+
+
+def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=None):
+    """Convert class labels to an int64 array of the given shape, each in [0, n_classes).
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Class indices; float arrays holding whole numbers are refused (a float label usually
+        means a probability was passed where an index was meant).
+    shape : tuple of int
+        Required shape: the logits' shape without the class axis.
+    n_classes : int
+        Number of classes C.
+    ignore_index : int, optional
+        A label value that marks a position to skip (Hugging Face uses -100); allowed besides
+        the class range.
+
+    Returns
+    -------
+    ndarray of int64 and shape ``shape``
+    """
+    try:
+        arr = np.asarray(labels)
+    except (ValueError, TypeError) as err:
+        raise param_error(name, func, "an integer array", _describe(labels), TypeError) from err
+    if arr.dtype.kind not in "iu":
+        raise param_error(name, func, f"an integer array of class indices of shape {shape}",
+                          f"dtype {arr.dtype}", TypeError)
+    if arr.shape != tuple(shape):
+        raise param_error(name, func, f"an integer array of shape {tuple(shape)} (one label per "
+                          "row of logits)", f"shape {arr.shape}")
+    arr = arr.astype(np.int64, copy=False)
+    valid = (arr >= 0) & (arr < n_classes)
+    if ignore_index is not None:
+        valid |= arr == ignore_index
+    if not valid.all():
+        bad = arr[~valid][0]
+        allowed = f"in [0, {n_classes})"
+        if ignore_index is not None:
+            allowed += f" or equal to ignore_index={ignore_index}"
+        raise param_error(name, func, f"class indices {allowed}", f"label {int(bad)}")
+    return arr
