@@ -5,7 +5,7 @@ checked against finite differences (:mod:`minikd.gradcheck`). See ``docs/convent
 the conventions (shape letters, KL direction, reduction, where T² lives, what alpha weighs).
 """
 
-from . import gradcheck
+from . import data, gradcheck
 from ._reduce import LossGrad
 from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
@@ -43,5 +43,7 @@ from .optim import (
 # -- distillation trainer (distill.py) --
 
 # -- library conventions (conventions.py) --
+
+# -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
 
 __version__ = "0.1.0"
