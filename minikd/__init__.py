@@ -39,6 +39,7 @@ from .optim import (
     StepSchedule,
     clip_grad_norm,
 )
+from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
 
