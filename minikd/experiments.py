@@ -67,13 +67,22 @@ def temperature_table(logits, temperatures=(1.0, 2.0, 4.0, 20.0)):
 _EXTRA_LOSS_NAMES = ("cross_entropy", "soft_cross_entropy", "kl_divergence")
 
 
+def _returns_lossgrad(fn):
+    """Whether the numpydoc Returns section of ``fn`` names ``LossGrad``."""
+    doc = inspect.getdoc(fn) or ""
+    if "Returns" not in doc:
+        return False
+    section = doc.split("Returns", 1)[1].split("Examples", 1)[0]
+    return "LossGrad" in section
+
+
 def discover_losses():
     """Every public loss that ``minikd`` exports at the time of the call.
 
-    A loss is a public top-level function whose name ends in ``_loss`` or is one of
-    ``cross_entropy``, ``soft_cross_entropy``, ``kl_divergence``, or ends in ``_divergence``.
-    Discovery instead of a fixed list means a loss added later is checked (or reported as
-    skipped) without anyone editing this file.
+    A loss is a public top-level function whose docstring says it returns a ``LossGrad``, or
+    whose name ends in ``_loss`` or ``_divergence`` or is ``cross_entropy``. Discovery instead
+    of a fixed list means a loss added later is checked (or reported as skipped) without anyone
+    editing this file.
 
     Returns
     -------
@@ -81,16 +90,13 @@ def discover_losses():
     """
     import minikd
 
-    names = getattr(minikd, "__all__", None) or dir(minikd)
     found = {}
-    for name in sorted(names):
-        if name.startswith("_"):
-            continue
+    for name in sorted(dir(minikd)):
         obj = getattr(minikd, name, None)
-        if not inspect.isfunction(obj):
+        if name.startswith("_") or not inspect.isfunction(obj):
             continue
-        if (name.endswith("_loss") or name.endswith("_divergence")
-                or name in _EXTRA_LOSS_NAMES):
+        if (name.endswith(("_loss", "_divergence")) or name in _EXTRA_LOSS_NAMES
+                or _returns_lossgrad(obj)):
             found[name] = obj
     return found
 
@@ -104,8 +110,8 @@ def _grad_of(result):
     return grad
 
 
-def _array_for(pname, shape, n_classes, rng, role):
-    """A random float64 input (or labels/mask) for a parameter, chosen by its name."""
+def _array_for(pname, shape, n_classes, rng, role, k=3):
+    """A random float64 input (or labels/mask/indices) for a parameter, chosen by its name."""
     lead = shape[:-1]
     low = pname.lower()
     if low in ("labels", "targets", "target", "y"):
@@ -114,11 +120,16 @@ def _array_for(pname, shape, n_classes, rng, role):
         m = rng.random(lead) < 0.7
         m.reshape(-1)[0] = True
         return m
+    if "indices" in low:  # distinct class indices per position, e.g. a teacher's top-k
+        keys = rng.random(lead + (n_classes,))
+        return np.argsort(keys, axis=-1)[..., :k]
+    if "values" in low:
+        return 3.0 * rng.standard_normal(lead + (k,))
     if "map" in low:  # attention maps (N, C, H, W)
         return rng.standard_normal((shape[0], 3, 4, 4))
-    scale = 3.0 if "logit" in low else 1.0
-    x = scale * rng.standard_normal(shape)
-    if role == "teacher" and "logit" not in low:
+    is_logits = "logit" in low or low in ("z_s", "z_t", "zs", "zt")
+    x = (3.0 if is_logits else 1.0) * rng.standard_normal(shape)
+    if role == "teacher" and not is_logits:
         x += 0.5 * rng.standard_normal(shape)
     return x
 
