@@ -18,6 +18,28 @@ from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 # -- relation-based losses (relations.py) --
 
 # -- networks, optimizers, training (layers.py, mlp.py, optim.py, train.py) --
+# isort: split
+from .layers import (
+    dropout_backward,
+    dropout_forward,
+    linear_backward,
+    linear_forward,
+    relu_backward,
+    relu_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .mlp import MLP, ForwardCache
+from .optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineSchedule,
+    NonFiniteUpdateError,
+    StepSchedule,
+    clip_grad_norm,
+)
+from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
 
