@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.ndimage import gaussian_filter
 
-from minikd import data
+from minikd import _mnist1d, data
 from minikd.data import (
     load_digits,
     load_idx,
@@ -42,7 +42,7 @@ def _naive_mnist1d(n_samples, seed, *, train_fraction=0.8, padding=(36, 60), sca
                    max_translation=48, corr=0.25, iid=0.02, shear=0.75, length=40):
     """The recipe of make_mnist1d's docstring, one example at a time, with np.interp."""
     rs = np.random.RandomState(seed)
-    raw = data._TEMPLATES_RAW
+    raw = _mnist1d._TEMPLATES_RAW
     xs, ys = [], []
     for c in range(10):
         for _ in range(n_samples // 10):
@@ -152,7 +152,7 @@ def test_mnist1d_templates_are_whitened_and_start_at_zero():
 @given(m=st.integers(2, 90), n=st.integers(2, 90), rows=st.integers(1, 4), data_=st.data())
 def test_resample_equals_np_interp(m, n, rows, data_):
     y = data_.draw(arrays(np.float64, (rows, m), elements=st.floats(-1e4, 1e4)))
-    got = data._resample(y, n)
+    got = _mnist1d._resample(y, n)
     for r in range(rows):
         want = np.interp(np.linspace(0, 1, n), np.linspace(0, 1, m), y[r])
         np.testing.assert_array_equal(got[r], want)
