@@ -5,7 +5,7 @@ checked against finite differences (:mod:`minikd.gradcheck`). See ``docs/convent
 the conventions (shape letters, KL direction, reduction, where T² lives, what alpha weighs).
 """
 
-from . import gradcheck
+from . import data, gradcheck
 from ._reduce import LossGrad
 from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
@@ -26,9 +26,33 @@ from .losses import (
 # -- relation-based losses (relations.py) --
 
 # -- networks, optimizers, training (layers.py, mlp.py, optim.py, train.py) --
+# isort: split
+from .layers import (
+    dropout_backward,
+    dropout_forward,
+    linear_backward,
+    linear_forward,
+    relu_backward,
+    relu_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .mlp import MLP, ForwardCache
+from .optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineSchedule,
+    NonFiniteUpdateError,
+    StepSchedule,
+    clip_grad_norm,
+)
+from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
 
 # -- library conventions (conventions.py) --
+
+# -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
 
 __version__ = "0.1.0"
