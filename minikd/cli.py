@@ -216,10 +216,9 @@ def _distill_report(r):
     """The text table of :func:`minikd.experiments.run_distill`'s result."""
     st, m, g = r["setup"], r["models"], r["gain"]
     fam = st["family"]
-    if fam == "feature":
-        fam += f" ({st['feature_loss']}, beta {st['beta']:g})"
-    elif fam == "relation":
-        fam += f" ({st['relation_loss']}, beta {st['beta']:g})"
+    if fam != "response":
+        loss = st["feature_loss"] if fam == "feature" else st["relation_loss"]
+        fam += f" ({loss}, beta {r['term_weight']:g})"
     lines = [
         f"minikd distill: {_DATASET_NAMES[st['dataset']]} ({r['data']['n_train']} train / "
         f"{r['data']['n_test']} test, {r['data']['n_features']} features, "
@@ -418,7 +417,9 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
         g.add_argument("--alpha", type=_unit_float,
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
     g.add_argument("--beta", type=_nonneg_float,
-                   help=f"weight of the feature or relation term (default: {d.beta:g})")
+                   help="weight of the feature or relation term (default: the libraries' "
+                        "weight for that loss: hint 100, cosine 1, rkd_distance 25, "
+                        "rkd_angle 50, sp 3000, pkt 30000)")
     g.add_argument("--feature-loss", choices=["hint", "cosine"],
                    help=f"with --family feature (default: {d.feature_loss})")
     g.add_argument("--relation-loss", choices=["rkd_distance", "rkd_angle", "sp", "pkt"],

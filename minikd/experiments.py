@@ -301,6 +301,10 @@ def load_dataset(name="mnist1d", *, data_dir=None, n_train=None, rng=0):
 FAMILIES = ("response", "feature", "relation")
 FEATURE_LOSSES = ("hint", "cosine")
 RELATION_LOSSES = ("rkd_distance", "rkd_angle", "sp", "pkt")
+# The weight each library gives each term (RepDistiller's train_student.py defaults, and HF
+# DistilBERT's alpha_cos): the losses' natural scales differ by orders of magnitude.
+CONVENTIONAL_BETA = {"hint": 100.0, "cosine": 1.0, "rkd_distance": 25.0, "rkd_angle": 50.0,
+                     "sp": 3000.0, "pkt": 30000.0}
 
 
 @dataclass(frozen=True)
@@ -336,8 +340,11 @@ class DistillSetup:
     family : {"response", "feature", "relation"}
     temperature, alpha : float
         The soft term: ``alpha * kd_loss(T) + (1 - alpha) * cross_entropy``.
-    beta : float
-        Weight of the feature or relation term added to the response blend.
+    beta : float or None
+        Weight of the feature or relation term added to the response blend; None takes the
+        weight the libraries use for that loss (:data:`CONVENTIONAL_BETA`: hint 100, cosine 1,
+        RKD distance 25, RKD angle 50, SP 3000, PKT 30000), since the terms' natural scales
+        differ by orders of magnitude.
     feature_loss : {"hint", "cosine"}
     relation_loss : {"rkd_distance", "rkd_angle", "sp", "pkt"}
     """
@@ -358,7 +365,7 @@ class DistillSetup:
     family: str = "response"
     temperature: float = 4.0
     alpha: float = 0.9
-    beta: float = 1.0
+    beta: float | None = None
     feature_loss: str = "hint"
     relation_loss: str = "rkd_distance"
 
@@ -396,10 +403,20 @@ class DistillSetup:
                               repr(self.teacher_dropout))
         for name in ("weight_decay", "beta"):
             v = getattr(self, name)
+            if v is None and name == "beta":
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
                     or not np.isfinite(v):
                 raise param_error(name, func, "a float in the range [0, inf)", repr(v))
         return self
+
+    @property
+    def term_weight(self):
+        """The weight of the feature or relation term actually used (``beta`` or its default)."""
+        if self.beta is not None:
+            return float(self.beta)
+        name = self.feature_loss if self.family == "feature" else self.relation_loss
+        return CONVENTIONAL_BETA[name]
 
 
 def _check_int(value, name, func, minimum):
@@ -551,8 +568,7 @@ def _train_scratch(setup, data, seed, weight_decay, verbose, name="scratch"):
 
 def _train_distilled(setup, data, teacher, seed, verbose, name="distilled"):
     student = _new_student(setup, data, seed)
-    opt = Adam(student.params, lr=setup.lr)
-    hist = _distill_student(teacher, student, data.X_train, data.y_train, setup, optimizer=opt,
+    hist = _distill_student(teacher, student, data.X_train, data.y_train, setup,
                             rng=_streams(seed)[3], X_val=data.X_test, y_val=data.y_test,
                             verbose=verbose, label=f"seed {seed} {name}")
     return student, hist
@@ -599,11 +615,11 @@ def _summarise(setup, per_seed, curves, timing, t_sizes, s_sizes, n_train, n_tes
                                              "n_features": t_sizes[0],
                                              "n_classes": t_sizes[-1]},
             "per_seed": per_seed, "summary": summary, "gain": gain, "models": models,
+            "term_weight": setup.term_weight if setup.family != "response" else 0.0,
             "triple": triple, "verdict": verdict, "curves": curves, "seconds": seconds}
 
 
-def _distill_student(teacher, student, X, y, setup, *, optimizer, rng, X_val, y_val, verbose,
-                     label):
+def _distill_student(teacher, student, X, y, setup, *, rng, X_val, y_val, verbose, label):
     """Distil ``student`` from the frozen ``teacher`` on (X, y); return its History.
 
     A thin adapter over :func:`minikd.train.train_loop` and the public losses, used until the
@@ -612,7 +628,7 @@ def _distill_student(teacher, student, X, y, setup, *, optimizer, rng, X_val, y_
     """
     t_logits, t_cache = teacher.forward(X)  # (N, C); the teacher is frozen: once, not per epoch
     t_feat = t_cache.hidden[-1]  # (N, H_t) last hidden layer
-    T, a, beta = setup.temperature, setup.alpha, setup.beta
+    T, a, beta = setup.temperature, setup.alpha, setup.term_weight
     params = dict(student.params)
     extra = None  # feature and relation terms: see below
     if setup.family == "feature":
@@ -639,6 +655,7 @@ def _distill_student(teacher, student, X, y, setup, *, optimizer, rng, X_val, y_
     def evaluate(epoch):
         return {"val_acc": _accuracy(student, X_val, y_val)}
 
+    optimizer = Adam(params, lr=setup.lr)  # after the regressor joined params
     return train_loop(params, optimizer, X.shape[0], step, epochs=setup.epochs,
                       batch_size=setup.batch_size, rng=rng, evaluate=evaluate, verbose=verbose,
                       label=label)
