@@ -22,8 +22,19 @@ from .losses import (
 # -- token-level losses for sequence models (tokens.py) --
 
 # -- feature-based losses (features.py) --
+# isort: split
+from .features import (
+    attention_transfer_loss,
+    cosine_loss,
+    hint_loss,
+    init_regressor,
+    regressor_backward,
+    regressor_forward,
+)
 
 # -- relation-based losses (relations.py) --
+# isort: split
+from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 
 # -- networks, optimizers, training (layers.py, mlp.py, optim.py, train.py) --
 # isort: split
