@@ -10,6 +10,14 @@ from ._reduce import LossGrad
 from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
 # -- response-based losses (losses.py) --
+from .losses import (
+    cross_entropy,
+    distillation_loss,
+    dkd_loss,
+    kd_loss,
+    kl_divergence,
+    soft_cross_entropy,
+)
 
 # -- token-level losses for sequence models (tokens.py) --
 

@@ -68,7 +68,8 @@ def resolve_mask(mask, lead_shape, func, *, labels=None, ignore_index=-100):
     return selected
 
 
-def reduce_positions(per_position, grad, mask, reduction, func):
+def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.0,
+                     grad_scale=1.0):
     """Reduce per-position losses and scale their gradients to match.
 
     Parameters
@@ -82,6 +83,9 @@ def reduce_positions(per_position, grad, mask, reduction, func):
     reduction : {"batchmean", "sum", "mean"}
     func : str
         Caller's name for error messages.
+    loss_scale, grad_scale : float, default 1.0
+        Constant factors for the reduced loss and the gradient (e.g. T² and T for ``kd_loss``),
+        folded into the reduction's own factor so the gradient is scaled in a single pass.
 
     Returns
     -------
@@ -104,6 +108,6 @@ def reduce_positions(per_position, grad, mask, reduction, func):
         factor = 1.0 / count
     else:
         factor = 1.0 / (count * grad.shape[-1])
-    if factor != 1.0:
-        grad *= grad.dtype.type(factor)
-    return LossGrad(float(total * factor), grad)
+    if factor * grad_scale != 1.0:
+        grad *= grad.dtype.type(factor * grad_scale)
+    return LossGrad(float(total * (factor * loss_scale)), grad)

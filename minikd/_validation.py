@@ -18,6 +18,8 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "as_labels",
+    "check_logit_range",
+    "check_nonnegative",
     "check_positive",
     "check_same_shape",
     "check_temperature",
@@ -109,6 +111,22 @@ def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_em
     return arr
 
 
+def check_logit_range(z, temperature, name, func):
+    """Raise unless every |z| / T (and |z| · T) stays far from overflow.
+
+    Finite logits can still overflow inside a loss: ``z - max(z)`` for a row spanning +-1e308,
+    ``z / T`` for tiny T, ``T² · KL`` for huge T. Such logits are meaningless (a softmax is
+    already one-hot at |z / T| ~ 1e3), so they are refused with a clear message instead of
+    giving inf or nan. The bound is 1e-10 of the largest float of ``z``'s dtype (1.8e298 for
+    float64, 3.4e28 for float32), divided by max(T, 1/T).
+    """
+    limit = np.finfo(z.dtype).max * 1e-10 / max(temperature, 1.0 / temperature)
+    if not (-limit <= z.min() and z.max() <= limit):
+        got = max(abs(float(z.min())), abs(float(z.max())))
+        raise param_error(name, func, f"logits with |z| <= {limit:.3g} at temperature "
+                          f"{temperature!r} (larger ones overflow)", f"|z| = {got:.3g}")
+
+
 def check_same_shape(a, b, name_a, name_b, func):
     """Raise if two arrays do not have the same shape."""
     if a.shape != b.shape:
@@ -134,6 +152,15 @@ def check_temperature(temperature, func, name="temperature"):
 def check_positive(value, name, func):
     """Return ``value`` as a float, or raise unless it is a finite real number > 0."""
     return check_temperature(value, func, name)
+
+
+def check_nonnegative(value, name, func):
+    """Return ``value`` as a float, or raise unless it is a finite real number >= 0."""
+    expected = "a float in the range [0, inf)"
+    v = _as_real_scalar(value, name, func, expected)
+    if not (np.isfinite(v) and v >= 0):
+        raise param_error(name, func, expected, repr(v))
+    return v
 
 
 def check_unit_interval(value, name, func):

@@ -176,14 +176,15 @@ class MLP:
     def _forward(self, x, train):
         """Forward pass on a trusted (N, D) array of the model's dtype."""
         p = self.params
+        n_layers = len(self.sizes) - 1
         drop = train and self.dropout > 0.0
         inputs, hidden, masks = [], [], []
         h = x
-        for k in range(1, self.n_layers + 1):
+        for k in range(1, n_layers + 1):
             inputs.append(h)
             a = h @ p[f"W{k}"]  # (N, H_k)
             a += p[f"b{k}"]
-            if k == self.n_layers:
+            if k == n_layers:
                 return a, ForwardCache(inputs, hidden, masks)
             if self.activation == "relu":
                 np.maximum(a, 0, out=a)
@@ -245,9 +246,9 @@ class MLP:
         p = self.params
         grads = {}
         dz = dlogits  # (N, C): gradient on the current layer's pre-activation a_k
-        for k in range(self.n_layers, 0, -1):
+        for k in range(len(self.sizes) - 1, 0, -1):
             grads[f"W{k}"] = cache.inputs[k - 1].T @ dz  # (H_{k-1}, H_k)
-            grads[f"b{k}"] = dz.sum(axis=0)  # (H_k,)
+            grads[f"b{k}"] = np.add.reduce(dz, axis=0)  # (H_k,) column sums
             if k == 1:
                 break  # nobody needs dL/dx
             i = k - 2  # index of the hidden layer below

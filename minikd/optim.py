@@ -58,10 +58,7 @@ def _check_fraction(value, name, func):
 
 
 def _update_is_finite(p, delta):
-    """Whether ``p - delta`` is finite, usually with one dot product and no allocation."""
-    flat = delta.reshape(-1)
-    if np.isfinite(np.dot(flat, flat)):
-        return True  # every |delta_i| <= sqrt(max float): p - delta cannot overflow
+    """Whether ``p - delta`` is finite (the slow, exact check)."""
     return bool(np.isfinite(p - delta).all())
 
 
@@ -117,18 +114,27 @@ class _Optimizer:
                                   f"key {key!r} with shape {getattr(g, 'shape', None)}")
         self.t += 1
         deltas = {}
+        squares = 0.0
         for key, g in grads.items():
             p = self.params[key]
-            delta = self._buffer(self._delta, key, p)
+            delta = self._delta.get(key)
+            if delta is None:
+                delta = self._delta[key] = np.zeros_like(p)
             self._fill_delta(key, p, g, delta)
             deltas[key] = delta
-        bad = [key for key, d in deltas.items() if not _update_is_finite(self.params[key], d)]
-        if bad:
-            raise NonFiniteUpdateError(
-                f"{self._name} step {self.t} (lr={self.lr:g}) would make parameter(s) {bad} "
-                "non-finite; no parameter was changed.")
+            squares += float(np.vdot(delta, delta))
+        # A finite sum of squares bounds every |delta_i| by sqrt(max float), far too small for
+        # p - delta to overflow: one dot product per array instead of an isfinite pass.
+        if not math.isfinite(squares):
+            bad = [key for key, d in deltas.items()
+                   if not _update_is_finite(self.params[key], d)]
+            if bad:
+                raise NonFiniteUpdateError(
+                    f"{self._name} step {self.t} (lr={self.lr:g}) would make parameter(s) "
+                    f"{bad} non-finite; no parameter was changed.")
         for key, d in deltas.items():
-            np.subtract(self.params[key], d, out=self.params[key])
+            p = self.params[key]
+            np.subtract(p, d, out=p)
 
     def _fill_delta(self, key, p, g, delta):  # pragma: no cover - abstract
         raise NotImplementedError
