@@ -100,7 +100,7 @@ def _check_nonneg(value, name, func):
 
 
 def _check_labels(y, n, func, name="y"):
-    """Integer labels of shape (n,), any non-negative values (not tied to a class count)."""
+    """Integer labels of shape (n,), any integer values (not tied to a class count)."""
     arr = np.asarray(y)
     if arr.dtype.kind not in "iu":
         raise param_error(name, func, "an integer array of class labels", f"dtype {arr.dtype}",

@@ -2,7 +2,8 @@ r"""Layers as pairs of pure functions: ``*_forward -> (out, cache)``, ``*_backwa
 
 Linear, ReLU, tanh and inverted dropout. Every backward returns fresh arrays and keeps no state,
 so a reader can check each line against the equation in its docstring (derivations in
-``docs/derivations/backprop.md``). Shape letters: N batch, D inputs, H outputs.
+``docs/derivations/backprop.md``; backpropagation as in Rumelhart, Hinton & Williams 1986,
+and the cs231n layer API). Shape letters: N batch, D inputs, H outputs.
 
 The public functions validate their inputs; :class:`minikd.MLP` runs the same equations on
 arrays it already trusts, with in-place updates where the buffers are its own.

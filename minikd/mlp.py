@@ -434,7 +434,7 @@ class MLP:
                           f"{ref.dtype}")
             if not np.isfinite(arr).all():
                 raise bad(f"array '{key}' holds NaN or inf")
-            model.params[key] = np.array(arr, copy=True)
+            model.params[key] = arr  # np.load returned a fresh array we own
         return model
 
 

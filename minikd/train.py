@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from ._validation import as_labels, check_positive, param_error
+from .losses import cross_entropy
 from .mlp import MLP
 from .optim import SGD, NonFiniteUpdateError, _Optimizer, clip_grad_norm
 
@@ -313,7 +314,9 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
     def step(idx):
         xb, yb = X[idx], y[idx]  # (B, D), (B,): one gather per batch
         logits, cache = model._forward(xb, True)
-        loss, dlogits = _cross_entropy(logits, yb)
+        if not np.isfinite(logits).all():  # overflowed logits: the cross-entropy is undefined
+            return {"loss": math.nan}, {}
+        loss, dlogits = cross_entropy(logits, yb)
         grads = model._backward(dlogits, cache)
         acc = float(np.mean(logits.argmax(axis=1) == yb))
         return {"loss": loss, "train_acc": acc}, grads
@@ -327,16 +330,3 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
                       batch_size=batch_size, rng=rng, evaluate=evaluate, schedule=schedule,
                       clip_norm=clip_norm, verbose=verbose, label=label)
 
-
-def _cross_entropy(logits, labels):
-    """Mean cross-entropy and its gradient on trusted arrays (replaced by minikd.losses)."""
-    from .softmax import _log_softmax
-
-    n = logits.shape[0]
-    log_p = _log_softmax(logits)  # (B, C)
-    rows = np.arange(n)
-    loss = -float(log_p[rows, labels].sum(dtype=np.float64)) / n
-    grad = np.exp(log_p)
-    grad[rows, labels] -= 1.0
-    grad *= grad.dtype.type(1.0 / n)
-    return loss, grad

@@ -8,6 +8,7 @@ import pytest
 import scipy.special
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from minikd import MLP, gradcheck
 from minikd.layers import (
@@ -272,6 +273,23 @@ def test_predict_predict_proba_n_params_nbytes():
 def test_bad_arguments_raise_clear_errors(call, exc):
     with pytest.raises(exc, match="parameter of"):
         call()
+
+
+@given(st.one_of(
+    arrays(np.float64, st.tuples(st.integers(0, 3), st.integers(0, 4)),
+           elements=st.floats(allow_nan=True, allow_infinity=True)),
+    arrays(np.float64, st.integers(0, 4)), arrays(np.bool_, (2, 3)),
+    arrays(np.complex64, (2, 3)), st.just(np.array([["a", "b", "c"]])),
+    st.lists(st.lists(st.floats(), max_size=4), max_size=3), st.none(), st.text(max_size=3),
+))
+def test_malformed_x_only_raises_value_or_type_error(x):
+    model = MLP([3, 4, 2], rng=0)
+    for call in (lambda: model.forward(x), lambda: model.predict(x),
+                 lambda: model.predict_proba(x, temperature=2.0)):
+        try:
+            call()
+        except (ValueError, TypeError):
+            pass
 
 
 def test_bad_backward_gradients_raise_clear_errors():
