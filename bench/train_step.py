@@ -84,6 +84,9 @@ ALPHA = 0.9
 LR = 0.01
 MOMENTUM = 0.9
 BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is over blocks
+# "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
+# time, but only with one thread (with more it adds the threads' times up).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 ENV_VARS = (*_THREAD_VARS, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -117,12 +120,11 @@ def minikd_step(sizes, batch, dtype=np.float32, seed=0):
     return step
 
 
-def minikd_step_parts(sizes, batch, n_steps, dtype=np.float32, seed=0):
+def minikd_step_parts(sizes, batch, n_steps, dtype=np.float32, seed=0, clock=time.perf_counter):
     """Seconds per step spent in forward, loss, backward and the optimizer (medians)."""
     x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
     model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
     opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
-    clock = time.perf_counter
     parts = {"forward": [], "loss": [], "backward": [], "optimizer": []}
     for _ in range(n_steps):
         t0 = clock()
@@ -223,26 +225,25 @@ def torch_teacher_forward(torch, sizes, batch, seed=0):
 # --------------------------------------------------------------------------- timing
 
 
-def _calls_per_block(fn, block_seconds):
+def _calls_per_block(fn, block_seconds, clock):
     """Warm up ``fn`` and return how many calls fill about ``block_seconds``."""
     fn()
     fn()
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
-    once = max(time.perf_counter() - t0, 1e-7)
+    once = max(clock() - t0, 1e-7)
     return max(1, int(block_seconds / once))
 
 
-def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS):
+def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
     """Seconds per call of each function, as lists over ``repeats`` interleaved blocks.
 
     The functions take turns block by block, so a change in the machine's load hits them alike
     and their per-block ratios stay meaningful. Each block starts with two untimed calls: after a
     switch the other library's thread pool may still be spinning.
     """
-    numbers = {name: _calls_per_block(fn, block_seconds) for name, fn in fns.items()}
+    numbers = {name: _calls_per_block(fn, block_seconds, clock) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
-    clock = time.perf_counter
     for _ in range(repeats):
         for name, fn in fns.items():
             fn()
@@ -261,7 +262,7 @@ def _ratio_stats(num, den):
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
-def loss_timing(n=256, c=10, dtype=np.float32, repeats=7, seed=0):
+def loss_timing(n=256, c=10, dtype=np.float32, repeats=7, seed=0, clock=time.perf_counter):
     """Microseconds for ``distillation_loss`` value and gradient on (n, c) logits (median)."""
     rng = np.random.default_rng(seed)
     z_s = (3.0 * rng.standard_normal((n, c))).astype(dtype)  # (N, C)
@@ -271,7 +272,7 @@ def loss_timing(n=256, c=10, dtype=np.float32, repeats=7, seed=0):
     def loss():
         minikd.distillation_loss(z_s, z_t, y, temperature=TEMPERATURE, alpha=ALPHA)
 
-    samples = time_round_robin({"loss": loss}, repeats, block_seconds=0.02)["loss"]
+    samples = time_round_robin({"loss": loss}, repeats, 0.02, clock)["loss"]
     return 1e6 * statistics.median(samples)
 
 
@@ -321,8 +322,9 @@ def _import_torch():
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
-        teacher=TEACHER, block_seconds=BLOCK_SECONDS):
+        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall"):
     """Run the whole benchmark in this process and return its numbers as a dict."""
+    clock_name, clock = clock, CLOCKS[clock]
     torch = _import_torch() if use_torch else None
     limiter = _limit_threads(threads)
     if torch is not None and threads is not None:
@@ -341,6 +343,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
             "blas": blas_info(),
             "dtype": np.dtype(dtype).name,
             "repeats": repeats,
+            "clock": clock_name,
             "loadavg_before": load_before,
         },
         "shapes": [],
@@ -352,11 +355,11 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         }
         if torch is not None:
             fns["torch"] = torch_step(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds)
+        samples = time_round_robin(fns, repeats, block_seconds, clock)
         n_parts = max(20, min(2000, int(repeats * block_seconds / min(samples["minikd"]))))
         result["shapes"].append(
             _summarise(name, "train step", batch, samples)
-            | {"parts_s": minikd_step_parts(sizes, batch, n_parts, dtype)}
+            | {"parts_s": minikd_step_parts(sizes, batch, n_parts, dtype, clock=clock)}
         )
     if teacher is not None:
         name, sizes, batch = teacher
@@ -366,11 +369,11 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         }
         if torch is not None:
             fns["torch"] = torch_teacher_forward(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds)
+        samples = time_round_robin(fns, repeats, block_seconds, clock)
         result["shapes"].append(_summarise(name, "teacher forward", batch, samples))
     result["loss_256x10_us"] = {
-        "float32": loss_timing(dtype=np.float32),
-        "float64": loss_timing(dtype=np.float64),
+        "float32": loss_timing(dtype=np.float32, clock=clock),
+        "float64": loss_timing(dtype=np.float64, clock=clock),
     }
     result["meta"]["loadavg_after"] = os.getloadavg()
     if limiter is not None:
@@ -398,7 +401,8 @@ def format_table(result):
     """The human-readable report."""
     meta = result["meta"]
     lines = [
-        f"minikd training-step benchmark  ({meta['dtype']}, median of {meta['repeats']} blocks)",
+        f"minikd training-step benchmark  ({meta['dtype']}, median of {meta['repeats']} blocks, "
+        f"{meta['clock']} clock)",
         f"python {meta['python']}, numpy {meta['numpy']}, torch {meta['torch'] or 'absent'}, "
         f"{meta['cpu_count']} CPUs, threads requested {meta['threads_requested']}, "
         f"torch threads {meta['torch_threads']}",
@@ -451,6 +455,9 @@ def main(argv=None):
                         help="approximate length of one timed block")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="minikd's and the ceiling's dtype (torch stays float32)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a busy "
+                             "machine; meaningful with --threads 1 only)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args(argv)
@@ -459,7 +466,8 @@ def main(argv=None):
     if args.repeats < 1:
         parser.error(f"--repeats must be a positive integer. Got {args.repeats} instead.")
     result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
-                 dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds)
+                 dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
+                 clock=args.clock)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
