@@ -223,6 +223,7 @@ def test_history_columns():
     assert h["loss"] == [1.0, 0.5] and h["val_acc"] == [None, 0.9]
     assert h.columns == ["epoch", "loss", "val_acc"] and len(h) == 2
     assert [r["epoch"] for r in h] == [1, 2]
+    assert h[-1] == {"epoch": 2, "loss": 0.5, "val_acc": 0.9} and h[0]["loss"] == 1.0
     with pytest.raises(KeyError, match="no column 'acc'"):
         h["acc"]
 
@@ -237,6 +238,7 @@ def test_history_columns():
     ({"params": [1]}, TypeError),
     ({"evaluate": "val"}, TypeError),
     ({"clip_norm": -1.0}, ValueError),
+    ({"verbose": "yes"}, TypeError),
     ({"batch_size": 5, "drop_last": True}, ValueError),
 ])
 def test_train_loop_bad_arguments(kwargs, exc):
@@ -247,7 +249,7 @@ def test_train_loop_bad_arguments(kwargs, exc):
     args.update(kwargs)
     with pytest.raises(exc, match="parameter of train_loop"):
         train_loop(args.pop("params"), args.pop("optimizer"), args.pop("n_samples"),
-                   args.pop("step"), verbose=False, **args)
+                   args.pop("step"), **{"verbose": False, **args})
 
 
 @pytest.mark.parametrize("kwargs, exc", [
