@@ -15,6 +15,14 @@ FIXTURES = DATA / "torch_fixtures.json"
 SCRIPT = DATA / "make_torch_fixtures.py"
 TOL = 1e-9
 
+# Explained differences, with the tolerance that covers them.
+KNOWN_DEVIATIONS = {
+    "cosine_loss/zero-row": (
+        1e-8, "ATen's cosine_embedding_loss adds EPSILON = float32(1e-12) = 9.99999996e-13 to the "
+        "squared norms, minikd 1e-12: at a zero row the gradient t / (N sqrt(eps (|t|² + eps))) "
+        "differs by 2e-9 relative; elsewhere the eps is negligible"),
+}
+
 # What the file must cover; extend when a loss family is added to the script.
 COVERED = {"cross_entropy", "soft_cross_entropy", "kl_divergence", "kd_loss",
            "distillation_loss", "dkd_loss", "kd_loss_as",
@@ -87,6 +95,7 @@ def test_golden_vectors_agree_with_pytorch():
         loss, grad = script.compute(case)
         scale = max(abs(loss), abs(case["loss"]))
         assert abs(loss - case["loss"]) <= TOL * scale, case["name"]
-        assert normwise_error(np.asarray(grad), np.asarray(case["grad"])) <= TOL, case["name"]
+        tol = KNOWN_DEVIATIONS.get(case["name"], (TOL, ""))[0]
+        assert normwise_error(np.asarray(grad), np.asarray(case["grad"])) <= tol, case["name"]
         checked += 1
     assert checked == len(doc["cases"])
