@@ -22,8 +22,19 @@ from .losses import (
 # -- token-level losses for sequence models (tokens.py) --
 
 # -- feature-based losses (features.py) --
+# isort: split
+from .features import (
+    attention_transfer_loss,
+    cosine_loss,
+    hint_loss,
+    init_regressor,
+    regressor_backward,
+    regressor_forward,
+)
 
 # -- relation-based losses (relations.py) --
+# isort: split
+from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 
 # -- networks, optimizers, training (layers.py, mlp.py, optim.py, train.py) --
 # isort: split
@@ -52,7 +63,7 @@ from .train import History, NonFiniteLossError, fit, train_loop
 # -- distillation trainer (distill.py) --
 
 # -- library conventions (conventions.py) --
-from .conventions import CONVENTIONS, Convention, kd_loss_as
+from .conventions import CONVENTIONS, Convention, at_loss_as, kd_loss_as, rkd_loss_as
 
 # -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
 

@@ -32,6 +32,7 @@ from ._validation import (
     check_same_shape,
     check_temperature,
     check_unit_interval,
+    in_logit_range,
     param_error,
 )
 from .softmax import _row_max, _row_sum, _softmax_and_log, _softmax_parts
@@ -51,30 +52,38 @@ DKD_MASK = 1000.0  # mdistiller's non-target mask constant, subtracted AFTER div
 # ---------------------------------------------------------------- boundary helpers (private)
 
 def _logits(x, name, func, temperature=1.0):
-    z = as_float_array(x, name, func, min_ndim=2)
-    check_logit_range(z, temperature, name, func)
+    z = as_float_array(x, name, func, min_ndim=2, check_finite=False)
+    check_logit_range(z, temperature, name, func)  # refuses NaN/inf too
     return z
 
 
 def _pair(student_logits, teacher_logits, func, temperature):
-    """Validated (student, teacher) logits of one shape (..., C) and one float dtype."""
-    s = _logits(student_logits, "student_logits", func, temperature)
-    t = _logits(teacher_logits, "teacher_logits", func, temperature)
+    """Validated student and teacher logits stacked into one (2, ..., C) array.
+
+    Stacking lets every softmax step run once on both (NumPy's per-call overhead, not the
+    arithmetic, dominates at (256, 10)). float32 only when both are float32.
+    """
+    s = as_float_array(student_logits, "student_logits", func, min_ndim=2, check_finite=False)
+    t = as_float_array(teacher_logits, "teacher_logits", func, min_ndim=2, check_finite=False)
     check_same_shape(s, t, "student_logits", "teacher_logits", func)
-    if s.dtype != t.dtype:  # float32 only when both are float32
-        s, t = s.astype(np.float64), t.astype(np.float64)
-    return s, t
+    st = np.stack((s, t))  # (2, ..., C)
+    if not in_logit_range(st, temperature):  # find the culprit for the message
+        check_logit_range(s, temperature, "student_logits", func)
+        check_logit_range(t, temperature, "teacher_logits", func)
+        check_logit_range(st, temperature, "student_logits", func)  # float32 s, float64 t
+    return st
 
 
-def _labels(labels, logits, func, ignore_index):
-    """int64 labels of the leading shape, and a copy safe to index with (ignored -> class 0)."""
+def _labels(labels, lead_shape, n_classes, func, ignore_index):
+    """int64 labels of the leading shape, a copy safe to index with (ignored -> class 0), and
+    the labels to pass to ``resolve_mask`` (None when no label is ignored)."""
     if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
                                      or not isinstance(ignore_index, numbers.Integral)):
         raise param_error("ignore_index", func, "an int or None", repr(ignore_index), TypeError)
-    y = as_labels(labels, logits.shape[:-1], logits.shape[-1], func, ignore_index=ignore_index)
-    if ignore_index is not None and 0 > ignore_index:
-        return y, np.where(y == ignore_index, 0, y)
-    return y, y
+    y = as_labels(labels, lead_shape, n_classes, func, ignore_index=ignore_index)
+    if ignore_index is None or not (y.min() < 0 or ignore_index >= 0):
+        return y, y, None
+    return y, np.where(y == ignore_index, 0, y), y
 
 
 def _check_reduction(reduction, func):
@@ -99,20 +108,19 @@ def _ce_rows(z, y):
     return rows, p
 
 
-def _kl_rows(s, t, temperature):
+def _kl_rows(st, temperature):
     """Per-position KL(p_t || p_s) at temperature T, and d KL / d(z_s/T) = p_s - p_t.
 
-    With log p = shifted - log_norm and sum_c p_t = 1,
-    KL = sum_c p_t (shifted_t - shifted_s) + log_norm_s - log_norm_t: no (..., C) log p arrays.
+    ``st`` stacks student and teacher logits, (2, ..., C). With log p = shifted - log_norm and
+    sum_c p_t = 1, KL = sum_c p_t (shifted_t - shifted_s) + log_norm_s - log_norm_t, so no
+    (..., C) log p arrays are formed.
     """
-    p_s, sh_s, ln_s = _softmax_parts(s, temperature)  # (..., C), (..., C), (...,)
-    p_t, sh_t, ln_t = _softmax_parts(t, temperature)
-    sh_t -= sh_s
-    sh_t *= p_t  # 0 where p_t underflows (0 log 0 = 0), never nan
-    rows = _row_sum(sh_t)  # (...,)
-    rows += ln_s - ln_t
-    p_s -= p_t
-    return rows, p_s  # (...,), (..., C)
+    p, sh, ln = _softmax_parts(st, temperature)  # (2, ..., C), (2, ..., C), (2, ...)
+    d = sh[1] - sh[0]  # (..., C)
+    d *= p[1]  # p_t (log p_t - log p_s) up to the norms: 0 where p_t underflows, never nan
+    rows = _row_sum(d)  # (...,)
+    rows += ln[0] - ln[1]
+    return rows, p[0] - p[1]  # (...,), (..., C)
 
 
 # ---------------------------------------------------------------- public losses
@@ -159,9 +167,9 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="ba
     """
     func = "cross_entropy"
     z = _logits(logits, "logits", func)
-    y, y_safe = _labels(labels, z, func, ignore_index)
+    y, y_safe, y_ignored = _labels(labels, z.shape[:-1], z.shape[-1], func, ignore_index)
     _check_reduction(reduction, func)
-    selected = resolve_mask(mask, z.shape[:-1], func, labels=y, ignore_index=ignore_index)
+    selected = resolve_mask(mask, z.shape[:-1], func, labels=y_ignored, ignore_index=ignore_index)
     rows, grad = _ce_rows(z, y_safe)  # (...,), (..., C)
     return reduce_positions(rows, grad, selected, reduction, func)
 
@@ -207,14 +215,14 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     """
     func = "soft_cross_entropy"
     T = check_temperature(temperature, func)
-    s, t = _pair(student_logits, teacher_logits, func, T)
+    st = _pair(student_logits, teacher_logits, func, T)
     _check_reduction(reduction, func)
-    selected = resolve_mask(mask, s.shape[:-1], func)
-    p_s, sh_s, ln_s = _softmax_parts(s, T)  # (..., C), (..., C), (...,)
-    p_t = _softmax_parts(t, T)[0]  # (..., C)
-    sh_s *= p_t
-    rows = ln_s - _row_sum(sh_s)  # -sum_c p_t log p_s, using sum_c p_t = 1; (...,)
-    p_s -= p_t
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    p, sh, ln = _softmax_parts(st, T)  # (2, ..., C), (2, ..., C), (2, ...)
+    sh_s = sh[0]
+    sh_s *= p[1]
+    rows = ln[0] - _row_sum(sh_s)  # -sum_c p_t log p_s, using sum_c p_t = 1; (...,)
+    p_s = p[0] - p[1]  # (..., C)
     return reduce_positions(rows, p_s, selected, reduction, func, grad_scale=1.0 / T)
 
 
@@ -258,10 +266,10 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     """
     func = "kl_divergence"
     T = check_temperature(temperature, func)
-    s, t = _pair(student_logits, teacher_logits, func, T)
+    st = _pair(student_logits, teacher_logits, func, T)
     _check_reduction(reduction, func)
-    selected = resolve_mask(mask, s.shape[:-1], func)
-    rows, grad = _kl_rows(s, t, T)
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    rows, grad = _kl_rows(st, T)
     return reduce_positions(rows, grad, selected, reduction, func, grad_scale=1.0 / T)
 
 
@@ -309,10 +317,10 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     """
     func = "kd_loss"
     T = check_temperature(temperature, func)
-    s, t = _pair(student_logits, teacher_logits, func, T)
+    st = _pair(student_logits, teacher_logits, func, T)
     _check_reduction(reduction, func)
-    selected = resolve_mask(mask, s.shape[:-1], func)
-    rows, grad = _kl_rows(s, t, T)
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    rows, grad = _kl_rows(st, T)
     return reduce_positions(rows, grad, selected, reduction, func, loss_scale=T * T,
                             grad_scale=T)
 
@@ -366,28 +374,30 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     """
     func = "distillation_loss"
     T = check_temperature(temperature, func)
-    s, t = _pair(student_logits, teacher_logits, func, T)
+    st = _pair(student_logits, teacher_logits, func, T)
     a = check_unit_interval(alpha, "alpha", func)
     _check_reduction(reduction, func)
     if labels is None:
         if a != 1.0:
             raise param_error("labels", func, "an integer array of class indices (labels may be "
                               "None only when alpha == 1)", f"None with alpha={a!r}")
-        selected = resolve_mask(mask, s.shape[:-1], func)
+        selected = resolve_mask(mask, st.shape[1:-1], func)
         y_safe = None
     else:
-        y, y_safe = _labels(labels, s, func, ignore_index)
-        selected = resolve_mask(mask, s.shape[:-1], func, labels=y, ignore_index=ignore_index)
-    rows, grad = _kl_rows(s, t, T)  # (...,), (..., C)
+        y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], st.shape[-1], func, ignore_index)
+        selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+                                ignore_index=ignore_index)
+    rows, grad = _kl_rows(st, T)  # (...,), (..., C)
+    if y_safe is None or a == 1.0:
+        return reduce_positions(rows, grad, selected, reduction, func, loss_scale=a * T * T,
+                                grad_scale=a * T)
+    w = 1.0 - a
+    ce_rows, ce_grad = _ce_rows(st[0], y_safe)  # hard term at T = 1
     rows *= rows.dtype.type(a * T * T)
-    grad *= grad.dtype.type(a * T)
-    if y_safe is not None and a != 1.0:
-        ce_rows, ce_grad = _ce_rows(s, y_safe)
-        w = ce_grad.dtype.type(1.0 - a)
-        rows += w * ce_rows
-        ce_grad *= w
-        grad += ce_grad
-    return reduce_positions(rows, grad, selected, reduction, func)
+    rows += rows.dtype.type(w) * ce_rows
+    grad *= grad.dtype.type(a * T / w)  # (1 - alpha) is applied with the reduction's factor
+    grad += ce_grad
+    return reduce_positions(rows, grad, selected, reduction, func, grad_scale=w)
 
 
 def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, temperature=4.0,
@@ -457,18 +467,19 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     a = check_nonnegative(alpha, "alpha", func)
     b = check_nonnegative(beta, "beta", func)
     T = check_temperature(temperature, func)
-    s, t = _pair(student_logits, teacher_logits, func, T)
+    st = _pair(student_logits, teacher_logits, func, T)
     _check_reduction(reduction, func)
-    C = s.shape[-1]
+    C = st.shape[-1]
     if C < 2:
         raise param_error("student_logits", func, "logits with at least 2 classes (DKD splits "
-                          "target from non-target)", f"shape {s.shape}")
-    y, y_safe = _labels(labels, s, func, ignore_index)
-    selected = resolve_mask(mask, s.shape[:-1], func, labels=y, ignore_index=ignore_index)
+                          "target from non-target)", f"shape {st.shape[1:]}")
+    y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], C, func, ignore_index)
+    selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+                            ignore_index=ignore_index)
     onehot = np.arange(C) == y_safe[..., None]  # (..., C) bool
     idx = _flat_index(y_safe, C)  # (M,)
-    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(s / T, onehot, idx)
-    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(t / T, onehot, idx)
+    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(st[0] / T, onehot, idx)
+    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(st[1] / T, onehot, idx)
     b1_s, b2_s, b1_t, b2_t = (np.exp(v) for v in (log_b1_s, log_b2_s, log_b1_t, log_b2_t))
     tckd = b1_t * (log_b1_t - log_b1_s) + b2_t * (log_b2_t - log_b2_s)  # (...,)
     nckd = _row_sum(q_t * (log_q_t - log_q_s))  # (...,)
