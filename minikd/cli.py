@@ -418,11 +418,13 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
     g.add_argument("--beta", type=_nonneg_float,
                    help="weight of the feature or relation term (default: the libraries' "
-                        "weight for that loss: hint 100, cosine 1, rkd_distance 25, "
-                        "rkd_angle 50, sp 3000, pkt 30000)")
-    g.add_argument("--feature-loss", choices=["hint", "cosine"],
-                   help=f"with --family feature (default: {d.feature_loss})")
-    g.add_argument("--relation-loss", choices=["rkd_distance", "rkd_angle", "sp", "pkt"],
+                        "weight for that loss: fitnets 100, cosine 1, at 1000, rkd 1 with "
+                        "25 x distance + 50 x angle inside, sp 3000, pkt 30000)")
+    g.add_argument("--feature-loss", choices=["fitnets", "cosine", "at"],
+                   help=f"with --family feature: FitNets hint through a learned regressor, "
+                        f"cosine or attention transfer (the last two need equal widths) "
+                        f"(default: {d.feature_loss})")
+    g.add_argument("--relation-loss", choices=["rkd", "sp", "pkt"],
                    help=f"with --family relation (default: {d.relation_loss})")
 
 
