@@ -10,8 +10,16 @@ from ._reduce import LossGrad
 from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 
 # -- response-based losses (losses.py) --
-
 # -- token-level losses for sequence models (tokens.py) --
+from .tokens import (
+    forward_kl,
+    generalized_jsd,
+    reverse_kl,
+    skew_kl,
+    skew_reverse_kl,
+    token_divergence,
+    topk_divergence,
+)
 
 # -- feature-based losses (features.py) --
 
