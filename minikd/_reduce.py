@@ -93,7 +93,8 @@ def reduction_factor(reduction, count, lead_shape, n_classes, func):
     return 1.0 / (count * n_classes)
 
 
-def reduce_positions(per_position, grad, mask, reduction, func, *, n_classes=None):
+def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.0,
+                     grad_scale=1.0, n_classes=None):
     """Reduce per-position losses and scale their gradients to match.
 
     Parameters
@@ -107,6 +108,9 @@ def reduce_positions(per_position, grad, mask, reduction, func, *, n_classes=Non
     reduction : {"batchmean", "sum", "mean", "sequence_mean"}
     func : str
         Caller's name for error messages.
+    loss_scale, grad_scale : float, default 1.0
+        Constant factors for the reduced loss and the gradient (e.g. T² and T for ``kd_loss``),
+        folded into the reduction's own factor so the gradient is scaled in a single pass.
     n_classes : int, optional
         The C that ``"mean"`` divides by; defaults to ``grad.shape[-1]``.
 
@@ -123,6 +127,6 @@ def reduce_positions(per_position, grad, mask, reduction, func, *, n_classes=Non
         grad *= mask[..., None]
     factor = reduction_factor(reduction, count, per_position.shape,
                               grad.shape[-1] if n_classes is None else n_classes, func)
-    if factor != 1.0:
-        grad *= grad.dtype.type(factor)
-    return LossGrad(float(total * factor), grad)
+    if factor * grad_scale != 1.0:
+        grad *= grad.dtype.type(factor * grad_scale)
+    return LossGrad(float(total * (factor * loss_scale)), grad)

@@ -18,8 +18,11 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "as_labels",
+    "check_logit_range",
+    "check_nonnegative",
     "check_positive",
     "check_same_shape",
+    "in_logit_range",
     "check_temperature",
     "check_unit_interval",
     "common_float_dtype",
@@ -47,7 +50,8 @@ def common_float_dtype(*arrays):
     return np.dtype(np.float64)
 
 
-def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_empty=False):
+def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_empty=False,
+                   check_finite=True):
     """Convert an array-like to a finite float array, or raise a clear error.
 
     Parameters
@@ -64,6 +68,9 @@ def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_em
         Target dtype. By default float32 stays float32 and anything else real becomes float64.
     allow_empty : bool
         Whether a zero-size array is acceptable.
+    check_finite : bool, default True
+        Refuse NaN/inf entries. A caller that runs :func:`check_logit_range` right after (which
+        refuses them too, with the same message) may skip this pass.
 
     Returns
     -------
@@ -102,11 +109,43 @@ def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_em
         dtype = np.float32 if arr.dtype == np.float32 else np.float64
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
+    if check_finite:
+        _check_finite(arr, name, func)
+    return arr
+
+
+def _check_finite(arr, name, func):
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise param_error(name, func, "finite (no NaN or inf)",
                           f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return arr
+
+
+def _limit(dtype, temperature):
+    return np.finfo(dtype).max * 1e-10 / max(temperature, 1.0 / temperature)
+
+
+def in_logit_range(z, temperature):
+    """True when :func:`check_logit_range` would pass: a cheap test for a stacked batch."""
+    limit = _limit(z.dtype, temperature)
+    return bool(-limit <= z.min() and z.max() <= limit)
+
+
+def check_logit_range(z, temperature, name, func):
+    """Raise unless ``z`` is finite and every |z| / T (and |z| · T) stays far from overflow.
+
+    Finite logits can still overflow inside a loss: ``z - max(z)`` for a row spanning +-1e308,
+    ``z / T`` for tiny T, ``T² · KL`` for huge T. Such logits are meaningless (a softmax is
+    already one-hot at |z / T| ~ 1e3), so they are refused with a clear message instead of
+    giving inf or nan. The bound is 1e-10 of the largest float of ``z``'s dtype (1.8e298 for
+    float64, 3.4e28 for float32), divided by max(T, 1/T).
+    """
+    limit = _limit(z.dtype, temperature)
+    if not (-limit <= z.min() and z.max() <= limit):  # False for NaN too
+        _check_finite(z, name, func)
+        got = max(abs(float(z.min())), abs(float(z.max())))
+        raise param_error(name, func, f"logits with |z| <= {limit:.3g} at temperature "
+                          f"{temperature!r} (larger ones overflow)", f"|z| = {got:.3g}")
 
 
 def check_same_shape(a, b, name_a, name_b, func):
@@ -134,6 +173,15 @@ def check_temperature(temperature, func, name="temperature"):
 def check_positive(value, name, func):
     """Return ``value`` as a float, or raise unless it is a finite real number > 0."""
     return check_temperature(value, func, name)
+
+
+def check_nonnegative(value, name, func):
+    """Return ``value`` as a float, or raise unless it is a finite real number >= 0."""
+    expected = "a float in the range [0, inf)"
+    v = _as_real_scalar(value, name, func, expected)
+    if not (np.isfinite(v) and v >= 0):
+        raise param_error(name, func, expected, repr(v))
+    return v
 
 
 def check_unit_interval(value, name, func):
@@ -176,6 +224,8 @@ def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=Non
         raise param_error(name, func, f"an integer array of shape {tuple(shape)} (one label per "
                           "row of logits)", f"shape {arr.shape}")
     arr = arr.astype(np.int64, copy=False)
+    if arr.size and 0 <= arr.min() and arr.max() < n_classes:  # the common case: two reductions
+        return arr
     valid = (arr >= 0) & (arr < n_classes)
     if ignore_index is not None:
         valid |= arr == ignore_index

@@ -1,0 +1,533 @@
+r"""Datasets for the experiments, all local: nothing is downloaded at run time.
+
+* :func:`make_mnist1d` — minikd's own generator of MNIST-1D (Greydanus & Kobak, "Scaling down
+  deep learning with MNIST-1D", ICML 2024, arXiv:2011.14439): 40-sample 1-D digit signals made from
+  ten hand-drawn 12-point templates by a fixed sequence of random transforms. Needs only
+  numpy and scipy. The default experiment of ``minikd distill`` runs on it.
+* :func:`load_digits` — the UCI 8x8 handwritten digits (1797 x 64), shipped inside the package.
+* :func:`load_idx`, :func:`load_mnist` — the IDX files of MNIST / Fashion-MNIST (gzipped or not)
+  from a folder you name.
+* Transfer-set tools: :func:`omit_classes` (Hinton et al. 2015, §3: a transfer set that never
+  shows one class), :func:`train_val_split` (stratified), :func:`standardize` (fit on the first
+  array, apply to all). A transfer set is used *unlabeled* simply by passing only its ``X`` to the
+  distillation trainer: the soft targets come from the teacher.
+
+Features are float32; labels are int64.
+
+Credits and licenses
+--------------------
+MNIST-1D: the ten templates and the transform recipe are those of Greydanus & Kobak and of their
+reference package ``mnist1d`` (github.com/greydanus/mnist1d, Apache License 2.0). The code below
+is written anew from that recipe; the template values are the package's published data. With
+``rng=s`` (an int) it reproduces ``mnist1d.data.make_dataset()`` with ``seed=s`` and the same
+arguments (the test ``tests/test_data.py`` checks this where ``mnist1d`` is installed).
+
+Digits: E. Alpaydin and C. Kaynak (1998), "Optical Recognition of Handwritten Digits", UCI
+Machine Learning Repository, doi:10.24432/C50P49, licensed CC BY 4.0. The shipped file
+``minikd/_datafiles/digits.csv.gz`` is byte-for-byte the copy that scikit-learn distributes (its
+1797 rows are the UCI test split), see ``minikd/_datafiles/README.md``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import numbers
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _mnist1d
+from ._mnist1d import mnist1d_templates
+from ._validation import as_float_array, param_error
+
+__all__ = [
+    "Split",
+    "load_digits",
+    "load_idx",
+    "load_mnist",
+    "make_mnist1d",
+    "mnist1d_templates",
+    "omit_classes",
+    "standardize",
+    "train_val_split",
+]
+
+_DATAFILES = Path(__file__).resolve().parent / "_datafiles"
+
+
+class Split(NamedTuple):
+    """A train/test pair; unpacks as ``X_train, y_train, X_test, y_test``."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# small boundary checks this module needs beyond minikd._validation
+# ---------------------------------------------------------------------------------------------
+
+def _check_int(value, name, func, low, high=None):
+    expected = f"an int in the range [{low}, {'inf' if high is None else high}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise param_error(name, func, expected, repr(value), TypeError)
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise param_error(name, func, expected, repr(value))
+    return value
+
+
+def _check_fraction(value, name, func):
+    expected = "a float in the range (0, 1)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise param_error(name, func, expected, repr(value), TypeError)
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise param_error(name, func, expected, repr(value))
+    return value
+
+
+def _check_nonneg(value, name, func):
+    expected = "a float in the range [0, inf)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise param_error(name, func, expected, repr(value), TypeError)
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0.0):
+        raise param_error(name, func, expected, repr(value))
+    return value
+
+
+def _check_labels(y, n, func, name="y"):
+    """Integer labels of shape (n,), any integer values (not tied to a class count)."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iu":
+        raise param_error(name, func, "an integer array of class labels", f"dtype {arr.dtype}",
+                          TypeError)
+    if arr.shape != (n,):
+        raise param_error(name, func, f"an integer array of shape ({n},) (one label per row of X)",
+                          f"shape {arr.shape}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _as_rng(rng, func):
+    """int -> a local legacy RandomState (see make_mnist1d); None -> default_rng(); else as is."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        return np.random.RandomState(_check_int(rng, "rng", func, 0, 2**32 - 1))
+    raise param_error("rng", func, "None, an int, a numpy Generator or a RandomState",
+                      repr(rng), TypeError)
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-1D
+# ---------------------------------------------------------------------------------------------
+
+def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_coeff=0.4,
+                 max_translation=48, corr_noise_scale=0.25, iid_noise_scale=0.02,
+                 shear_scale=0.75, shuffle_seq=False, length=40, rng=None, dtype=np.float32):
+    r"""Generate the MNIST-1D dataset (Greydanus & Kobak 2024, §2 and Fig. 1).
+
+    .. math::
+
+        x = \operatorname{resample}_{40}\Big(\operatorname{shear}\big(
+            \operatorname{noise}(\operatorname{roll}_k(s\cdot
+            \operatorname{resample}_{72}[\,t_c + \epsilon \,\|\, 0_p\,]))\big)\Big),
+        \qquad X \leftarrow (X - \bar X) / \operatorname{std}(X)
+
+    The recipe, for ``n_samples // 10`` examples of each digit ``c`` (digit-major order):
+
+    1. take the template :math:`t_c` (12 points, :func:`mnist1d_templates`) plus
+       :math:`\epsilon = 10^{-8}`;
+    2. pad: append :math:`p = p_{lo} + \lfloor u (p_{hi} - p_{lo} + 1) \rfloor` zeros,
+       :math:`u \sim U[0, 1)`;
+    3. dilate: resample linearly to :math:`L = 12 + p_{hi}` points (72), so the digit fills a
+       random share of the signal;
+    4. scale by :math:`s = 1 + \text{scale\_coeff}\,(u - 1/2)`;
+    5. translate: roll right by :math:`k \in \{0, \dots, \text{max\_translation} - 1\}`;
+    6. correlated noise: every point still exactly 0 (the padding) becomes Gaussian noise of
+       std ``corr_noise_scale`` smoothed by a Gaussian filter of :math:`\sigma = 2` samples;
+    7. iid noise: add Gaussian noise of std ``iid_noise_scale`` to every point;
+    8. shear: subtract :math:`\text{shear\_scale}\,(u - 1/2)\,\ell` with :math:`\ell` evenly
+       spaced on [-1/2, 1/2];
+    9. resample linearly to ``length`` points (40).
+
+    Then the examples are shuffled, optionally the time axis too (``shuffle_seq``), the whole set
+    is standardised by its global mean and std, and the first ``int(N * train_fraction)`` examples
+    are the training split. There is no gradient: this is data.
+
+    Parameters
+    ----------
+    n_samples : int, default 5000
+        Total examples N before the split (10 * (N // 10) are made).
+    train_fraction : float, default 0.8
+        Share that goes to the training split (the package's ``train_split``).
+    padding : (int, int), default (36, 60)
+        Range of the number of zeros appended in step 2.
+    scale_coeff, max_translation, corr_noise_scale, iid_noise_scale, shear_scale : default
+        0.4, 48, 0.25, 0.02, 0.75 — the package's defaults for steps 4 to 8.
+    shuffle_seq : bool, default False
+        Apply one fixed random permutation to the time axis of every signal.
+    length : int, default 40
+        Points per signal (the package's ``final_seq_length``).
+    rng : None, int, numpy Generator or RandomState
+        An int seeds a local legacy ``np.random.RandomState``: that is the stream the mnist1d
+        package draws from numpy's *global* state, so ``rng=s`` reproduces
+        ``mnist1d.data.make_dataset()`` with ``seed=s`` (``rng=42`` gives the package's default
+        dataset). numpy's global random state is never read or changed.
+    dtype : float32 or float64, default float32
+        dtype of the features; all steps are computed in float64.
+
+    Returns
+    -------
+    Split
+        ``X_train`` of shape (N_train, length), ``y_train`` of shape (N_train,) int64,
+        ``X_test`` of shape (N_test, length), ``y_test`` of shape (N_test,) int64.
+
+    Examples
+    --------
+    >>> X_train, y_train, X_test, y_test = make_mnist1d(rng=42)
+    >>> X_train.shape, X_test.shape, X_train.dtype
+    ((4000, 40), (1000, 40), dtype('float32'))
+    >>> np.bincount(y_test)
+    array([102, 104,  89, 106, 106,  98,  99,  96,  98, 102])
+    """
+    func = "make_mnist1d"
+    n_samples = _check_int(n_samples, "n_samples", func, 10)
+    train_fraction = _check_fraction(train_fraction, "train_fraction", func)
+    if (not isinstance(padding, (tuple, list)) or len(padding) != 2
+            or not all(isinstance(p, numbers.Integral) and not isinstance(p, (bool, np.bool_))
+                       and 0 <= p for p in padding) or padding[0] > padding[1]):
+        raise param_error("padding", func, "a pair of ints (low, high) with 0 <= low <= high",
+                          repr(padding))
+    p_lo, p_hi = int(padding[0]), int(padding[1])
+    n_points = 12 + p_hi  # L = 72 by default: the signal length after dilation
+    scale_coeff = _check_nonneg(scale_coeff, "scale_coeff", func)
+    max_translation = _check_int(max_translation, "max_translation", func, 1, n_points)
+    corr_noise_scale = _check_nonneg(corr_noise_scale, "corr_noise_scale", func)
+    iid_noise_scale = _check_nonneg(iid_noise_scale, "iid_noise_scale", func)
+    shear_scale = _check_nonneg(shear_scale, "shear_scale", func)
+    if not isinstance(shuffle_seq, (bool, np.bool_)):
+        raise param_error("shuffle_seq", func, "a bool", repr(shuffle_seq), TypeError)
+    length = _check_int(length, "length", func, 2)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise param_error("dtype", func, "float32 or float64", repr(dtype), TypeError)
+    per_class = n_samples // 10
+    n_train = int(10 * per_class * train_fraction)
+    if not 0 < n_train < 10 * per_class:
+        raise ValueError(f"The 'train_fraction' parameter of {func} must leave both splits "
+                         f"non-empty. Got {train_fraction} of {10 * per_class} examples instead.")
+
+    x, y = _mnist1d.generate(
+        _as_rng(rng, func), per_class=per_class, padding=(p_lo, p_hi), scale_coeff=scale_coeff,
+        max_translation=max_translation, corr_noise_scale=corr_noise_scale,
+        iid_noise_scale=iid_noise_scale, shear_scale=shear_scale, shuffle_seq=shuffle_seq,
+        length=length)  # (N, length), (N,)
+    x = x.astype(dtype, copy=False)
+    return Split(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+# ---------------------------------------------------------------------------------------------
+# UCI 8x8 digits (shipped)
+# ---------------------------------------------------------------------------------------------
+
+def load_digits():
+    r"""The UCI 8x8 handwritten digits (Alpaydin & Kaynak 1998; CC BY 4.0), shipped with minikd.
+
+    1797 images of 8x8 blocks, each pixel the count of set pixels (0..16) in a 4x4 block of a
+    32x32 bitmap, divided here by 16.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), float32
+        Pixels in [0, 1], row-major 8x8.
+    y : ndarray of shape (1797,), int64
+        Digits 0..9.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> X.shape, X.dtype, float(X.max()), np.bincount(y)[:3]
+    ((1797, 64), dtype('float32'), 1.0, array([178, 182, 177]))
+    """
+    path = _DATAFILES / "digits.csv.gz"
+    try:
+        raw = np.loadtxt(path, delimiter=",", dtype=np.int64)  # (1797, 65)
+    except OSError as err:
+        raise FileNotFoundError(f"load_digits: the shipped data file {path} is missing; "
+                                "reinstall minikd.") from err
+    if raw.shape != (1797, 65) or raw.min() < 0 or raw[:, :64].max() > 16 or raw[:, 64].max() > 9:
+        raise ValueError(f"load_digits: {path} is not the expected 1797 x (64 pixels + label) "
+                         f"table with pixels in 0..16. Got shape {raw.shape}.")
+    return (raw[:, :64] / 16.0).astype(np.float32), raw[:, 64].copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX files (MNIST, Fashion-MNIST)
+# ---------------------------------------------------------------------------------------------
+
+# IDX type byte -> big-endian dtype (LeCun et al., the MNIST page: "THE IDX FILE FORMAT").
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path):
+    r"""Read one IDX file (gzipped or not) into an array.
+
+    The format: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions, each dimension as a big-endian
+    uint32, then the values in C order, big-endian. A file starting with the gzip magic
+    ``1f 8b`` is decompressed first, whatever its name.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    ndarray of the stored shape, in the stored type (native byte order)
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        For a bad magic number, an unknown type byte, a broken gzip stream, or a data section
+        shorter or longer than the header says. The message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
+    >>> _ = open(f, "wb").write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
+    >>> load_idx(f)
+    array([7, 2, 1], dtype=uint8)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_idx: no such file: {path}")
+    blob = path.read_bytes()
+    if blob[:2] == b"\x1f\x8b":
+        try:
+            blob = gzip.decompress(blob)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"load_idx: {path} looks gzipped but cannot be decompressed "
+                             f"({err}).") from err
+    if len(blob) < 4 or blob[0] != 0 or blob[1] != 0:
+        raise ValueError(f"load_idx: {path} is not an IDX file: bad magic number "
+                         f"{blob[:4].hex() or 'empty'} (expected 0000 followed by type and ndim).")
+    code, ndim = blob[2], blob[3]
+    if code not in _IDX_TYPES:
+        raise ValueError(f"load_idx: {path} has unknown IDX type byte 0x{code:02x}.")
+    if ndim == 0 or len(blob) < 4 + 4 * ndim:
+        raise ValueError(f"load_idx: {path} has a truncated header ({len(blob)} bytes for "
+                         f"{ndim} dimensions).")
+    shape = tuple(int(d) for d in np.frombuffer(blob, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[code])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    got = len(blob) - 4 - 4 * ndim
+    if got != expected:
+        what = "truncated" if got < expected else "longer than its header says"
+        raise ValueError(f"load_idx: {path} is {what}: shape {shape} needs {expected} data "
+                         f"bytes, found {got}.")
+    data = np.frombuffer(blob, dtype, offset=4 + 4 * ndim).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder, stem):
+    names = [f"{stem}-ubyte", f"{stem}-ubyte.gz", f"{stem.replace('-idx', '.idx')}-ubyte",
+             f"{stem.replace('-idx', '.idx')}-ubyte.gz"]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"load_mnist: none of {', '.join(names)} found in {folder}")
+
+
+def load_mnist(folder, *, kind="train"):
+    r"""Load MNIST or Fashion-MNIST from the standard IDX files in a folder you name.
+
+    Looks for ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (``kind="train"``)
+    or ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (``kind="test"``), each
+    optionally ending in ``.gz`` (the ``.idx3-ubyte`` spelling is accepted too).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Folder holding the files.
+    kind : {"train", "test"}
+        Which split.
+
+    Returns
+    -------
+    X : ndarray of shape (N, rows * cols), float32
+        Pixels / 255, in [0, 1], each image flattened row-major.
+    y : ndarray of shape (N,), int64
+        Labels 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or a file is missing.
+    ValueError
+        If a file is malformed (see :func:`load_idx`), the images are not a 3-D uint8 array,
+        the labels not a 1-D uint8 array of values 0..9, or their counts differ.
+    """
+    func = "load_mnist"
+    if kind not in ("train", "test"):
+        raise param_error("kind", func, "'train' or 'test'", repr(kind))
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"load_mnist: no such folder: {folder}")
+    prefix = "train" if kind == "train" else "t10k"
+    images_path = _find_idx(folder, f"{prefix}-images-idx3")
+    labels_path = _find_idx(folder, f"{prefix}-labels-idx1")
+    images, labels = load_idx(images_path), load_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"load_mnist: {images_path} must hold a 3-D uint8 array (images, rows, "
+                         f"cols). Got {images.ndim}-D {images.dtype}.")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"load_mnist: {labels_path} must hold a 1-D uint8 array. "
+                         f"Got {labels.ndim}-D {labels.dtype}.")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"load_mnist: {images_path} has {images.shape[0]} images but "
+                         f"{labels_path} has {labels.shape[0]} labels.")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"load_mnist: {labels_path} holds label {int(labels.max())}; "
+                         "expected 0..9.")
+    X = images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
+    return X, labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# transfer-set tools
+# ---------------------------------------------------------------------------------------------
+
+def omit_classes(X, y, classes):
+    r"""Drop every example of one or more classes (Hinton et al. 2015, §3: the omitted digit).
+
+    Parameters
+    ----------
+    X : array_like of shape (N, D)
+        Features.
+    y : array_like of int, shape (N,)
+        Labels.
+    classes : int or sequence of int
+        Classes to remove; each must occur in ``y``.
+
+    Returns
+    -------
+    X_kept : ndarray of shape (N_kept, D)
+        The remaining rows, in their original order (float32 stays float32, else float64).
+    y_kept : ndarray of shape (N_kept,), int64
+
+    Examples
+    --------
+    >>> X, y = omit_classes(np.eye(4), [0, 3, 1, 3], 3)
+    >>> X.shape, y
+    ((2, 4), array([0, 1]))
+    """
+    func = "omit_classes"
+    X = as_float_array(X, "X", func, ndim=2)
+    y = _check_labels(y, X.shape[0], func)
+    drop = np.atleast_1d(np.asarray(classes))
+    if drop.ndim != 1 or drop.size == 0 or drop.dtype.kind not in "iu":
+        raise param_error("classes", func, "an int or a non-empty sequence of ints",
+                          repr(classes), TypeError)
+    missing = np.setdiff1d(drop, y)
+    if missing.size:
+        raise param_error("classes", func, f"classes that occur in y (present: "
+                          f"{np.unique(y).tolist()})", f"class {int(missing[0])}")
+    keep = ~np.isin(y, drop)
+    if not keep.any():
+        raise ValueError(f"omit_classes: removing classes {drop.tolist()} leaves no example.")
+    return X[keep], y[keep]
+
+
+def train_val_split(X, y, *, val_fraction=0.2, rng=None):
+    r"""Stratified split: each class gives ``round(val_fraction * n_c)`` examples to validation.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, D)
+    y : array_like of int, shape (N,)
+    val_fraction : float in (0, 1), default 0.2
+    rng : None, int or numpy Generator
+        Chooses which examples of each class go to validation (``np.random.default_rng(rng)``).
+
+    Returns
+    -------
+    Split
+        ``X_train`` (N - V, D), ``y_train`` (N - V,), ``X_test`` (V, D) — the validation part —
+        and ``y_test`` (V,); rows keep their original order within each part.
+
+    Examples
+    --------
+    >>> X_tr, y_tr, X_val, y_val = train_val_split(np.ones((10, 2)), [0] * 5 + [1] * 5,
+    ...                                            val_fraction=0.4, rng=0)
+    >>> np.bincount(y_tr), np.bincount(y_val)
+    (array([3, 3]), array([2, 2]))
+    """
+    func = "train_val_split"
+    X = as_float_array(X, "X", func, ndim=2)
+    y = _check_labels(y, X.shape[0], func)
+    val_fraction = _check_fraction(val_fraction, "val_fraction", func)
+    if isinstance(rng, np.random.RandomState):
+        raise param_error("rng", func, "None, an int or a numpy Generator", "a RandomState",
+                          TypeError)
+    gen = np.random.default_rng(rng)
+    order = gen.permutation(y.size)  # random order, then grouped by class (stable)
+    order = order[np.argsort(y[order], kind="stable")]
+    classes, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
+    n_val = np.floor(val_fraction * counts + 0.5).astype(np.int64)  # (K,) per class
+    rank = np.arange(y.size) - np.repeat(starts, counts)  # position within its class
+    is_val = np.zeros(y.size, dtype=bool)
+    is_val[order] = rank < np.repeat(n_val, counts)
+    if not is_val.any() or is_val.all():
+        raise ValueError(f"train_val_split: val_fraction={val_fraction} leaves an empty split "
+                         f"for {y.size} examples.")
+    return Split(X[~is_val], y[~is_val], X[is_val], y[is_val])
+
+
+def standardize(X_fit, *X_apply):
+    r"""Standardise features with the mean and std of ``X_fit`` (fit on train, apply to all).
+
+    .. math::
+
+        \tilde x_{nd} = \frac{x_{nd} - \mu_d}{\sigma_d}, \qquad
+        \mu_d = \frac1N \sum_n x_{nd}, \quad \sigma_d = \sqrt{\tfrac1N \sum_n (x_{nd} - \mu_d)^2}
+
+    with :math:`\sigma_d` replaced by 1 where it is 0 (a constant feature is only centred).
+
+    Parameters
+    ----------
+    X_fit : array_like of shape (N, D)
+        The array the statistics come from (the training set).
+    *X_apply : array_like of shape (M, D)
+        Further arrays to transform with the same statistics (validation, test).
+
+    Returns
+    -------
+    tuple of ndarray
+        ``X_fit`` and each of ``X_apply`` transformed, same shapes; float32 stays float32.
+
+    Examples
+    --------
+    >>> a, b = standardize([[0.0], [2.0]], [[4.0]])
+    >>> a.ravel(), b.ravel()
+    (array([-1.,  1.]), array([3.]))
+    """
+    func = "standardize"
+    X_fit = as_float_array(X_fit, "X_fit", func, ndim=2)
+    others = [as_float_array(x, "X_apply", func, ndim=2) for x in X_apply]
+    for x in others:
+        if x.shape[1] != X_fit.shape[1]:
+            raise param_error("X_apply", func, f"arrays with {X_fit.shape[1]} columns like "
+                              "X_fit", f"shape {x.shape}")
+    mu = X_fit.mean(axis=0)  # (D,)
+    sd = X_fit.std(axis=0)  # (D,)
+    sd = np.where(sd > 0, sd, 1).astype(X_fit.dtype)
+    return tuple(((x - mu) / sd).astype(x.dtype, copy=False) for x in (X_fit, *others))

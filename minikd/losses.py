@@ -1,0 +1,511 @@
+r"""Response-based distillation losses: each returns its value and closed-form gradient.
+
+All of them take logits of shape ``(..., C)``: a batch ``(N, C)``, or token sequences ``(N, L, V)``
+where every leading index is one *position*. A per-position loss :math:`\ell_m` is reduced by
+:func:`minikd._reduce.reduce_positions`:
+
+* ``reduction="batchmean"`` (default): :math:`\frac{1}{M}\sum_m \ell_m` over the M selected
+  positions (PyTorch's ``KLDivLoss(reduction="batchmean")`` on 2-D input, and
+  ``F.cross_entropy``'s ``"mean"``);
+* ``"sum"``: :math:`\sum_m \ell_m`;
+* ``"mean"``: :math:`\frac{1}{M C}\sum_m \ell_m` (``nn.KLDivLoss()``'s default).
+
+Positions are selected by ``mask`` (bool over the leading axes) and, for label-taking losses, by
+``labels != ignore_index`` (Hugging Face's ``-100``). Unselected positions get exactly zero
+gradient and do not affect the value; a fully masked batch gives ``LossGrad(0.0, zeros)``.
+The KL direction is always :math:`\mathrm{KL}(p_t \,\|\, p_s)`, teacher first. See
+``docs/conventions.md`` and ``docs/derivations/``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._reduce import reduce_positions, resolve_mask
+from ._validation import (
+    as_float_array,
+    as_labels,
+    check_logit_range,
+    check_nonnegative,
+    check_same_shape,
+    check_temperature,
+    check_unit_interval,
+    in_logit_range,
+    param_error,
+)
+from .softmax import _row_max, _row_sum, _softmax_and_log, _softmax_parts
+
+__all__ = [
+    "cross_entropy",
+    "distillation_loss",
+    "dkd_loss",
+    "kd_loss",
+    "kl_divergence",
+    "soft_cross_entropy",
+]
+
+DKD_MASK = 1000.0  # mdistiller's non-target mask constant, subtracted AFTER dividing by T
+
+
+# ---------------------------------------------------------------- boundary helpers (private)
+
+def _logits(x, name, func, temperature=1.0):
+    z = as_float_array(x, name, func, min_ndim=2, check_finite=False)
+    check_logit_range(z, temperature, name, func)  # refuses NaN/inf too
+    return z
+
+
+def _pair(student_logits, teacher_logits, func, temperature):
+    """Validated student and teacher logits stacked into one (2, ..., C) array.
+
+    Stacking lets every softmax step run once on both (NumPy's per-call overhead, not the
+    arithmetic, dominates at (256, 10)). float32 only when both are float32.
+    """
+    s = as_float_array(student_logits, "student_logits", func, min_ndim=2, check_finite=False)
+    t = as_float_array(teacher_logits, "teacher_logits", func, min_ndim=2, check_finite=False)
+    check_same_shape(s, t, "student_logits", "teacher_logits", func)
+    st = np.stack((s, t))  # (2, ..., C)
+    if not in_logit_range(st, temperature):  # find the culprit for the message
+        check_logit_range(s, temperature, "student_logits", func)
+        check_logit_range(t, temperature, "teacher_logits", func)
+        check_logit_range(st, temperature, "student_logits", func)  # float32 s, float64 t
+    return st
+
+
+def _labels(labels, lead_shape, n_classes, func, ignore_index):
+    """int64 labels of the leading shape, a copy safe to index with (ignored -> class 0), and
+    the labels to pass to ``resolve_mask`` (None when no label is ignored)."""
+    if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
+                                     or not isinstance(ignore_index, numbers.Integral)):
+        raise param_error("ignore_index", func, "an int or None", repr(ignore_index), TypeError)
+    y = as_labels(labels, lead_shape, n_classes, func, ignore_index=ignore_index)
+    if ignore_index is None or not (y.min() < 0 or ignore_index >= 0):
+        return y, y, None
+    return y, np.where(y == ignore_index, 0, y), y
+
+
+def _check_reduction(reduction, func):
+    if not isinstance(reduction, str) or reduction not in ("batchmean", "sum", "mean"):
+        raise param_error("reduction", func, "one of ('batchmean', 'sum', 'mean')",
+                          repr(reduction))
+
+
+def _flat_index(y, C):
+    """Indices of entries (m, y_m) in the flattened (M·C,) logits; y of shape (...,)."""
+    return np.arange(0, y.size * C, C) + y.reshape(-1)  # (M,)
+
+
+# ---------------------------------------------------------------- kernels (private, no checks)
+
+def _ce_rows(z, y):
+    """Per-position cross-entropy -log softmax(z)[y] and its gradient p - onehot(y)."""
+    p, shifted, log_norm = _softmax_parts(z)  # (..., C), (..., C), (...,)
+    idx = _flat_index(y, z.shape[-1])  # (M,)
+    rows = log_norm - shifted.reshape(-1)[idx].reshape(y.shape)  # -log p[y], (...,)
+    p.reshape(-1)[idx] -= 1  # p - onehot(y), in place through the flat view (p is contiguous)
+    return rows, p
+
+
+def _kl_rows(st, temperature):
+    """Per-position KL(p_t || p_s) at temperature T, and d KL / d(z_s/T) = p_s - p_t.
+
+    ``st`` stacks student and teacher logits, (2, ..., C). With log p = shifted - log_norm and
+    sum_c p_t = 1, KL = sum_c p_t (shifted_t - shifted_s) + log_norm_s - log_norm_t, so no
+    (..., C) log p arrays are formed.
+    """
+    p, sh, ln = _softmax_parts(st, temperature)  # (2, ..., C), (2, ..., C), (2, ...)
+    d = sh[1] - sh[0]  # (..., C)
+    d *= p[1]  # p_t (log p_t - log p_s) up to the norms: 0 where p_t underflows, never nan
+    rows = _row_sum(d)  # (...,)
+    rows += ln[0] - ln[1]
+    return rows, p[0] - p[1]  # (...,), (..., C)
+
+
+# ---------------------------------------------------------------- public losses
+
+def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="batchmean"):
+    r"""Cross-entropy of the softmax of ``logits`` against integer labels (the hard loss).
+
+    .. math::
+
+        L = \frac{1}{N} \sum_n -\log p_{n, y_n}, \quad p_n = \mathrm{softmax}(z_n), \qquad
+        \frac{\partial L}{\partial z_{n c}} = \frac{1}{N} (p_{n c} - [c = y_n])
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C) or (..., C)
+        Student logits z.
+    labels : array_like of int of shape (N,) or (...,)
+        Class indices in [0, C), or ``ignore_index`` to skip a position.
+    mask : array_like of bool of shape (N,) or (...,), optional
+        Positions to include (default all).
+    ignore_index : int or None, default -100
+        Label value that marks a position to skip (Hugging Face / PyTorch convention).
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Mean over selected positions, sum, or mean over selected elements (divides by M·C;
+        PyTorch's ``F.cross_entropy(reduction="mean")`` is minikd's ``"batchmean"``).
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz).
+
+    References
+    ----------
+    The hard-target term of Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a
+    Neural Network", §2.
+
+    Examples
+    --------
+    >>> loss, grad = cross_entropy([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], [2, 0])
+    >>> round(loss, 6)
+    1.074459
+    >>> grad.sum(axis=1).round(12) + 0.0
+    array([0., 0.])
+    """
+    func = "cross_entropy"
+    z = _logits(logits, "logits", func)
+    y, y_safe, y_ignored = _labels(labels, z.shape[:-1], z.shape[-1], func, ignore_index)
+    _check_reduction(reduction, func)
+    selected = resolve_mask(mask, z.shape[:-1], func, labels=y_ignored, ignore_index=ignore_index)
+    rows, grad = _ce_rows(z, y_safe)  # (...,), (..., C)
+    return reduce_positions(rows, grad, selected, reduction, func)
+
+
+def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=None,
+                       reduction="batchmean"):
+    r"""Cross-entropy of the student's soft targets against the teacher's (TextBrewer's KD loss).
+
+    .. math::
+
+        L = \frac{1}{N} \sum_n -\sum_c p^T_{t,nc} \log p^T_{s,nc}, \quad
+        p^T = \mathrm{softmax}(z / T), \qquad
+        \frac{\partial L}{\partial z_{s,nc}} = \frac{1}{N T} (p^T_{s,nc} - p^T_{t,nc})
+
+    It equals :func:`kl_divergence` plus the teacher entropy :math:`H(p^T_t)`, a constant for
+    the student, so the two have the same gradient. No :math:`T^2` factor.
+
+    Parameters
+    ----------
+    student_logits : array_like of shape (N, C) or (..., C)
+    teacher_logits : array_like of shape (N, C) or (..., C)
+        Same shape; a constant (no gradient).
+    temperature : float, default 1.0
+        T > 0.
+    mask : array_like of bool of shape (N,) or (...,), optional
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz_s).
+
+    References
+    ----------
+    TextBrewer ``losses.kd_ce_loss`` (Yang et al. 2020); Hinton et al. (2015) §2.
+
+    Examples
+    --------
+    >>> z_s = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    >>> z_t = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
+    >>> round(soft_cross_entropy(z_s, z_t, temperature=4.0).loss, 6)
+    1.129946
+    """
+    func = "soft_cross_entropy"
+    T = check_temperature(temperature, func)
+    st = _pair(student_logits, teacher_logits, func, T)
+    _check_reduction(reduction, func)
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    p, sh, ln = _softmax_parts(st, T)  # (2, ..., C), (2, ..., C), (2, ...)
+    sh_s = sh[0]
+    sh_s *= p[1]
+    rows = ln[0] - _row_sum(sh_s)  # -sum_c p_t log p_s, using sum_c p_t = 1; (...,)
+    p_s = p[0] - p[1]  # (..., C)
+    return reduce_positions(rows, p_s, selected, reduction, func, grad_scale=1.0 / T)
+
+
+def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
+                  reduction="batchmean"):
+    r"""KL divergence from the student's soft targets to the teacher's, without the T² factor.
+
+    .. math::
+
+        L = \frac{1}{N} \sum_n \sum_c p^T_{t,nc} \left(\log p^T_{t,nc} - \log p^T_{s,nc}\right),
+        \qquad \frac{\partial L}{\partial z_{s,nc}} = \frac{1}{N T} (p^T_{s,nc} - p^T_{t,nc})
+
+    with :math:`p^T = \mathrm{softmax}(z/T)` and :math:`0 \log 0 = 0`. This is PyTorch's
+    ``F.kl_div(F.log_softmax(z_s / T, -1), F.softmax(z_t / T, -1), reduction="batchmean")``.
+
+    Parameters
+    ----------
+    student_logits : array_like of shape (N, C) or (..., C)
+    teacher_logits : array_like of shape (N, C) or (..., C)
+        Same shape; a constant (no gradient).
+    temperature : float, default 1.0
+        T > 0.
+    mask : array_like of bool of shape (N,) or (...,), optional
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float, >= 0) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz_s).
+
+    References
+    ----------
+    Hinton, Vinyals & Dean (2015), §2 (soft targets at temperature T).
+
+    Examples
+    --------
+    >>> z_s = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    >>> z_t = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
+    >>> round(kl_divergence(z_s, z_t, temperature=4.0).loss, 8)
+    0.04737497
+    """
+    func = "kl_divergence"
+    T = check_temperature(temperature, func)
+    st = _pair(student_logits, teacher_logits, func, T)
+    _check_reduction(reduction, func)
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    rows, grad = _kl_rows(st, T)
+    return reduce_positions(rows, grad, selected, reduction, func, grad_scale=1.0 / T)
+
+
+def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduction="batchmean"):
+    r"""Hinton's soft-target loss: :math:`T^2` times the KL divergence of the soft targets.
+
+    .. math::
+
+        L = \frac{T^2}{N} \sum_n \mathrm{KL}\!\left(p^T_{t,n} \,\|\, p^T_{s,n}\right), \qquad
+        \frac{\partial L}{\partial z_{s,nc}} = \frac{T}{N} (p^T_{s,nc} - p^T_{t,nc})
+
+    The :math:`T^2` keeps the gradient's magnitude roughly independent of T (Hinton et al. §2);
+    at high T the gradient tends to :math:`(\bar z_{s,nc} - \bar z_{t,nc}) / (N C)` for
+    row-centred logits :math:`\bar z` (eq. 4, logit matching). This is the KD term of
+    RepDistiller ``DistillKL``, mdistiller ``kd_loss`` and HF DistilBERT.
+
+    Parameters
+    ----------
+    student_logits : array_like of shape (N, C) or (..., C)
+    teacher_logits : array_like of shape (N, C) or (..., C)
+        Same shape; a constant (no gradient).
+    temperature : float, default 4.0
+        T > 0.
+    mask : array_like of bool of shape (N,) or (...,), optional
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float, >= 0) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz_s).
+
+    References
+    ----------
+    Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network", §2, eqs. 2, 4.
+
+    Examples
+    --------
+    >>> z_s = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    >>> z_t = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
+    >>> loss, grad = kd_loss(z_s, z_t, temperature=4.0)
+    >>> round(loss, 8)
+    0.75799947
+    >>> grad[1].round(6)
+    array([-0.050345, -0.097454,  0.147799])
+    """
+    func = "kd_loss"
+    T = check_temperature(temperature, func)
+    st = _pair(student_logits, teacher_logits, func, T)
+    _check_reduction(reduction, func)
+    selected = resolve_mask(mask, st.shape[1:-1], func)
+    rows, grad = _kl_rows(st, T)
+    return reduce_positions(rows, grad, selected, reduction, func, loss_scale=T * T,
+                            grad_scale=T)
+
+
+def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0, alpha=0.9,
+                      mask=None, ignore_index=-100, reduction="batchmean"):
+    r"""The KD blend: ``alpha`` times :func:`kd_loss` plus ``1 - alpha`` times cross-entropy.
+
+    .. math::
+
+        L = \frac{1}{N} \sum_n \Big[\alpha\, T^2\, \mathrm{KL}(p^T_{t,n} \| p^T_{s,n})
+            - (1 - \alpha) \log p_{s, n y_n}\Big], \qquad
+        \frac{\partial L}{\partial z_{s,nc}} = \frac{1}{N}\Big[\alpha\, T (p^T_{s,nc} - p^T_{t,nc})
+            + (1 - \alpha)(p_{s,nc} - [c = y_n])\Big]
+
+    The hard term is at T = 1. ``alpha`` is the weight of the soft term: ``alpha = 1`` is soft
+    targets only (then ``labels`` may be None), ``alpha = 0`` is plain cross-entropy.
+
+    Parameters
+    ----------
+    student_logits : array_like of shape (N, C) or (..., C)
+    teacher_logits : array_like of shape (N, C) or (..., C)
+        Same shape; a constant (no gradient).
+    labels : array_like of int of shape (N,) or (...,), or None
+        Class indices in [0, C) or ``ignore_index``; None only when ``alpha == 1``. A position
+        whose label is ``ignore_index`` is skipped in both terms.
+    temperature : float, default 4.0
+        T > 0, for the soft term.
+    alpha : float in [0, 1], default 0.9
+        Weight of the soft term.
+    mask : array_like of bool of shape (N,) or (...,), optional
+    ignore_index : int or None, default -100
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz_s).
+
+    References
+    ----------
+    Hinton, Vinyals & Dean (2015), §2 ("a weighted average of two different objective
+    functions"); the ``alpha * KD + (1 - alpha) * CE`` form of attention-transfer ``utils.py``.
+
+    Examples
+    --------
+    >>> z_s = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    >>> z_t = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
+    >>> round(distillation_loss(z_s, z_t, [2, 0], temperature=4.0, alpha=0.9).loss, 6)
+    0.789645
+    """
+    func = "distillation_loss"
+    T = check_temperature(temperature, func)
+    st = _pair(student_logits, teacher_logits, func, T)
+    a = check_unit_interval(alpha, "alpha", func)
+    _check_reduction(reduction, func)
+    if labels is None:
+        if a != 1.0:
+            raise param_error("labels", func, "an integer array of class indices (labels may be "
+                              "None only when alpha == 1)", f"None with alpha={a!r}")
+        selected = resolve_mask(mask, st.shape[1:-1], func)
+        y_safe = None
+    else:
+        y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], st.shape[-1], func, ignore_index)
+        selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+                                ignore_index=ignore_index)
+    rows, grad = _kl_rows(st, T)  # (...,), (..., C)
+    if y_safe is None or a == 1.0:
+        return reduce_positions(rows, grad, selected, reduction, func, loss_scale=a * T * T,
+                                grad_scale=a * T)
+    w = 1.0 - a
+    ce_rows, ce_grad = _ce_rows(st[0], y_safe)  # hard term at T = 1
+    rows *= rows.dtype.type(a * T * T)
+    rows += rows.dtype.type(w) * ce_rows
+    grad *= grad.dtype.type(a * T / w)  # (1 - alpha) is applied with the reduction's factor
+    grad += ce_grad
+    return reduce_positions(rows, grad, selected, reduction, func, grad_scale=w)
+
+
+def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, temperature=4.0,
+             mask=None, ignore_index=-100, reduction="batchmean"):
+    r"""Decoupled KD: target-class KD plus non-target-class KD, as mdistiller defines it.
+
+    .. math::
+
+        L = \frac{T^2}{N} \sum_n \Big[\alpha\, \mathrm{KL}(b_{t,n} \| b_{s,n})
+            + \beta\, \mathrm{KL}(q_{t,n} \| q_{s,n})\Big], \qquad
+        \frac{\partial L}{\partial z_{s,nc}} = \frac{T}{N} \Big[\alpha\, g_{nc}
+            + \beta (q_{s,nc} - q_{t,nc})\Big]
+
+    with :math:`u = z/T`, :math:`p = \mathrm{softmax}(u)`, the binary target/non-target
+    distribution :math:`b = (p_y, 1 - p_y)`, the masked non-target distribution
+    :math:`q = \mathrm{softmax}(u - 1000\, e_y)` (the 1000 is *not* divided by T), and the TCKD
+    gradient with respect to u, :math:`g_{ny} = b_{s,1} - b_{t,1}` and
+    :math:`g_{nc} = \hat p_{s,c} (b_{s,2} - b_{t,2})` for :math:`c \ne y`, where
+    :math:`\hat p = p / (1 - p_y)` is the renormalised non-target distribution.
+
+    mdistiller takes ``torch.log`` of :math:`b_s`, which is -inf once :math:`p_y` rounds to 1;
+    minikd computes :math:`\log b_{s,1} = u_y - \mathrm{LSE}(u)` and
+    :math:`\log b_{s,2} = \mathrm{LSE}_{c \ne y}(u_c) - \mathrm{LSE}(u)`, finite for every finite
+    input, and equal to mdistiller's wherever that is finite. With C = 2 the non-target
+    distribution has one class, so NCKD is 0 (up to :math:`e^{-1000}`) and
+    ``dkd_loss = alpha * kd_loss``. Identity (per position, :math:`T^2`-scaled):
+    :math:`T^2\,\mathrm{KL}(p_t\|p_s) = \mathrm{TCKD} + (1 - p_{t,y})\,\mathrm{NCKD}`;
+    mdistiller's NCKD does not carry the :math:`(1 - p_{t,y})` weight.
+
+    Parameters
+    ----------
+    student_logits : array_like of shape (N, C) or (..., C)
+        C >= 2.
+    teacher_logits : array_like of shape (N, C) or (..., C)
+        Same shape; a constant (no gradient).
+    labels : array_like of int of shape (N,) or (...,)
+        Target classes in [0, C), or ``ignore_index`` to skip a position.
+    alpha : float >= 0, default 1.0
+        Weight of TCKD.
+    beta : float >= 0, default 8.0
+        Weight of NCKD (mdistiller's CIFAR-100 default).
+    temperature : float, default 4.0
+        T > 0.
+    mask : array_like of bool of shape (N,) or (...,), optional
+    ignore_index : int or None, default -100
+    reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float, >= 0) and ``grad`` (ndarray of shape (N, C) or (..., C), dL/dz_s).
+
+    References
+    ----------
+    Zhao, Cui, Song, Qiu & Liang (2022), "Decoupled Knowledge Distillation", CVPR, §3.1 eq. 1-4;
+    mdistiller ``mdistiller/distillers/DKD.py`` (``dkd_loss``; its warm-up and CE term are left
+    to the caller).
+
+    Examples
+    --------
+    >>> z_s = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
+    >>> z_t = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
+    >>> round(dkd_loss(z_s, z_t, [2, 0]).loss, 6)
+    3.531381
+    """
+    func = "dkd_loss"
+    a = check_nonnegative(alpha, "alpha", func)
+    b = check_nonnegative(beta, "beta", func)
+    T = check_temperature(temperature, func)
+    st = _pair(student_logits, teacher_logits, func, T)
+    _check_reduction(reduction, func)
+    C = st.shape[-1]
+    if C < 2:
+        raise param_error("student_logits", func, "logits with at least 2 classes (DKD splits "
+                          "target from non-target)", f"shape {st.shape[1:]}")
+    y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], C, func, ignore_index)
+    selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+                            ignore_index=ignore_index)
+    onehot = np.arange(C) == y_safe[..., None]  # (..., C) bool
+    idx = _flat_index(y_safe, C)  # (M,)
+    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(st[0] / T, onehot, idx)
+    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(st[1] / T, onehot, idx)
+    b1_s, b2_s, b1_t, b2_t = (np.exp(v) for v in (log_b1_s, log_b2_s, log_b1_t, log_b2_t))
+    tckd = b1_t * (log_b1_t - log_b1_s) + b2_t * (log_b2_t - log_b2_s)  # (...,)
+    nckd = _row_sum(q_t * (log_q_t - log_q_s))  # (...,)
+    # d TCKD / du: b_s1 - b_t1 at the target, p_hat_s (b_s2 - b_t2) elsewhere
+    d_tckd = np.where(onehot, (b1_s - b1_t)[..., None], phat_s * (b2_s - b2_t)[..., None])
+    rows = (a * T * T) * tckd + (b * T * T) * nckd  # (...,)
+    grad = (a * T) * d_tckd + (b * T) * (q_s - q_t)  # (..., C)
+    return reduce_positions(rows, grad, selected, reduction, func)
+
+
+def _dkd_side(u, onehot, idx):
+    """Stable pieces of DKD for one network, from u = z / T of shape (..., C).
+
+    Returns (log b_1, log b_2, p_hat, log q, q): the log of the binary target /
+    non-target probabilities (...,), the renormalised non-target softmax (..., C) (0 at the
+    target), and mdistiller's masked softmax q = softmax(u - 1000 e_y) with its log (..., C).
+    """
+    m = _row_max(u)  # (..., 1)
+    lse = m[..., 0] + np.log(_row_sum(np.exp(u - m)))  # (...,)
+    u_nt = np.where(onehot, -np.inf, u)  # (..., C), target removed
+    m_nt = _row_max(u_nt)  # finite: C >= 2
+    e_nt = np.exp(u_nt - m_nt)  # (..., C), 0 at the target
+    s_nt = _row_sum(e_nt)  # (...,) in [1, C-1]
+    lse_nt = m_nt[..., 0] + np.log(s_nt)
+    log_b1 = u.reshape(-1)[idx].reshape(lse.shape) - lse
+    log_b2 = lse_nt - lse
+    phat = e_nt / s_nt[..., None]
+    q, log_q = _softmax_and_log(u - u.dtype.type(DKD_MASK) * onehot)
+    return log_b1, log_b2, phat, log_q, q

@@ -1,0 +1,448 @@
+r"""Optimizers (SGD, Adam, AdamW), learning-rate schedules and gradient-norm clipping.
+
+An optimizer holds a reference to a ``params`` dict and updates its arrays in place from a
+``grads`` dict with the same keys (a subset is fine: missing keys are left alone). Each step
+writes the amount to subtract, :math:`\Delta`, into a buffer kept per parameter, then applies
+:math:`\theta \leftarrow \theta - \Delta` with in-place NumPy operations, so a step allocates
+almost nothing.
+
+A step is all or nothing with respect to finiteness: if any :math:`\theta - \Delta` would hold
+NaN or inf, :class:`NonFiniteUpdateError` is raised and *no* parameter is changed (the
+optimizer's own state, e.g. its momentum, has then already moved and should be discarded).
+The check costs one dot product per array: when :math:`\Delta \cdot \Delta` is finite, every
+:math:`|\Delta_i|` is below the square root of the largest float, far too small for the
+subtraction to overflow.
+
+Update rules follow PyTorch's ``torch.optim`` (SGD with ``dampening=0``; Adam and AdamW of
+Kingma & Ba 2015, Algorithm 1, and Loshchilov & Hutter 2019, Algorithm 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validation import check_positive, param_error
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "CosineSchedule",
+    "NonFiniteUpdateError",
+    "StepSchedule",
+    "clip_grad_norm",
+]
+
+
+class NonFiniteUpdateError(ArithmeticError):
+    """An optimizer step would have made a parameter NaN or inf; no parameter was changed."""
+
+
+def _check_nonneg(value, name, func):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise param_error(name, func, "a float in the range [0, inf)", repr(value), TypeError)
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise param_error(name, func, "a float in the range [0, inf)", repr(v))
+    return v
+
+
+def _check_fraction(value, name, func):
+    """A float in [0, 1): momentum and the Adam betas."""
+    v = _check_nonneg(value, name, func)
+    if v >= 1.0:
+        raise param_error(name, func, "a float in the range [0, 1)", repr(v))
+    return v
+
+
+def _update_is_finite(p, delta):
+    """Whether ``p - delta`` is finite (the slow, exact check)."""
+    return bool(np.isfinite(p - delta).all())
+
+
+class _Optimizer:
+    """Shared bookkeeping: the params dict, the learning rate, the step count, the buffers."""
+
+    _name = "Optimizer"
+
+    def __init__(self, params, lr):
+        func = self._name
+        if not isinstance(params, dict) or not params:
+            raise param_error("params", func, "a non-empty dict of str to float arrays",
+                              type(params).__name__, TypeError)
+        for key, p in params.items():
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                raise param_error("params", func, "a dict of float ndarrays",
+                                  f"{type(p).__name__} at key {key!r}", TypeError)
+        self.params = params
+        self.lr = lr
+        self.t = 0  # completed steps
+        self._delta = {}
+
+    @property
+    def lr(self):
+        """The learning rate (settable; schedules set it)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _check_nonneg(value, "lr", self._name)
+
+    def _buffer(self, store, key, like):
+        buf = store.get(key)
+        if buf is None:
+            buf = store[key] = np.zeros_like(like)
+        return buf
+
+    def step(self, grads):
+        """Update the parameters in place from ``grads`` (a dict keyed like ``params``).
+
+        Raises
+        ------
+        NonFiniteUpdateError
+            When the update would make some parameter non-finite; parameters are unchanged.
+        """
+        if not isinstance(grads, dict):
+            raise param_error("grads", f"{self._name}.step", "a dict of arrays keyed like params",
+                              type(grads).__name__, TypeError)
+        for key, g in grads.items():
+            p = self.params.get(key)
+            if p is None or getattr(g, "shape", None) != p.shape:
+                raise param_error("grads", f"{self._name}.step", "arrays shaped like params",
+                                  f"key {key!r} with shape {getattr(g, 'shape', None)}")
+        self.t += 1
+        deltas = {}
+        squares = 0.0
+        for key, g in grads.items():
+            p = self.params[key]
+            delta = self._delta.get(key)
+            if delta is None:
+                delta = self._delta[key] = np.zeros_like(p)
+            self._fill_delta(key, p, g, delta)
+            deltas[key] = delta
+            squares += float(np.vdot(delta, delta))
+        # A finite sum of squares bounds every |delta_i| by sqrt(max float), far too small for
+        # p - delta to overflow: one dot product per array instead of an isfinite pass.
+        if not math.isfinite(squares):
+            bad = [key for key, d in deltas.items()
+                   if not _update_is_finite(self.params[key], d)]
+            if bad:
+                raise NonFiniteUpdateError(
+                    f"{self._name} step {self.t} (lr={self.lr:g}) would make parameter(s) "
+                    f"{bad} non-finite; no parameter was changed.")
+        for key, d in deltas.items():
+            p = self.params[key]
+            np.subtract(p, d, out=p)
+
+    def _fill_delta(self, key, p, g, delta):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(_Optimizer):
+    r"""Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
+
+    .. math::
+
+        g' = g + \lambda\theta, \quad v \leftarrow \mu v + g', \quad
+        \theta \leftarrow \theta - \eta\,(g' + \mu v \text{ if Nesterov else } v)
+
+    With :math:`\mu = 0` this is plain :math:`\theta \leftarrow \theta - \eta g'`. ``v`` starts
+    at 0, so the first step has :math:`v = g'` (as in PyTorch, ``dampening=0``; Sutskever et al.
+    2013, eq. 3 for Nesterov in this form).
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Updated in place.
+    lr : float
+        Learning rate :math:`\eta \ge 0`.
+    momentum : float, default 0.0
+        :math:`\mu` in [0, 1).
+    nesterov : bool, default False
+        Requires momentum > 0.
+    weight_decay : float, default 0.0
+        :math:`\lambda \ge 0` (L2 penalty added to the gradient, every parameter).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, -2.0])}
+    >>> opt = SGD(params, lr=0.1, momentum=0.9)
+    >>> opt.step({"w": np.array([1.0, 1.0])}); opt.step({"w": np.array([1.0, 1.0])})
+    >>> params["w"]
+    array([ 0.71, -2.29])
+    """
+
+    _name = "SGD"
+
+    def __init__(self, params, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.momentum = _check_fraction(momentum, "momentum", "SGD")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise param_error("nesterov", "SGD", "a bool", repr(nesterov), TypeError)
+        if nesterov and self.momentum == 0.0:
+            raise param_error("nesterov", "SGD", "False when momentum is 0", "True")
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check_nonneg(weight_decay, "weight_decay", "SGD")
+        self.velocity = {}
+        self._g = {}
+
+    def _fill_delta(self, key, p, g, delta):
+        if self.weight_decay:
+            gd = self._buffer(self._g, key, p)
+            np.multiply(p, self.weight_decay, out=gd)
+            gd += g  # g' = g + lambda * theta
+            g = gd
+        if not self.momentum:
+            np.multiply(g, self.lr, out=delta)
+            return
+        v = self._buffer(self.velocity, key, p)
+        v *= self.momentum
+        v += g  # v = mu v + g'
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=delta)
+            delta += g  # g' + mu v
+            delta *= self.lr
+        else:
+            np.multiply(v, self.lr, out=delta)
+
+
+class Adam(_Optimizer):
+    r"""Adam (Kingma & Ba 2015, Algorithm 1), with optional L2 weight decay in the gradient.
+
+    .. math::
+
+        g' = g + \lambda\theta,\quad m \leftarrow \beta_1 m + (1 - \beta_1) g',\quad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g'^2,\\
+        \theta \leftarrow \theta - \frac{\eta}{1 - \beta_1^t}\,
+        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    (PyTorch's arrangement of the bias corrections, so ``eps`` means the same thing.)
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+        L2 penalty :math:`\lambda` added to the gradient (use :class:`AdamW` for decoupled decay).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> Adam(params, lr=0.1).step({"w": np.array([5.0])})
+    >>> np.round(params["w"], 6)  # the first step moves every entry by about lr
+    array([0.9])
+    """
+
+    _name = "Adam"
+    _decoupled = False
+
+    def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        func = self._name
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError) as err:
+            raise param_error("betas", func, "a pair of floats in [0, 1)", repr(betas),
+                              TypeError) from err
+        self.betas = (_check_fraction(b1, "betas", func), _check_fraction(b2, "betas", func))
+        self.eps = check_positive(eps, "eps", func)
+        self.weight_decay = _check_nonneg(weight_decay, "weight_decay", func)
+        self.m, self.v = {}, {}
+        self._tmp = {}
+
+    def _fill_delta(self, key, p, g, delta):
+        b1, b2 = self.betas
+        tmp = self._buffer(self._tmp, key, p)
+        if self.weight_decay and not self._decoupled:
+            np.multiply(p, self.weight_decay, out=tmp)
+            tmp += g  # g' = g + lambda * theta
+            g = tmp
+        m = self._buffer(self.m, key, p)
+        v = self._buffer(self.v, key, p)
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=delta)
+        m += delta  # m = b1 m + (1 - b1) g'
+        v *= b2
+        np.multiply(g, g, out=delta)
+        delta *= 1.0 - b2
+        v += delta  # v = b2 v + (1 - b2) g'^2
+        bc1 = 1.0 - b1 ** self.t
+        bc2 = 1.0 - b2 ** self.t
+        np.sqrt(v, out=delta)
+        delta *= 1.0 / math.sqrt(bc2)
+        delta += self.eps  # denominator sqrt(v_hat) + eps
+        np.divide(m, delta, out=delta)
+        delta *= self.lr / bc1
+        if self.weight_decay and self._decoupled:
+            np.multiply(p, self.lr * self.weight_decay, out=tmp)
+            delta += tmp  # theta (1 - lr lambda) - adam = theta - (adam + lr lambda theta)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019, Algorithm 2).
+
+    .. math::
+
+        \theta \leftarrow \theta\,(1 - \eta\lambda) - \frac{\eta}{1 - \beta_1^t}\,
+        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    with :math:`m, v` as in :class:`Adam` computed from the raw gradient g.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0.01
+        :math:`\lambda` (PyTorch's default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> AdamW(params, lr=0.1, weight_decay=0.5).step({"w": np.array([5.0])})
+    >>> np.round(params["w"], 6)  # 1 * (1 - 0.05) - 0.1
+    array([0.85])
+    """
+
+    _name = "AdamW"
+    _decoupled = True
+
+    def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+def clip_grad_norm(grads, max_norm):
+    r"""Scale all gradients in place so their joint L2 norm is at most ``max_norm``.
+
+    .. math::
+
+        \|g\| = \Big(\sum_k \|g_k\|_2^2\Big)^{1/2}, \qquad
+        g_k \leftarrow g_k \cdot \min\!\Big(1, \frac{c}{\|g\| + 10^{-6}}\Big)
+
+    (PyTorch's ``clip_grad_norm_``, including its 1e-6.) A non-finite norm leaves the gradients
+    unchanged; the optimizer then refuses the step.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+        Modified in place.
+    max_norm : float
+        c > 0.
+
+    Returns
+    -------
+    float
+        The norm before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = {"a": np.array([3.0]), "b": np.array([4.0])}
+    >>> clip_grad_norm(g, 1.0), np.round(g["a"], 6), np.round(g["b"], 6)
+    (5.0, array([0.6]), array([0.8]))
+    """
+    max_norm = check_positive(max_norm, "max_norm", "clip_grad_norm")
+    if not isinstance(grads, dict):
+        raise param_error("grads", "clip_grad_norm", "a dict of arrays", type(grads).__name__,
+                          TypeError)
+    squares = 0.0
+    for g in grads.values():
+        flat = g.reshape(-1)
+        sq = float(np.dot(flat, flat))
+        if math.isinf(sq) and np.isfinite(flat).all():  # float32 overflow of a finite norm
+            sq = float(np.linalg.norm(flat.astype(np.float64))) ** 2
+        squares += sq
+    total = math.sqrt(squares)
+    if math.isfinite(total):
+        coef = max_norm / (total + 1e-6)
+        if coef < 1.0:
+            for g in grads.values():
+                g *= g.dtype.type(coef)
+    return total
+
+
+class StepSchedule:
+    r"""Step decay: :math:`\eta_t = \eta_0\, \gamma^{\lfloor t / s \rfloor}`.
+
+    Called with ``t`` = the number of completed epochs (0 for the first), returns the learning
+    rate to use; :func:`minikd.train.train_loop` sets ``optimizer.lr`` from it each epoch.
+
+    Parameters
+    ----------
+    lr : float
+        :math:`\eta_0 > 0`.
+    step_size : int
+        s >= 1 epochs between decays.
+    gamma : float, default 0.1
+        Factor per decay, > 0.
+
+    Examples
+    --------
+    >>> s = StepSchedule(1.0, step_size=2, gamma=0.5)
+    >>> [s(t) for t in range(5)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, lr, *, step_size, gamma=0.1):
+        self.lr = check_positive(lr, "lr", "StepSchedule")
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) \
+                or step_size < 1:
+            raise param_error("step_size", "StepSchedule", "an int >= 1", repr(step_size))
+        self.step_size = int(step_size)
+        self.gamma = check_positive(gamma, "gamma", "StepSchedule")
+
+    def __call__(self, t):
+        return self.lr * self.gamma ** (int(t) // self.step_size)
+
+    def __repr__(self):
+        return f"StepSchedule({self.lr}, step_size={self.step_size}, gamma={self.gamma})"
+
+
+class CosineSchedule:
+    r"""Cosine annealing from ``lr`` down to ``min_lr`` over ``total`` epochs.
+
+    .. math::
+
+        \eta_t = \eta_\min + \tfrac12(\eta_0 - \eta_\min)\big(1 + \cos(\pi \min(t, T) / T)\big)
+
+
+    From :math:`\eta_0` at t = 0 to :math:`\eta_\min` at t = T, and :math:`\eta_\min` after
+    (Loshchilov & Hutter 2017, eq. 5, without restarts).
+
+    Parameters
+    ----------
+    lr : float
+        :math:`\eta_0 > 0`.
+    total : int
+        T >= 1, usually the number of epochs.
+    min_lr : float, default 0.0
+
+    Examples
+    --------
+    >>> s = CosineSchedule(1.0, total=4)
+    >>> [round(s(t), 4) for t in range(6)]
+    [1.0, 0.8536, 0.5, 0.1464, 0.0, 0.0]
+    """
+
+    def __init__(self, lr, *, total, min_lr=0.0):
+        self.lr = check_positive(lr, "lr", "CosineSchedule")
+        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+            raise param_error("total", "CosineSchedule", "an int >= 1", repr(total))
+        self.total = int(total)
+        self.min_lr = _check_nonneg(min_lr, "min_lr", "CosineSchedule")
+
+    def __call__(self, t):
+        t = min(int(t), self.total)
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t
+                                                                            / self.total))
+
+    def __repr__(self):
+        return f"CosineSchedule({self.lr}, total={self.total}, min_lr={self.min_lr})"

@@ -1,0 +1,209 @@
+"""The command line: help, one-line errors with exit status 2, JSON output, the tables' content.
+
+Commands that train are run in a subprocess with one BLAS thread (float32 results depend on the
+thread count) and assert on structure and on averaged gains, never on exact accuracies.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import softmax as scipy_softmax
+
+from minikd import LossGrad, cli, experiments
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_main(argv, capsys):
+    """Call cli.main in-process; return (status, stdout, stderr)."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:  # --help exits through argparse
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run_subprocess(args, timeout=120):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "minikd", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+COMMANDS = [name for name in cli.build_parser()._subparsers._group_actions[0].choices]
+
+
+def test_the_documented_commands_exist():
+    for name in ("distill", "temperature", "omit-class", "gradcheck"):
+        if name in ("distill", "omit-class") and name not in COMMANDS:
+            pytest.skip("the experiment commands land with minikd.distill")
+        assert name in COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    status, out, err = run_main([command, "--help"], capsys)
+    assert status == 0
+    assert out.startswith("usage: minikd " + command)
+    assert err == ""
+
+
+def test_top_level_help_lists_every_command(capsys):
+    status, out, _ = run_main(["--help"], capsys)
+    assert status == 0
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_python_dash_m_runs_the_same_main():
+    proc = run_subprocess(["temperature", "1", "0", "--t", "1", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)["rows"][0]["probabilities"]
+    np.testing.assert_allclose(row, scipy_softmax([1.0, 0.0]), rtol=1e-12)
+
+
+BAD_ARGS = [
+    ["temperature", "1", "2", "--t", "-1"],
+    ["temperature", "1", "2", "--t", "0"],
+    ["temperature", "1", "2", "--t", "inf"],
+    ["temperature", "1", "2", "--t", "abc"],
+    ["temperature", "1", "nan"],
+    ["temperature", "1", "x"],
+    ["temperature", "3"],
+    ["temperature"],
+    ["temperature", "1", "2", "--names", "a"],
+    ["gradcheck", "--tol", "-1"],
+    ["gradcheck", "--t", "0"],
+    ["gradcheck", "--seed", "-3"],
+    ["gradcheck", "--bogus"],
+    ["no-such-command"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGS, ids=[" ".join(a) for a in BAD_ARGS])
+def test_bad_arguments_exit_2_with_one_line(argv, capsys):
+    status, out, err = run_main(argv, capsys)
+    assert status == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "error" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    status, out, _ = run_main([], capsys)
+    assert status == 2
+    assert "usage: minikd" in out
+
+
+# -- temperature --------------------------------------------------------------------------------
+
+def test_temperature_table_matches_scipy(capsys):
+    logits = [5.0, 3.0, 1.0, 0.5]
+    status, out, _ = run_main(["temperature", *map(str, logits), "--t", "1", "4", "--json"],
+                              capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert [r["temperature"] for r in data["rows"]] == [1.0, 4.0]
+    for r in data["rows"]:
+        # softmax(z / T), from scipy: an oracle independent of minikd.
+        expected = scipy_softmax(np.array(logits) / r["temperature"])
+        np.testing.assert_allclose(r["probabilities"], expected, rtol=1e-12)
+
+
+def test_temperature_text_table_has_names_and_rows(capsys):
+    status, out, _ = run_main(["temperature", "2", "0", "--names", "cat", "dog",
+                               "--t", "1", "20"], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert "cat" in lines[1] and "dog" in lines[1]
+    # T = 1: e^2 / (e^2 + 1) = 0.8808; T = 20: e^0.1 / (e^0.1 + 1) = 0.5250.
+    assert "0.8808" in out and "0.1192" in out
+    assert "0.5250" in out and "0.4750" in out
+
+
+def test_negative_logits_are_accepted(capsys):
+    status, out, _ = run_main(["temperature", "-1.5", "2", "--json"], capsys)
+    assert status == 0
+    assert json.loads(out)["logits"] == [-1.5, 2.0]
+
+
+def test_temperature_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "t.png"
+    status, _, err = run_main(["temperature", "1", "0", "--plot", str(path)], capsys)
+    assert status == 0, err
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_clear_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    path = tmp_path / "t.png"
+    status, out, err = run_main(["temperature", "1", "0", "--plot", str(path)], capsys)
+    assert status == 1
+    assert "matplotlib is not installed" in err
+    assert "Traceback" not in err
+    assert not path.exists()
+    assert "0.7311" in out  # the table itself is still printed
+
+
+# -- gradcheck ------------------------------------------------------------------------------------
+
+def test_gradcheck_command_passes_on_every_public_loss(capsys):
+    status, out, err = run_main(["gradcheck", "--t", "0.5", "4", "--json"], capsys)
+    data = json.loads(out)
+    assert status == 0, err
+    assert data["failed"] == 0
+    skipped = [r["loss"] for r in data["rows"] if r["status"] == "skip"]
+    assert skipped == [], f"losses with no input recipe in experiments.gradcheck_losses: {skipped}"
+    assert {r["loss"] for r in data["rows"]} == set(experiments.discover_losses())
+
+
+def _kd_like(student_logits, teacher_logits, *, temperature=1.0, broken=False):
+    """T^2 KL(p_t || p_s) batchmean with its gradient (T/N)(p_s - p_t); ``broken`` drops a T."""
+    n = student_logits.shape[0]
+    p_s = scipy_softmax(student_logits / temperature, axis=1)
+    p_t = scipy_softmax(teacher_logits / temperature, axis=1)
+    loss = temperature**2 * float(np.sum(p_t * (np.log(p_t) - np.log(p_s)))) / n
+    grad = (temperature / n) * (p_s - p_t)
+    return LossGrad(loss, grad / temperature if broken else grad)
+
+
+def test_gradcheck_reports_a_broken_gradient_as_failed(capsys, monkeypatch):
+    def broken_loss(student_logits, teacher_logits, *, temperature=1.0):
+        return _kd_like(student_logits, teacher_logits, temperature=temperature, broken=True)
+
+    def good_loss(student_logits, teacher_logits, *, temperature=1.0):
+        return _kd_like(student_logits, teacher_logits, temperature=temperature)
+
+    monkeypatch.setattr(experiments, "discover_losses",
+                        lambda: {"broken_loss": broken_loss, "good_loss": good_loss})
+    status, out, _ = run_main(["gradcheck", "--t", "2", "4"], capsys)
+    assert status == 1
+    lines = [line for line in out.splitlines() if line.startswith(("broken", "good"))]
+    assert [line.split()[-1] for line in lines] == ["FAIL", "FAIL", "pass", "pass"]
+    assert "2 passed, 2 failed, 0 skipped" in out
+
+
+def test_gradcheck_at_t1_cannot_see_a_missing_factor_of_t():
+    # A negative control for the negative control: at T = 1 the broken gradient is right.
+    def broken_loss(student_logits, teacher_logits, *, temperature=1.0):
+        return _kd_like(student_logits, teacher_logits, temperature=temperature, broken=True)
+
+    rows = experiments.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
+                                        rng=0)
+    assert [r["status"] for r in rows] == ["pass", "FAIL"]
+
+
+def test_gradcheck_skips_a_signature_it_cannot_feed():
+    def odd_loss(a_string):
+        raise TypeError("needs a string")
+
+    rows = experiments.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
+    assert [r["status"] for r in rows] == ["skip"]

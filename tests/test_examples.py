@@ -1,0 +1,67 @@
+"""Smoke-run every script in examples/ (subprocess, timeout, one BLAS thread) and check that it
+prints what it teaches."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+# Key content each script must print: facts derived independently (by hand or by the math the
+# script teaches), not copied from the script's output.
+EXPECTED = {
+    "01_hard_vs_soft_labels.py": [
+        "hard label           1.0000   0.0000   0.0000   0.0000",
+        # softmax([6, 3.5, -2, 1]) at T = 1: e^6 / (e^6 + e^3.5 + e^-2 + e^1) = 0.9181
+        "teacher, T = 1       0.9181",
+        "dark knowledge",
+    ],
+    "02_temperature.py": [
+        # p_4 proportional to p_1^(1/4) for p_1 = (0.9, 0.07, 0.005, 0.025): 0.9^0.25 / sum
+        "T = 4      0.4526   0.2390   0.1236   0.1848",
+        "does not follow from the T = 1 row",
+    ],
+}
+
+
+def run_example(name, *args, timeout=120):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+_RUNS = {}
+
+
+def run_cached(name):
+    """Each example runs once per session; several tests read its output."""
+    if name not in _RUNS:
+        _RUNS[name] = run_example(name)
+    return _RUNS[name]
+
+
+def test_every_example_is_covered():
+    scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
+    assert scripts == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_and_prints_its_point(name):
+    proc = run_cached(name)
+    assert proc.returncode == 0, proc.stderr
+    for snippet in EXPECTED[name]:
+        assert snippet in proc.stdout, f"{name} did not print {snippet!r}"
+
+
+def test_temperature_example_draws_its_plot_and_is_deterministic(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "temperature.png"
+    proc = run_example("02_temperature.py", "--plot", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    # Same text as the plain run, plus the line naming the picture.
+    assert proc.stdout == run_cached("02_temperature.py").stdout + f"wrote {path}\n"
