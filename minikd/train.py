@@ -55,7 +55,7 @@ class History:
 
     ``history.records[e]`` is the record of epoch e + 1 (``{"epoch": 1, "loss": ..., ...}``);
     ``history["loss"]`` is the column ``[r["loss"] for r in records]`` (None where a record
-    lacks the key).
+    lacks the key); ``history[-1]`` (an int) is a record.
 
     Examples
     --------
@@ -80,6 +80,8 @@ class History:
         return list(seen)
 
     def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            return self.records[key]  # history[-1]: the last epoch's record
         if key not in self.columns:
             raise KeyError(f"History has no column {key!r}; columns are {self.columns}")
         return [r.get(key) for r in self.records]
@@ -116,7 +118,10 @@ def _format_record(label, record, epochs):
     for key, value in record.items():
         if key in ("epoch", "time"):
             continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
+        else:
+            parts.append(f"{key} {value}")
     parts.append(f"{record['time']:.2f}s")
     return "  ".join(parts)
 
@@ -195,6 +200,8 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
         clip_norm = check_positive(clip_norm, "clip_norm", func)
     if not isinstance(label, str):
         raise param_error("label", func, "a str", repr(label), TypeError)
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise param_error("verbose", func, "a bool", repr(verbose), TypeError)
     rng = np.random.default_rng(rng)
     guard_params = not isinstance(optimizer, _Optimizer)
     n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)

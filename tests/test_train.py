@@ -46,13 +46,13 @@ def make_step(model, X, y, flip=False):
     return step
 
 
-def train_spirals(flip=False, seed=0):
+def train_spirals(flip=False, seed=0, epochs=40):
     X, y = spirals()
     model = MLP([2, 64, 64, 3], rng=seed)
     opt = Adam(model.params, lr=0.01)
     try:
         history = train_loop(model.params, opt, len(X), make_step(model, X, y, flip),
-                             epochs=60, batch_size=32, rng=seed, verbose=False)
+                             epochs=epochs, batch_size=32, rng=seed, verbose=False)
     except NonFiniteLossError:  # gradient ascent may blow up: the params stay finite
         history = None
     return model, history, float(np.mean(model.predict(X) == y))
@@ -64,7 +64,7 @@ def test_a_small_mlp_learns_spirals_and_a_flipped_gradient_does_not():
     model, history, acc = train_spirals()
     assert acc >= 0.97, acc
     assert history["loss"][-1] < 0.25 * history["loss"][0]
-    _, _, broken = train_spirals(flip=True)
+    _, _, broken = train_spirals(flip=True, epochs=15)
     assert broken < 0.6, broken  # a sign error in backward cannot pass the threshold
 
 
@@ -223,6 +223,7 @@ def test_history_columns():
     assert h["loss"] == [1.0, 0.5] and h["val_acc"] == [None, 0.9]
     assert h.columns == ["epoch", "loss", "val_acc"] and len(h) == 2
     assert [r["epoch"] for r in h] == [1, 2]
+    assert h[-1] == {"epoch": 2, "loss": 0.5, "val_acc": 0.9} and h[0]["loss"] == 1.0
     with pytest.raises(KeyError, match="no column 'acc'"):
         h["acc"]
 
@@ -237,6 +238,7 @@ def test_history_columns():
     ({"params": [1]}, TypeError),
     ({"evaluate": "val"}, TypeError),
     ({"clip_norm": -1.0}, ValueError),
+    ({"verbose": "yes"}, TypeError),
     ({"batch_size": 5, "drop_last": True}, ValueError),
 ])
 def test_train_loop_bad_arguments(kwargs, exc):
@@ -247,7 +249,7 @@ def test_train_loop_bad_arguments(kwargs, exc):
     args.update(kwargs)
     with pytest.raises(exc, match="parameter of train_loop"):
         train_loop(args.pop("params"), args.pop("optimizer"), args.pop("n_samples"),
-                   args.pop("step"), verbose=False, **args)
+                   args.pop("step"), **{"verbose": False, **args})
 
 
 @pytest.mark.parametrize("kwargs, exc", [
