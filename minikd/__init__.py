@@ -61,6 +61,8 @@ from .optim import (
 from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
+# isort: split
+from .distill import Distiller, distill
 
 # -- library conventions (conventions.py) --
 from .conventions import CONVENTIONS, Convention, at_loss_as, kd_loss_as, rkd_loss_as
