@@ -21,7 +21,7 @@ TOL = 1e-5
 # Each example costs tens of loss evaluations (finite differences): run a quarter of the
 # profile's examples (ci: 25) so the module stays within its share of the suite's time budget.
 FEW = settings(max_examples=max(8, settings.default.max_examples // 4))
-FD_FLOOR = 1e-9  # central-difference round-off floor, see test_features.py
+FD_FLOOR = 1e-8  # central-difference round-off floor, see test_features.py
 LOSSES = {"rkd_distance": rkd_distance_loss, "rkd_angle": rkd_angle_loss, "sp": sp_loss,
           "pkt": pkt_loss}
 
