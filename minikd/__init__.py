@@ -61,9 +61,11 @@ from .optim import (
 from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
+# isort: split
+from .distill import Distiller, distill
 
 # -- library conventions (conventions.py) --
-from .conventions import CONVENTIONS, Convention, kd_loss_as
+from .conventions import CONVENTIONS, Convention, at_loss_as, kd_loss_as, rkd_loss_as
 
 # -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
 
