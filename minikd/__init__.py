@@ -20,6 +20,16 @@ from .losses import (
 )
 
 # -- token-level losses for sequence models (tokens.py) --
+# isort: split
+from .tokens import (
+    forward_kl,
+    generalized_jsd,
+    reverse_kl,
+    skew_kl,
+    skew_reverse_kl,
+    token_divergence,
+    topk_divergence,
+)
 
 # -- feature-based losses (features.py) --
 # isort: split
@@ -61,9 +71,11 @@ from .optim import (
 from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
+# isort: split
+from .distill import Distiller, distill
 
 # -- library conventions (conventions.py) --
-from .conventions import CONVENTIONS, Convention, kd_loss_as
+from .conventions import CONVENTIONS, Convention, at_loss_as, kd_loss_as, rkd_loss_as
 
 # -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+
+import numpy as np
 
 __all__ = ["main"]
 
@@ -66,6 +69,20 @@ def _finite_float(text):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _dropout_float(text):
+    v = _unit_float(text)
+    if v >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return v
+
+
+def _open_unit_float(text):
+    v = _unit_float(text)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
     return v
 
 
@@ -178,6 +195,237 @@ def _cmd_gradcheck(args):
     return EXIT_FAIL if failed else EXIT_OK
 
 
+_DATASET_NAMES = {"mnist1d": "MNIST-1D", "digits": "UCI 8x8 digits", "idx": "IDX (MNIST)"}
+_ROW_NAMES = {"teacher": "teacher", "scratch": "student, scratch",
+              "scratch_wd": "student, scratch + weight decay", "distilled": "student, distilled"}
+
+
+def _pm(stats, scale=100.0, digits=1):
+    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
+
+
+def _kb(nbytes):
+    return f"{nbytes / 1024:.1f} KiB"
+
+
+def _arch(sizes):
+    return "-".join(str(s) for s in sizes)
+
+
+def _distill_report(r):
+    """The text table of :func:`minikd.experiments.run_distill`'s result."""
+    st, m, g = r["setup"], r["models"], r["gain"]
+    fam = st["family"]
+    if fam != "response":
+        loss = st["feature_loss"] if fam == "feature" else st["relation_loss"]
+        fam += f" ({loss}, beta {r['term_weight']:g})"
+    lines = [
+        f"minikd distill: {_DATASET_NAMES[st['dataset']]} ({r['data']['n_train']} train / "
+        f"{r['data']['n_test']} test, {r['data']['n_features']} features, "
+        f"{r['data']['n_classes']} classes), {st['seeds']} seeds, {r['seconds']:.1f} s",
+        f"teacher {_arch(m['teacher']['sizes'])} (dropout {st['teacher_dropout']:g}, "
+        f"{st['teacher_epochs']} epochs); students {_arch(m['student']['sizes'])} "
+        f"({st['epochs']} epochs); Adam lr {st['lr']:g}, batch {st['batch_size']}",
+        f"distillation: {fam}, T = {st['temperature']:g}, alpha = {st['alpha']:g}; "
+        f"weight decay of the regularised scratch student {st['weight_decay']:g}",
+        "",
+    ]
+    rows = []
+    for name in ("teacher", "scratch", "scratch_wd", "distilled"):
+        s = r["summary"][name]
+        kind = "teacher" if name == "teacher" else "student"
+        rows.append([_ROW_NAMES[name], _pm(s),
+                     "-" if name == "teacher" else _pm(s["agreement"]),
+                     f"{m[kind]['n_params']:,}", _kb(m[kind]["nbytes"]),
+                     f"{1e6 * m[kind]['seconds_per_sample']:.3f}"])
+    lines.append(_format_table(["model", "test acc (%)", "agrees w/ teacher (%)", "params",
+                                "size", "µs/sample"], rows))
+    lines.append("")
+    for key, what in (("vs_scratch", "scratch"),
+                      ("vs_scratch_wd", "scratch + weight decay")):
+        v = g[key]
+        lines.append(f"gain of the distilled student over {what}: {100 * v['mean']:+.1f} ± "
+                     f"{100 * v['std']:.1f} points (better on {v['wins']} of {v['seeds']} "
+                     "seeds)")
+    verdict = r["verdict"]
+    exceeds = "exceeds" if verdict["gain_exceeds_spread"] else "does NOT exceed"
+    lines.append(
+        f"the mean gain over scratch {exceeds} the seeds' spread "
+        f"({100 * verdict['spread']:.1f} points, the largest std above)")
+    t = r["triple"]
+    lines.append(
+        f"DistilBERT-style: {100 * t['smaller']:.0f}% smaller ({t['size_ratio']:.0f}x fewer "
+        f"parameters), {100 * t['faster']:.0f}% faster per sample, keeps "
+        f"{100 * t['kept']:.0f}% of the teacher's accuracy")
+    return "\n".join(lines)
+
+
+def _cmd_distill(args):
+    from . import experiments, plots
+
+    setup = _setup_from_args(args)
+    result = experiments.run_distill(setup, verbose=not args.quiet, save_dir=args.save)
+    if args.json:
+        _print_json(result)
+    else:
+        print(_distill_report(result))
+    if args.save and not args.quiet:
+        print(f"models saved in {args.save}", file=sys.stderr)
+    curves = {_ROW_NAMES[k]: result["curves"][k] for k in ("scratch", "scratch_wd", "distilled")}
+    return _plot(args, plots.plot_training_curves, curves)
+
+
+_OMIT_ROWS = {
+    "teacher": "teacher (trained on every class)",
+    "scratch": "scratch student (hard labels, never saw the class)",
+    "distilled_none": "distilled student, no bias shift",
+    "distilled_test_optimised": "  + shift chosen on the TEST set (the paper's; optimistic)",
+    "distilled_validation": "  + shift chosen on a labelled validation split",
+    "distilled_class_prior": "  + shift matching the class prior (no labels)",
+}
+
+
+def _omit_report(r):
+    st, d = r["setup"], r["data"]
+    c = st["omit"]
+    lines = [
+        f"minikd omit-class: Hinton et al. (2015) §3 on {_DATASET_NAMES[st['dataset']]}: no "
+        f"example of class {c} in the transfer set; {st['seeds']} seeds, {r['seconds']:.1f} s",
+        f"teacher {_arch([d['n_features'], *st['teacher_hidden'], d['n_classes']])} (dropout "
+        f"{st['teacher_dropout']:g}, {st['teacher_epochs']} epochs); student "
+        f"{_arch([d['n_features'], *st['student_hidden'], d['n_classes']])} ({st['epochs']} "
+        f"epochs), T = {st['temperature']:g}, alpha = {st['alpha']:g}",
+        f"test set: {d['n_test']} examples, {d['n_test_class']} of class {c}; the validation "
+        f"split is {st['val_fraction']:g} of the training data",
+        "",
+    ]
+    rows = []
+    for key, label in _OMIT_ROWS.items():
+        s = r["summary"][key]
+        shift = "-" if "shift" not in s else f"{s['shift']['mean']:+.2f} ± {s['shift']['std']:.2f}"
+        rows.append([label, _pm(s["class_acc"]), _pm(s["acc"]), shift])
+    lines.append(_format_table(["model", f"acc on class {c} (%)", "overall acc (%)",
+                                "bias shift"], rows))
+    return "\n".join(lines)
+
+
+def _cmd_omit_class(args):
+    from . import experiments
+
+    setup = _setup_from_args(args, experiments.OmitSetup)
+    result = experiments.run_omit_class(setup, verbose=not args.quiet)
+    if args.json:
+        _print_json(result)
+    else:
+        print(_omit_report(result))
+    return EXIT_OK
+
+
+def _setup_from_args(args, cls=None):
+    from .experiments import DistillSetup
+
+    cls = cls or DistillSetup
+    fields = cls.__dataclass_fields__
+    values = {k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}
+    for k in ("teacher_hidden", "student_hidden"):
+        if k in values:
+            values[k] = tuple(values[k])
+    if values.get("dataset") == "idx" and not values.get("data_dir"):
+        raise UsageError(f"minikd {args.command}: error: --dataset idx needs --data-dir FOLDER")
+    return cls(**values)
+
+
+def _cmd_sweep(args):
+    from . import experiments, plots
+
+    setup = _setup_from_args(args)
+    result = experiments.run_sweep(setup, temperatures=args.sweep_t, alphas=args.sweep_alpha,
+                                   verbose=not args.quiet)
+    if args.json:
+        _print_json(result)
+    else:
+        b = result["baseline"]
+        print(f"minikd sweep: {_DATASET_NAMES[setup.dataset]}, {setup.seeds} seeds, "
+              f"{result['seconds']:.1f} s; teacher {_pm(b['teacher'])} %, scratch "
+              f"{_pm(b['scratch'])} %, scratch + weight decay {_pm(b['scratch_wd'])} %")
+        print("gain of the distilled student over scratch, points (mean ± std over seeds):")
+        rows = [[f"T = {t:g}"] + [f"{100 * g:+.1f} ± {100 * sd:.1f}"
+                                  for g, sd in zip(gr, sr, strict=True)]
+                for t, gr, sr in zip(result["temperatures"], result["gain"],
+                                     result["gain_std"], strict=True)]
+        print(_format_table(["", *(f"alpha = {a:g}" for a in result["alphas"])], rows))
+    return _plot(args, plots.plot_sweep, result["temperatures"], result["alphas"],
+                 100 * np.asarray(result["gain"]))
+
+
+def _add_setup_arguments(p, defaults, omit=False, sweep=False):
+    """The options shared by the experiment commands; defaults shown from their setup."""
+    d = defaults
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=["mnist1d", "digits", "idx"],
+                   help=f"built-in MNIST-1D, the shipped UCI digits, or IDX files "
+                        f"(default: {d.dataset})")
+    g.add_argument("--data-dir", metavar="FOLDER", help="folder of the MNIST/Fashion-MNIST "
+                   "IDX files (with --dataset idx)")
+    g.add_argument("--n-train", type=_positive_int, metavar="N",
+                   help="use only the first N training examples")
+    g = p.add_argument_group("models and training")
+    g.add_argument("--seeds", type=_positive_int, metavar="S",
+                   help=f"number of seeds (default: {d.seeds})")
+    g.add_argument("--first-seed", type=_nonneg_int, metavar="S",
+                   help=f"first seed (default: {d.first_seed})")
+    g.add_argument("--teacher-hidden", type=_positive_int, nargs="+", metavar="H",
+                   help=f"teacher hidden widths (default: {' '.join(map(str, d.teacher_hidden))})")
+    g.add_argument("--student-hidden", type=_positive_int, nargs="+", metavar="H",
+                   help=f"student hidden widths (default: {' '.join(map(str, d.student_hidden))})")
+    g.add_argument("--teacher-dropout", type=_dropout_float, metavar="P",
+                   help=f"teacher dropout (default: {d.teacher_dropout:g})")
+    g.add_argument("--teacher-epochs", type=_positive_int, metavar="E",
+                   help=f"teacher epochs (default: {d.teacher_epochs})")
+    g.add_argument("--epochs", type=_positive_int, metavar="E",
+                   help=f"epochs of every student (default: {d.epochs})")
+    g.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (default: {d.lr:g})")
+    g.add_argument("--batch-size", type=_positive_int, metavar="B",
+                   help=f"mini-batch size (default: {d.batch_size})")
+    if omit:
+        g.add_argument("--omit", type=_nonneg_int, metavar="CLASS",
+                       help=f"the class left out of the transfer set (default: {d.omit})")
+        g.add_argument("--val-fraction", type=_open_unit_float, metavar="F",
+                       help=f"share of the training data held out to choose the validation "
+                            f"shift (default: {d.val_fraction:g})")
+        g = p.add_argument_group("distillation")
+        g.add_argument("--temperature", "--t", type=_positive_float, metavar="T",
+                       help=f"temperature T (default: {d.temperature:g})")
+        g.add_argument("--alpha", type=_unit_float,
+                       help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
+        return
+    g.add_argument("--weight-decay", type=_nonneg_float, metavar="W",
+                   help=f"L2 weight decay of the regularised scratch student "
+                        f"(default: {d.weight_decay:g})")
+    g = p.add_argument_group("distillation")
+    g.add_argument("--family", choices=["response", "feature", "relation"],
+                   help=f"what the student copies besides the soft targets (default: {d.family})")
+    if sweep:
+        g.add_argument("--t", dest="sweep_t", nargs="+", type=_positive_float, metavar="T",
+                       default=[1.0, 2.0, 4.0, 8.0], help="temperatures (default: 1 2 4 8)")
+        g.add_argument("--alpha", dest="sweep_alpha", nargs="+", type=_unit_float,
+                       metavar="A", default=[0.5, 0.9, 1.0],
+                       help="weights of the soft term (default: 0.5 0.9 1)")
+    else:
+        g.add_argument("--temperature", "--t", type=_positive_float, metavar="T",
+                       help=f"temperature T (default: {d.temperature:g})")
+        g.add_argument("--alpha", type=_unit_float,
+                       help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
+    g.add_argument("--beta", type=_nonneg_float,
+                   help="weight of the feature or relation term (default: the libraries' "
+                        "weight for that loss: hint 100, cosine 1, rkd_distance 25, "
+                        "rkd_angle 50, sp 3000, pkt 30000)")
+    g.add_argument("--feature-loss", choices=["hint", "cosine"],
+                   help=f"with --family feature (default: {d.feature_loss})")
+    g.add_argument("--relation-loss", choices=["rkd_distance", "rkd_angle", "sp", "pkt"],
+                   help=f"with --family relation (default: {d.relation_loss})")
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 def build_parser():
@@ -211,6 +459,48 @@ def build_parser():
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_gradcheck)
+
+    from .experiments import DistillSetup
+
+    defaults = DistillSetup()
+    p = sub.add_parser(
+        "distill", help="teacher vs scratch student vs distilled student, over seeds",
+        description="Train a teacher, a student from scratch (plain and with weight decay) and a "
+                    "distilled student on each seed, and print one table: accuracy mean ± std, "
+                    "the distilled student's gain and per-seed wins, agreement with the teacher, "
+                    "parameters, bytes, inference time, and the DistilBERT-style triple. "
+                    "Progress goes to stderr.")
+    _add_setup_arguments(p, defaults)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--save", metavar="DIR", help="save every model (.npz) in DIR")
+    p.add_argument("--plot", metavar="FILE.png", help="draw test accuracy per epoch")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_distill)
+
+    p = sub.add_parser(
+        "sweep", help="the distilled student's gain over a temperature x alpha grid",
+        description="Train one teacher and the scratch students per seed, then one distilled "
+                    "student per (T, alpha), and print the gain over scratch on the grid.")
+    _add_setup_arguments(p, defaults, sweep=True)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the grid as a heat map")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_sweep)
+
+    from .experiments import OmitSetup
+
+    defaults = OmitSetup()
+    p = sub.add_parser(
+        "omit-class", help="Hinton's dark-knowledge experiment: a class never in the transfer set",
+        description="Hinton et al. (2015), §3: distil a student on a transfer set with no example "
+                    "of one class, then report its accuracy on that class before and after "
+                    "shifting the class's output bias (the paper's test-optimised shift, a shift "
+                    "chosen on a validation split, and one matching the class prior that looks "
+                    "at no label).")
+    _add_setup_arguments(p, defaults, omit=True)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_omit_class)
     return parser
 
 
@@ -233,6 +523,9 @@ def main(argv=None):
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"minikd: error: {first}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `minikd distill | head`: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return EXIT_OK
     except KeyboardInterrupt:
         print("minikd: interrupted", file=sys.stderr)
         return 130

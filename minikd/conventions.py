@@ -38,10 +38,13 @@ from ._validation import (
     check_unit_interval,
     param_error,
 )
+from .features import attention_transfer_loss
 from .losses import cross_entropy, distillation_loss, kd_loss, kl_divergence, soft_cross_entropy
+from .relations import _pair as _feature_pair
+from .relations import _smooth_l1, rkd_angle_loss, rkd_distance_loss
 from .softmax import softmax, softmax_vjp
 
-__all__ = ["CONVENTIONS", "Convention", "kd_loss_as"]
+__all__ = ["CONVENTIONS", "Convention", "at_loss_as", "kd_loss_as", "rkd_loss_as"]
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): KLDivergence clips both inputs to [1e-7, 1]
 
@@ -441,5 +444,297 @@ def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, tempe
     return kernel(s, t, labels, T, a, mask, func)
 
 
-CONVENTIONS = {"kd": {name: conv for name, (_, conv) in _KD.items()}}
-"""dict: ``CONVENTIONS[family][name] -> Convention``. Families: ``"kd"`` (:func:`kd_loss_as`)."""
+# ---------------------------------------------------------------- attention transfer presets
+
+def _at_code(s, t):
+    """RepDistiller / mdistiller / attention-transfer ``at_loss``; torchdistill ``mode='code'``.
+
+    RepDistiller ``distiller_zoo/AT.py`` (= szagoruyko/attention-transfer ``utils.py``)::
+
+        def at(self, f):
+            return F.normalize(f.pow(self.p).mean(1).view(f.size(0), -1))
+        def at_loss(self, f_s, f_t):
+            return (self.at(f_s) - self.at(f_t)).pow(2).mean()
+    """
+    return attention_transfer_loss(s, t, p=2, mode="code")
+
+
+def _at_paper(s, t):
+    """torchdistill ``ATLoss(mode='paper')``: eq. 2 of the paper, a non-squared norm.
+
+    torchdistill ``torchdistill/losses/mid_level.py``::
+
+        def attention_transfer_paper(feature_map):
+            return normalize(feature_map.pow(2).sum(1).flatten(1))
+        at_loss += torch.norm(at_student - at_teacher, dim=1).sum()  # then / batch_size
+    """
+    return attention_transfer_loss(s, t, p=2, mode="paper")
+
+
+def _at_kd_lib(s, t):
+    """KD_Lib ``ATLoss`` (``norm_type=2``): the whole map normalised, **no** channel reduction.
+
+    KD_Lib ``KD_Lib/KD/vision/attention/loss_metric.py`` (as read at the commit in
+    kd-anchors.md)::
+
+        def single_at_loss(self, activation):
+            return F.normalize(activation.pow(self.p).view(activation.size(0), -1))
+        loss += (xS - xT).pow(self.p).mean()
+
+    That is the "code" loss on the maps seen as one channel of C·H rows: reshaping
+    (N, C, H, W) to (N, 1, C·H, W) makes the channel mean the identity, so it is computed by
+    :func:`minikd.attention_transfer_loss` on the reshaped maps. Student and teacher need the
+    same channel count. (An earlier KD_Lib commit, ``8d248234``, had ``.mean(1)`` as well,
+    which is "repdistiller".)
+    """
+    if s.shape[1:] != t.shape[1:]:
+        raise param_error("teacher_maps", "at_loss_as", f"an array of shape {s.shape} ('kd_lib' "
+                          "flattens channels, so the channel counts must match)",
+                          f"shape {t.shape}")
+    flat = (s.shape[0], 1, -1) + s.shape[3:]
+    loss, grad = attention_transfer_loss(s.reshape(flat), t.reshape(flat), p=2, mode="code")
+    return LossGrad(loss, grad.reshape(s.shape))
+
+
+_AT = {
+    "repdistiller": (_at_code, Convention(
+        "at", "repdistiller", "RepDistiller Attention", f"{_RD} distiller_zoo/AT.py",
+        "(F.normalize(f_s.pow(2).mean(1).view(N, -1)) - F.normalize(f_t.pow(2).mean(1)"
+        ".view(N, -1))).pow(2).mean()",
+        "beta = 1000 outside the loss (scripts/run_cifar_distill.sh)",
+        "Channel mean of f², L2-normalised per sample, mean of squared differences.")),
+    "mdistiller": (_at_code, Convention(
+        "at", "mdistiller", "mdistiller AT / at_loss", f"{_MD} mdistiller/distillers/AT.py",
+        "(at(f_s) - at(f_t)).pow(2).mean(), at(f) = F.normalize(f.pow(p).mean(1).view(N, -1))",
+        "FEAT_WEIGHT = 1000 outside the loss",
+        "Same numbers as RepDistiller.")),
+    "torchdistill_code": (_at_code, Convention(
+        "at", "torchdistill_code", "torchdistill ATLoss(mode='code')",
+        f"{_TD} torchdistill/losses/mid_level.py",
+        "(normalize(f_s.pow(2).mean(1).flatten(1)) - normalize(f_t...)).pow(2).mean()",
+        "factor = 1000 in the sample config",
+        "Same numbers as RepDistiller (no pooling to the smaller map).")),
+    "torchdistill_paper": (_at_paper, Convention(
+        "at", "torchdistill_paper", "torchdistill ATLoss(mode='paper')",
+        f"{_TD} torchdistill/losses/mid_level.py",
+        "sum_b ||normalize(f_s.pow(2).sum(1).flatten(1)) - normalize(...)||_2 / N",
+        "factor set by the config",
+        "The paper's eq. 2: non-squared L2 distance per sample, mean over the batch.")),
+    "kd_lib": (_at_kd_lib, Convention(
+        "at", "kd_lib", "KD_Lib ATLoss", f"{_KL} KD_Lib/KD/vision/attention/loss_metric.py",
+        "(F.normalize(f_s.pow(2).view(N, -1)) - F.normalize(f_t.pow(2).view(N, -1)))"
+        ".pow(2).mean()",
+        "Attention: (1 - w) * T * CE(z_s / T, y) + w * ATLoss",
+        "No channel reduction: C_s must equal C_t; the mean runs over C·H·W.")),
+}
+
+
+def at_loss_as(convention, student_maps, teacher_maps):
+    r"""The attention-transfer loss and its gradient exactly as a named library computes it.
+
+    .. math::
+
+        q(f)_n = \frac{A_n}{\max(\|A_n\|_2, \epsilon)}, \qquad
+        L = \frac{1}{N S}\sum_{n,s} (q(f_s)_{ns} - q(f_t)_{ns})^2 \ \text{(code)}, \quad
+        L = \frac{1}{N}\sum_n \|q(f_s)_n - q(f_t)_n\|_2 \ \text{(paper)}
+
+    with :math:`A_n = \frac{1}{C}\sum_c f_{nc}^2` (code) or :math:`\sum_c f_{nc}^2` (paper),
+    flattened over the S = H·W positions, and for "kd_lib" :math:`A_n = f_n^2` flattened over
+    all C·H·W entries (S = C·H·W). The gradient is that of
+    :func:`minikd.attention_transfer_loss`, which computes every preset (see its docstring for
+    :math:`\partial L / \partial f_s`). The loss weights (β = 1000) are outside the libraries'
+    loss modules and are not applied here.
+
+    Parameters
+    ----------
+    convention : str
+        One of ``CONVENTIONS["at"]``: "repdistiller", "mdistiller", "torchdistill_code",
+        "torchdistill_paper", "kd_lib".
+    student_maps : array_like of shape (N, C_s, H, W)
+    teacher_maps : array_like of shape (N, C_t, H, W)
+        Same N and spatial size; "kd_lib" also needs C_t = C_s.
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float) and ``grad`` (ndarray of shape (N, C_s, H, W)).
+
+    References
+    ----------
+    Zagoruyko & Komodakis (2017), "Paying More Attention to Attention", §3.1, eq. 2; the
+    libraries' files in ``CONVENTIONS["at"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f_s = np.arange(8.0).reshape(1, 2, 2, 2) / 8
+    >>> f_t = np.ones((1, 2, 2, 2))
+    >>> for name in ("repdistiller", "torchdistill_paper", "kd_lib"):
+    ...     print(name, round(at_loss_as(name, f_s, f_t).loss, 6))
+    repdistiller 0.044184
+    torchdistill_paper 0.420401
+    kd_lib 0.069039
+    """
+    func = "at_loss_as"
+    if not isinstance(convention, str) or convention not in _AT:
+        raise param_error("convention", func, f"one of {tuple(_AT)}", repr(convention))
+    s = as_float_array(student_maps, "student_maps", func, min_ndim=3)
+    t = as_float_array(teacher_maps, "teacher_maps", func, min_ndim=3)
+    return _AT[convention][0](s, t)
+
+
+# ---------------------------------------------------------------- RKD presets
+
+KD_LIB_RKD_CLAMP = 1e-10  # KD_Lib pairwaise_distance: result.clamp(min=1e-10)
+KD_LIB_RKD_MEAN_EPS = 1e-7  # KD_Lib RKDDistanceLoss: t / (t_mean + 1e-7)
+
+
+def _rkd_distance_kd_lib(s, t):
+    r"""KD_Lib ``RKDDistanceLoss``: RKD distance with clamp 1e-10 and divisor ``mean + 1e-7``.
+
+    KD_Lib ``KD_Lib/KD/vision/RKD/loss_metric.py``::
+
+        result = (output_squared.unsqueeze(0) + output_squared.unsqueeze(1) - 2 * product)
+        result = result.clamp(min=1e-10).sqrt(); result[range(n), range(n)] = 0
+        s_mean = s[s > 0].mean(); s = s / (s_mean + 1e-7)
+        return F.smooth_l1_loss(s, t)
+
+    A thin formula beside :func:`minikd.rkd_distance_loss` (whose clamp is 1e-12 and divisor
+    the plain mean): with :math:`\mu' = \mu + 10^{-7}`, :math:`\psi = d / \mu'` and
+
+    .. math::
+
+        \bar d_{ij} = \frac{g_{ij}}{\mu'} - \frac{\sum_{kl} g_{kl} d_{kl}}{\mu'^2 N(N-1)}, \qquad
+        \frac{\partial L}{\partial s_i} = \sum_{j \ne i} (\bar d_{ij} + \bar d_{ji})
+            [d^2_{ij} \ge 10^{-10}] \frac{s_i - s_j}{d_{ij}}
+
+    where :math:`g_{ij} = \ell'_\delta(\psi_{ij} - \psi^T_{ij}) / N^2`.
+    """
+    n = s.shape[0]
+    m = n * (n - 1)
+
+    def pdist(e):
+        sq = np.einsum("nf,nf->n", e, e)  # (N,)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (e @ e.T)  # (N, N)
+        active = d2 >= KD_LIB_RKD_CLAMP
+        d = np.sqrt(np.maximum(d2, KD_LIB_RKD_CLAMP))  # (N, N)
+        np.fill_diagonal(d, 0.0)
+        np.fill_diagonal(active, False)
+        return d, active
+
+    d_t, _ = pdist(t)
+    psi_t = d_t / (d_t.sum() / m + KD_LIB_RKD_MEAN_EPS)  # (N, N)
+    d, active = pdist(s)
+    mu = d.sum() / m + KD_LIB_RKD_MEAN_EPS
+    value, slope = _smooth_l1(d / mu - psi_t)  # (N, N)
+    g = slope / (n * n)
+    dd = g / mu - np.sum(g * d) / (mu * mu * m)  # (N, N)
+    a = np.divide(dd, d, out=np.zeros_like(dd), where=active)
+    a = a + a.T
+    grad = a.sum(axis=1)[:, None] * s - a @ s  # (N, F_s)
+    return LossGrad(float(np.mean(value, dtype=np.float64)), grad)
+
+
+def _rkd_weighted(w_d, w_a, distance=rkd_distance_loss):
+    def kernel(s, t):
+        d_loss, d_grad = distance(s, t)
+        a_loss, a_grad = rkd_angle_loss(s, t)
+        return LossGrad(w_d * d_loss + w_a * a_loss, w_d * d_grad + w_a * a_grad)
+    return kernel
+
+
+_RKD = {
+    "repdistiller": (_rkd_weighted(25.0, 50.0), Convention(
+        "rkd", "repdistiller", "RepDistiller RKDLoss", f"{_RD} distiller_zoo/RKD.py",
+        "self.w_d * F.smooth_l1_loss(d, t_d) + self.w_a * F.smooth_l1_loss(s_angle, t_angle)",
+        "w_d = 25, w_a = 50 (inside the loss); beta = 1 in the script",
+        "pdist clamp 1e-12, each side divided by its mean non-zero distance.")),
+    "mdistiller": (_rkd_weighted(25.0, 50.0), Convention(
+        "rkd", "mdistiller", "mdistiller RKD", f"{_MD} mdistiller/distillers/RKD.py",
+        "DISTANCE_WEIGHT * loss_d + ANGLE_WEIGHT * loss_a (cfg: 25, 50, eps 1e-12)",
+        "DISTANCE_WEIGHT = 25, ANGLE_WEIGHT = 50",
+        "Same numbers as RepDistiller.")),
+    "rkd_author": (_rkd_weighted(1.0, 2.0), Convention(
+        "rkd", "rkd_author", "lenscloth/RKD (the paper's code)",
+        "lenscloth/RKD@0a6c3c0c metric/loss.py, README.md",
+        "dist_ratio * RkdDistance() + angle_ratio * RKdAngle(), README: --dist_ratio 1 "
+        "--angle_ratio 2",
+        "dist_ratio = 1, angle_ratio = 2",
+        "The paper's 1:2 ratio, 25 times smaller than RepDistiller's.")),
+    "torchdistill": (_rkd_weighted(1.0, 2.0), Convention(
+        "rkd", "torchdistill", "torchdistill RelationalKDLoss",
+        f"{_TD} torchdistill/losses/mid_level.py, configs/sample/ilsvrc2012",
+        "dist_factor * smooth_l1(d, t_d) + angle_factor * smooth_l1(s_angle, t_angle)",
+        "dist_factor = 1.0, angle_factor = 2.0 (sample config)",
+        "The paper's ratio, as a config.")),
+    "kd_lib": (_rkd_weighted(0.5, 0.5, _rkd_distance_kd_lib), Convention(
+        "rkd", "kd_lib", "KD_Lib RKDLoss", f"{_KL} KD_Lib/KD/vision/RKD/loss_metric.py",
+        "angle_loss(t, s) * 0.5 + distance_loss(t, s) * 0.5; pdist clamp(min=1e-10), "
+        "d / (mean + 1e-7)",
+        "dist_ratio = 0.5, angle_ratio = 0.5",
+        "Different eps: clamp 1e-10 and mean + 1e-7 in the distance term.")),
+}
+
+
+def rkd_loss_as(convention, s, t):
+    r"""Relational KD (distance + angle) and its gradient exactly as a named library computes it.
+
+    .. math::
+
+        L = w_d\, L_D(s, t) + w_a\, L_A(s, t), \qquad
+        \frac{\partial L}{\partial s} = w_d \frac{\partial L_D}{\partial s}
+            + w_a \frac{\partial L_A}{\partial s}
+
+    with :math:`L_D`, :math:`L_A` of :func:`minikd.rkd_distance_loss` and
+    :func:`minikd.rkd_angle_loss` (Park et al. 2019, eq. 4-7), and the library's weights:
+
+    * "repdistiller", "mdistiller": :math:`w_d = 25,\ w_a = 50`;
+    * "rkd_author" (lenscloth/RKD README), "torchdistill" (sample config): 1 and 2;
+    * "kd_lib": 0.5 and 0.5, and its distance term clamps squared distances at
+      :math:`10^{-10}` (not :math:`10^{-12}`) and divides by the mean plus :math:`10^{-7}`.
+
+    Parameters
+    ----------
+    convention : str
+        One of ``CONVENTIONS["rkd"]``.
+    s : array_like of shape (N, F_s)
+        Student features, N >= 2.
+    t : array_like of shape (N, F_t)
+        Teacher features.
+
+    Returns
+    -------
+    LossGrad
+        ``loss`` (float) and ``grad`` (ndarray of shape (N, F_s)).
+
+    References
+    ----------
+    Park, Kim, Lu & Cho (2019), "Relational Knowledge Distillation", CVPR, §3.2; the
+    libraries' files in ``CONVENTIONS["rkd"]``.
+
+    Examples
+    --------
+    >>> s = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    >>> t = [[0.0], [1.0], [2.0]]
+    >>> for name in ("repdistiller", "rkd_author", "kd_lib"):
+    ...     print(name, round(rkd_loss_as(name, s, t).loss, 6))
+    repdistiller 8.27396
+    rkd_author 0.330958
+    kd_lib 0.100664
+    """
+    func = "rkd_loss_as"
+    if not isinstance(convention, str) or convention not in _RKD:
+        raise param_error("convention", func, f"one of {tuple(_RKD)}", repr(convention))
+    s_in = s
+    s, t = _feature_pair(s, t, func, min_rows=2)
+    loss, grad = _RKD[convention][0](s, t)
+    return LossGrad(loss, grad.reshape(np.shape(s_in)))
+
+
+CONVENTIONS = {
+    "kd": {name: conv for name, (_, conv) in _KD.items()},
+    "at": {name: conv for name, (_, conv) in _AT.items()},
+    "rkd": {name: conv for name, (_, conv) in _RKD.items()},
+}
+"""dict: ``CONVENTIONS[family][name] -> Convention``. Families: ``"kd"`` (:func:`kd_loss_as`),
+``"at"`` (:func:`at_loss_as`), ``"rkd"`` (:func:`rkd_loss_as`)."""

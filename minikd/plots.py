@@ -121,7 +121,9 @@ def plot_sweep(temperatures, alphas, gain, *, path, title=None):
     ax.set_ylabel("temperature T")
     for i in range(gain.shape[0]):
         for j in range(gain.shape[1]):
-            ax.text(j, i, f"{gain[i, j]:+.1f}", ha="center", va="center", fontsize=9)
+            dark = abs(gain[i, j]) > 0.6 * lim  # white text on the saturated cells
+            ax.text(j, i, f"{gain[i, j]:+.1f}", ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")
     fig.colorbar(im, ax=ax, label="gain over scratch (points)")
     ax.set_title(title or "Distilled minus scratch accuracy")
     _save(fig, path)

@@ -127,6 +127,41 @@ def golden_cases():
     cases.append(_case("kd_loss_as/hf_distilbert/tokens", "kd_loss_as",
                        {**tok, "labels": _TY, "mask": _TMASK},
                        {"convention": "hf_distilbert", "temperature": 2.0, "alpha": 0.5}))
+    return cases + _feature_cases(CONVENTIONS)
+
+
+# Features (N, F) = (3, 2) student and (3, 3) teacher; maps (N, C, H, W) = (2, 2, 2, 2).
+_FS = [[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]]
+_FT = [[1.0, 0.0, -0.5], [0.25, 1.0, 1.5], [-1.0, 0.5, 2.0]]
+_MS = [[[[0.5, -1.0], [0.0, 2.0]], [[1.0, 0.5], [-0.5, 0.25]]],
+       [[[0.0, 1.5], [1.0, -1.0]], [[2.0, 0.0], [0.5, 0.75]]]]
+_MT = [[[[1.0, 0.0], [0.5, 1.5]], [[-0.5, 1.0], [0.25, 2.0]]],
+       [[[0.5, 0.5], [2.0, 0.0]], [[1.0, -1.5], [0.0, 1.0]]]]
+
+
+def _feature_cases(conventions):
+    rel = {"s": _FS, "t": _FT}
+    maps = {"student_maps": _MS, "teacher_maps": _MT}
+    cases = [
+        _case("hint_loss", "hint_loss", {"student_features": _FS,
+                                         "teacher_features": [r[:2] for r in _FT]}),
+        _case("cosine_loss", "cosine_loss", {"student_hidden": _FS,
+                                             "teacher_hidden": [r[:2] for r in _FT]}),
+        _case("cosine_loss/zero-row", "cosine_loss",
+              {"student_hidden": [[0.0, 0.0], [1.0, 2.0]],
+               "teacher_hidden": [[1.0, 1.0], [2.0, -1.0]]}),
+        _case("attention_transfer_loss/code", "attention_transfer_loss", maps),
+        _case("attention_transfer_loss/paper", "attention_transfer_loss", maps,
+              {"mode": "paper"}),
+        _case("attention_transfer_loss/code-teacher-3-channels", "attention_transfer_loss",
+              {"student_maps": _MS, "teacher_maps": [m + [m[0]] for m in _MT]}),
+    ]
+    for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
+        cases.append(_case(fn, fn, rel))
+    for name in conventions["at"]:
+        cases.append(_case(f"at_loss_as/{name}", "at_loss_as", maps, {"convention": name}))
+    for name in conventions["rkd"]:
+        cases.append(_case(f"rkd_loss_as/{name}", "rkd_loss_as", rel, {"convention": name}))
     return cases
 
 

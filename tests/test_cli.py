@@ -207,3 +207,129 @@ def test_gradcheck_skips_a_signature_it_cannot_feed():
 
     rows = experiments.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
     assert [r["status"] for r in rows] == ["skip"]
+
+
+# -- the experiment commands (tiny runs in a subprocess with one BLAS thread) --------------------
+
+TINY = ["--dataset", "digits", "--seeds", "2", "--teacher-hidden", "32", "--teacher-epochs", "4",
+        "--student-hidden", "8", "--epochs", "4", "--batch-size", "128"]
+
+
+def test_distill_json_has_every_field():
+    proc = run_subprocess(["distill", *TINY, "--json", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # -q: no progress
+    r = json.loads(proc.stdout)
+    assert [s["seed"] for s in r["per_seed"]] == [0, 1]
+    for name in ("teacher", "scratch", "scratch_wd", "distilled"):
+        assert 0.0 <= r["summary"][name]["mean"] <= 1.0
+        assert r["summary"][name]["std"] >= 0.0
+    # The gain is the paired per-seed difference, recomputed here from the per-seed records.
+    diffs = [s["distilled"]["acc"] - s["scratch"]["acc"] for s in r["per_seed"]]
+    assert r["gain"]["vs_scratch"]["per_seed"] == pytest.approx(diffs)
+    assert r["gain"]["vs_scratch"]["mean"] == pytest.approx(np.mean(diffs))
+    assert r["gain"]["vs_scratch"]["wins"] == sum(d > 0 for d in diffs)
+    # Parameter counts from the architecture, by hand: 64-32-10 and 64-8-10 with biases.
+    assert r["models"]["teacher"]["n_params"] == 64 * 32 + 32 + 32 * 10 + 10
+    assert r["models"]["student"]["n_params"] == 64 * 8 + 8 + 8 * 10 + 10
+    assert r["models"]["student"]["nbytes"] == 4 * r["models"]["student"]["n_params"]
+    assert r["triple"]["smaller"] == pytest.approx(1 - 610 / 2410)
+    assert r["triple"]["kept"] == pytest.approx(r["summary"]["distilled"]["mean"]
+                                                / r["summary"]["teacher"]["mean"])
+    assert len(r["curves"]["distilled"]) == 2 and len(r["curves"]["distilled"][0]) == 4
+
+
+def test_distill_table_save_and_plot(tmp_path):
+    from minikd import MLP
+
+    plot = tmp_path / "curves.png"
+    proc = run_subprocess(["distill", *TINY, "--save", str(tmp_path / "models"),
+                           "--plot", str(plot)])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for field in ("test acc (%)", "agrees w/ teacher (%)", "params", "µs/sample",
+                  "student, scratch + weight decay", "student, distilled",
+                  "gain of the distilled student over scratch:",
+                  "gain of the distilled student over scratch + weight decay:",
+                  "better on", "DistilBERT-style:", "smaller", "faster", "of the teacher's"):
+        assert field in out, field
+    assert "seed 1 distilled epoch 4/4" in proc.stderr  # per-epoch progress on stderr
+    saved = sorted(os.listdir(tmp_path / "models"))
+    assert saved == sorted(f"{m}_seed{s}.npz" for m in ("teacher", "scratch", "scratch_wd",
+                                                         "distilled") for s in (0, 1))
+    assert list(MLP.load(tmp_path / "models" / "distilled_seed1.npz").sizes) == [64, 8, 10]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in proc.stderr
+    else:
+        assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_omit_class_distilled_student_recognises_the_unseen_class():
+    proc = run_subprocess(["omit-class", "--seeds", "2", "--teacher-hidden", "64",
+                           "--teacher-epochs", "20", "--student-hidden", "32", "--epochs", "30",
+                           "--json", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    s = r["summary"]
+    # A student that never saw a 3 with hard labels cannot predict it; dark knowledge can.
+    # Averaged over seeds, with a margin a broken transfer cannot meet.
+    gain = s["distilled_none"]["class_acc"]["mean"] - s["scratch"]["class_acc"]["mean"]
+    assert gain > 0.3
+    assert s["distilled_none"]["shift"]["mean"] == 0.0
+    for rule in ("test_optimised", "validation", "class_prior"):
+        assert f"distilled_{rule}" in s
+
+
+def test_omit_class_text_names_the_three_rules(capsys, monkeypatch):
+    fake = {"setup": {"omit": 3, "dataset": "digits", "seeds": 1, "teacher_hidden": [8],
+                      "teacher_dropout": 0.3, "teacher_epochs": 1, "student_hidden": [4],
+                      "epochs": 1, "temperature": 20.0, "alpha": 1.0, "val_fraction": 0.2},
+            "data": {"n_train": 10, "n_test": 5, "n_test_class": 2, "n_classes": 10,
+                     "n_features": 64},
+            "summary": {k: {"class_acc": {"mean": 0.5, "std": 0.0},
+                            "acc": {"mean": 0.5, "std": 0.0}} for k in cli._OMIT_ROWS},
+            "seconds": 1.0}
+    for k in cli._OMIT_ROWS:
+        if k.startswith("distilled"):
+            fake["summary"][k]["shift"] = {"mean": 1.5, "std": 0.0}
+    monkeypatch.setattr(experiments, "run_omit_class", lambda setup, verbose: fake)
+    status, out, _ = run_main(["omit-class", "-q"], capsys)
+    assert status == 0
+    assert "TEST set (the paper's; optimistic)" in out
+    assert "validation split" in out
+    assert "class prior (no labels)" in out
+    assert "+1.50" in out
+
+
+BAD_EXPERIMENT_ARGS = [
+    ["distill", "--seeds", "0"],
+    ["distill", "--seeds", "-2"],
+    ["distill", "--t", "-1"],
+    ["distill", "--temperature", "0"],
+    ["distill", "--alpha", "1.5"],
+    ["distill", "--epochs", "2.5"],
+    ["distill", "--teacher-dropout", "1"],
+    ["distill", "--family", "telepathy"],
+    ["distill", "--dataset", "idx"],
+    ["distill", "--dataset", "idx", "--data-dir", "/nonexistent/folder"],
+    ["distill", "--student-hidden"],
+    ["omit-class", "--seeds", "0"],
+    ["omit-class", "--omit", "-1"],
+    ["omit-class", "--val-fraction", "1"],
+    ["omit-class", "--omit", "12", "--seeds", "1", "--teacher-epochs", "1", "--epochs", "1"],
+    ["sweep", "--alpha", "2"],
+    ["sweep", "--t", "0", "1"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_EXPERIMENT_ARGS, ids=[" ".join(a) for a in
+                                                           BAD_EXPERIMENT_ARGS])
+def test_bad_experiment_arguments_exit_2_with_one_line(argv, capsys):
+    status, out, err = run_main([*argv, "-q"], capsys)
+    assert status == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "error" in lines[0] and "Traceback" not in err

@@ -24,6 +24,19 @@ EXPECTED = {
         "T = 4      0.4526   0.2390   0.1236   0.1848",
         "does not follow from the T = 1 row",
     ],
+    "03_loss_and_gradient_by_hand.py": [
+        # The anchors' golden values (kd-anchors.md §1.1), computed independently in float64.
+        "KD   by hand 0.7579994684   golden 0.7579994684   agree",
+        "CE   by hand 1.0744586306   golden 1.0744586306   agree",
+        "minikd.kd_loss           0.7579994684",
+        "-> ok",
+    ],
+    "04_training_walkthrough.py": [
+        "step 1  data:", "step 3", "step 4", "step 6-9 epoch  40", "step 10 test accuracy",
+        # Parameter counts by hand: 64*256 + 256 + 256*256 + 256 + 256*10 + 10 and
+        # 64*16 + 16 + 16*10 + 10.
+        "85,002 parameters", "1,210 parameters (70x fewer)",
+    ],
 }
 
 

@@ -36,13 +36,17 @@ def test_every_case_re_evaluates_from_its_own_fields():
     assert rows and all(r["loss_error"] <= 1e-12 and r["grad_error"] <= 1e-12 for r in rows)
 
 
-def test_golden_file_covers_every_response_loss_and_every_kd_preset():
+def test_golden_file_covers_every_loss_and_every_preset():
     doc = vectors.load_vectors(GOLDEN)
     functions = {c["function"] for c in doc["cases"]}
     assert {"cross_entropy", "soft_cross_entropy", "kl_divergence", "kd_loss",
-            "distillation_loss", "dkd_loss", "kd_loss_as"} <= functions
-    presets = {c["params"]["convention"] for c in doc["cases"] if c["function"] == "kd_loss_as"}
-    assert presets == set(minikd.CONVENTIONS["kd"])
+            "distillation_loss", "dkd_loss", "kd_loss_as", "hint_loss", "cosine_loss",
+            "attention_transfer_loss", "rkd_distance_loss", "rkd_angle_loss", "sp_loss",
+            "pkt_loss", "at_loss_as", "rkd_loss_as"} <= functions
+    for family in ("kd", "at", "rkd"):
+        presets = {c["params"]["convention"] for c in doc["cases"]
+                   if c["function"] == f"{family}_loss_as"}
+        assert presets == set(minikd.CONVENTIONS[family]), family
 
 
 def test_golden_values_agree_with_kd_anchors_table():

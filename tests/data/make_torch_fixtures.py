@@ -269,7 +269,173 @@ def t_kd_loss_as(student_logits, teacher_logits, labels=None, convention="repdis
     return fn(student_logits, teacher_logits, labels, temperature, alpha)
 
 
+# ---------------------------------------------------------------- features (features.py)
+
+def t_hint_loss(student_features, teacher_features):
+    # RepDistiller distiller_zoo/FitNet.py HintLoss: nn.MSELoss()(f_s, f_t)
+    return nn.MSELoss()(student_features, teacher_features)
+
+
+def t_cosine_loss(student_hidden, teacher_hidden):
+    # HF DistilBERT distiller.py: nn.CosineEmbeddingLoss(reduction="mean"), target = ones
+    target = student_hidden.new(student_hidden.size(0)).fill_(1)
+    return nn.CosineEmbeddingLoss(reduction="mean")(student_hidden, teacher_hidden, target)
+
+
+def _at_code(f, p):
+    # RepDistiller distiller_zoo/AT.py: F.normalize(f.pow(self.p).mean(1).view(f.size(0), -1))
+    return F.normalize(f.pow(p).mean(1).view(f.size(0), -1))
+
+
+def t_attention_transfer_loss(student_maps, teacher_maps, p=2, mode="code"):
+    if mode == "code":
+        # RepDistiller at_loss: (self.at(f_s) - self.at(f_t)).pow(2).mean()
+        return (_at_code(student_maps, p) - _at_code(teacher_maps, p)).pow(2).mean()
+    # torchdistill ATLoss(mode='paper'): normalize(f.pow(2).sum(1).flatten(1)),
+    # torch.norm(at_s - at_t, dim=1).sum() / batch_size
+    at_s = F.normalize(student_maps.pow(p).sum(1).flatten(1))
+    at_t = F.normalize(teacher_maps.pow(p).sum(1).flatten(1))
+    return torch.norm(at_s - at_t, dim=1).sum() / student_maps.shape[0]
+
+
+# ---------------------------------------------------------------- relations (relations.py)
+
+def _pdist(e, squared=False, eps=1e-12):
+    # RepDistiller distiller_zoo/RKD.py RKDLoss.pdist (= lenscloth/RKD metric/utils.py)
+    e_square = e.pow(2).sum(dim=1)
+    prod = e @ e.t()
+    res = (e_square.unsqueeze(1) + e_square.unsqueeze(0) - 2 * prod).clamp(min=eps)
+    if not squared:
+        res = res.sqrt()
+    res = res.clone()
+    res[range(len(e)), range(len(e))] = 0
+    return res
+
+
+def t_rkd_distance_loss(s, t):
+    student, teacher = s.view(s.shape[0], -1), t.view(t.shape[0], -1)
+    with torch.no_grad():
+        t_d = _pdist(teacher, squared=False)
+        mean_td = t_d[t_d > 0].mean()
+        t_d = t_d / mean_td
+    d = _pdist(student, squared=False)
+    mean_d = d[d > 0].mean()
+    d = d / mean_d
+    return F.smooth_l1_loss(d, t_d)
+
+
+def t_rkd_angle_loss(s, t):
+    student, teacher = s.view(s.shape[0], -1), t.view(t.shape[0], -1)
+    with torch.no_grad():
+        td = (teacher.unsqueeze(0) - teacher.unsqueeze(1))
+        norm_td = F.normalize(td, p=2, dim=2)
+        t_angle = torch.bmm(norm_td, norm_td.transpose(1, 2)).view(-1)
+    sd = (student.unsqueeze(0) - student.unsqueeze(1))
+    norm_sd = F.normalize(sd, p=2, dim=2)
+    s_angle = torch.bmm(norm_sd, norm_sd.transpose(1, 2)).view(-1)
+    return F.smooth_l1_loss(s_angle, t_angle)
+
+
+def t_sp_loss(s, t):
+    # RepDistiller distiller_zoo/SP.py Similarity.similarity_loss
+    bsz = s.shape[0]
+    f_s, f_t = s.view(bsz, -1), t.view(bsz, -1)
+    G_s = torch.nn.functional.normalize(torch.mm(f_s, torch.t(f_s)))
+    G_t = torch.nn.functional.normalize(torch.mm(f_t, torch.t(f_t)))
+    G_diff = G_t - G_s
+    return (G_diff * G_diff).view(-1, 1).sum(0)[0] / (bsz * bsz)
+
+
+def t_pkt_loss(s, t, eps=0.0000001):
+    # RepDistiller distiller_zoo/PKT.py cosine_similarity_loss (passalis/probabilistic_kt)
+    output_net, target_net = s, t
+    output_net_norm = torch.sqrt(torch.sum(output_net ** 2, dim=1, keepdim=True))
+    output_net = output_net / (output_net_norm + eps)
+    output_net = torch.where(output_net != output_net, torch.zeros_like(output_net), output_net)
+    target_net_norm = torch.sqrt(torch.sum(target_net ** 2, dim=1, keepdim=True))
+    target_net = target_net / (target_net_norm + eps)
+    target_net = torch.where(target_net != target_net, torch.zeros_like(target_net), target_net)
+    model_similarity = torch.mm(output_net, output_net.transpose(0, 1))
+    target_similarity = torch.mm(target_net, target_net.transpose(0, 1))
+    model_similarity = (model_similarity + 1.0) / 2.0
+    target_similarity = (target_similarity + 1.0) / 2.0
+    model_similarity = model_similarity / torch.sum(model_similarity, dim=1, keepdim=True)
+    target_similarity = target_similarity / torch.sum(target_similarity, dim=1, keepdim=True)
+    return torch.mean(target_similarity * torch.log((target_similarity + eps)
+                                                    / (model_similarity + eps)))
+
+
+# ---------------------------------------------------------------- AT and RKD presets
+
+def _at_kd_lib(teacher_output, student_output, p=2):
+    # KD_Lib ATLoss.single_at_loss / forward for one layer (kd-anchors.md commit)
+    def single_at_loss(activation):
+        return F.normalize(activation.pow(p).view(activation.size(0), -1))
+
+    return (single_at_loss(student_output) - single_at_loss(teacher_output)).pow(p).mean()
+
+
+def t_at_loss_as(student_maps, teacher_maps, convention="repdistiller"):
+    if convention == "kd_lib":
+        return _at_kd_lib(teacher_maps, student_maps)
+    mode = "paper" if convention == "torchdistill_paper" else "code"
+    return t_attention_transfer_loss(student_maps, teacher_maps, 2, mode)
+
+
+def _kd_lib_pairwise_distance(output):
+    # KD_Lib KD_Lib/KD/vision/RKD/loss_metric.py pairwaise_distance
+    output_squared = output.pow(2).sum(dim=1)
+    product = torch.matmul(output, output.t())
+    result = output_squared.unsqueeze(0) + output_squared.unsqueeze(1) - 2 * product
+    result = result.clamp(min=1e-10)
+    result = result.sqrt()
+    result = result.clone()
+    result[range(len(output)), range(len(output))] = 0
+    return result
+
+
+def _kd_lib_rkd(teacher, student, dist_ratio=0.5, angle_ratio=0.5):
+    # KD_Lib RKDLoss.forward: angle_loss(...) * angle_ratio + distance_loss(...) * dist_ratio
+    with torch.no_grad():
+        t = teacher.unsqueeze(0) - teacher.unsqueeze(1)
+        t = F.normalize(t, p=2, dim=2)
+        t = torch.bmm(t, t.transpose(1, 2)).view(-1)
+    s = student.unsqueeze(0) - student.unsqueeze(1)
+    s = F.normalize(s, p=2, dim=2)
+    s = torch.bmm(s, s.transpose(1, 2)).view(-1)
+    angle = F.smooth_l1_loss(s, t)
+    with torch.no_grad():
+        td = _kd_lib_pairwise_distance(teacher)
+        t_mean = td[td > 0].mean()
+        td = td / (t_mean + 1e-7)
+    sd = _kd_lib_pairwise_distance(student)
+    s_mean = sd[sd > 0].mean()
+    sd = sd / (s_mean + 1e-7)
+    distance = F.smooth_l1_loss(sd, td)
+    return angle * angle_ratio + distance * dist_ratio
+
+
+RKD_WEIGHTS = {"repdistiller": (25.0, 50.0), "mdistiller": (25.0, 50.0),
+               "rkd_author": (1.0, 2.0), "torchdistill": (1.0, 2.0)}
+
+
+def t_rkd_loss_as(s, t, convention="repdistiller"):
+    if convention == "kd_lib":
+        return _kd_lib_rkd(t, s)
+    w_d, w_a = RKD_WEIGHTS[convention]
+    return w_d * t_rkd_distance_loss(s, t) + w_a * t_rkd_angle_loss(s, t)
+
+
 TORCH = {
+    "hint_loss": t_hint_loss,
+    "cosine_loss": t_cosine_loss,
+    "attention_transfer_loss": t_attention_transfer_loss,
+    "rkd_distance_loss": t_rkd_distance_loss,
+    "rkd_angle_loss": t_rkd_angle_loss,
+    "sp_loss": t_sp_loss,
+    "pkt_loss": t_pkt_loss,
+    "at_loss_as": t_at_loss_as,
+    "rkd_loss_as": t_rkd_loss_as,
     "cross_entropy": t_cross_entropy,
     "soft_cross_entropy": t_soft_cross_entropy,
     "kl_divergence": t_kl_divergence,
@@ -348,10 +514,44 @@ def cases(rng):
     out.append(_case("kd_loss_as/hf_distilbert/tokens", "kd_loss_as",
                      {**tok, "labels": ty, "mask": tmask},
                      {"convention": "hf_distilbert", "temperature": 2.0, "alpha": 0.5}))
+    out += feature_cases(rng)
     out.append(_case("kd_loss_as/keras/clipped", "kd_loss_as",
                      {"student_logits": [[0.0, 40.0, 1.0], [2.0, -30.0, 0.5]],
                       "teacher_logits": [[30.0, 0.0, 1.0], [1.0, 0.5, -35.0]], "labels": [1, 0]},
                      {"convention": "keras", "temperature": 1.0, "alpha": 0.9}))
+    return out
+
+
+def feature_cases(rng):
+    """Features, relations and their presets."""
+    def feats(*shape):
+        return rng.standard_normal(shape).tolist()
+
+    out = []
+    for shape in ((5, 6), (2, 3, 4)):
+        out.append(_case(f"hint_loss/{shape}", "hint_loss",
+                         {"student_features": feats(*shape), "teacher_features": feats(*shape)}))
+    out.append(_case("cosine_loss", "cosine_loss",
+                     {"student_hidden": feats(6, 5), "teacher_hidden": feats(6, 5)}))
+    f_s, f_t, f_t3 = feats(3, 4, 3, 5), feats(3, 4, 3, 5), feats(3, 2, 3, 5)
+    for mode in ("code", "paper"):
+        for p in (2, 4):
+            out.append(_case(f"attention_transfer_loss/{mode}-p={p}", "attention_transfer_loss",
+                             {"student_maps": f_s, "teacher_maps": f_t3},
+                             {"p": float(p), "mode": mode}))
+    for conv in ("repdistiller", "mdistiller", "torchdistill_code", "torchdistill_paper",
+                 "kd_lib"):
+        out.append(_case(f"at_loss_as/{conv}", "at_loss_as",
+                         {"student_maps": f_s, "teacher_maps": f_t}, {"convention": conv}))
+    s, t = feats(6, 4), feats(6, 7)
+    for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
+        out.append(_case(fn, fn, {"s": s, "t": t}))
+    s_small, t_small = feats(3, 2), feats(3, 5)
+    for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
+        out.append(_case(f"{fn}/N=3", fn, {"s": s_small, "t": t_small}))
+    for conv in ("repdistiller", "mdistiller", "rkd_author", "torchdistill", "kd_lib"):
+        out.append(_case(f"rkd_loss_as/{conv}", "rkd_loss_as", {"s": s, "t": t},
+                         {"convention": conv}))
     return out
 
 

@@ -1,0 +1,476 @@
+r"""Time minikd's distillation training step against PyTorch eager and against the BLAS ceiling.
+
+One run, one process, for each student shape (784-800-800-10 and 784-30-30-10 at batch 128,
+64-16-10 at batch 64) and the teacher 784-1200-1200-10 forward pass:
+
+1. **minikd**: the KD training step through the public API only -- ``MLP.forward(x, train=True)``,
+   ``distillation_loss`` against precomputed teacher logits, ``MLP.backward``, and an SGD step with
+   momentum (``minikd.optim.SGD``).
+2. **torch**: the same step in PyTorch eager (``nn.Linear``/``ReLU``, ``kl_div`` plus
+   ``cross_entropy``, ``torch.optim.SGD`` with momentum), with the same thread count. Skipped when
+   torch is absent.
+3. **matmul**: the matrix products alone, as NumPy does them: per layer the forward ``x @ W``,
+   ``dW = x.T @ dout`` and ``dx = dout @ W.T`` (not for the first layer: no step needs the
+   gradient of the input). This is the ceiling a NumPy step can approach.
+
+The three are timed round-robin, block after block, so that a change in the machine's load hits
+them alike; every number is the median over ``--repeats`` blocks (after a warm-up), and the ratios
+are medians of per-block ratios, with their range.
+
+Run it::
+
+    python bench/train_step.py --threads 1
+    python bench/train_step.py --threads 2 --json > bench-2.json
+
+``--threads N`` sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` before NumPy
+is imported (so it must be given on the command line; when this file is imported as a module the
+thread count is limited with threadpoolctl if it is installed) and calls ``torch.set_num_threads``.
+
+Some machines set ``OPENBLAS_CORETYPE`` (and ``OPENBLAS_L2_SIZE``) to work around old OpenBLAS
+bugs; they can select a slower kernel. The script prints them and the kernel OpenBLAS chose; to
+measure without them, unset both in that command alone::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/train_step.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+
+def _threads_from_argv(argv):
+    """The value of ``--threads`` in ``argv``, or None; read before NumPy is imported."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+if __name__ == "__main__":
+    # BLAS libraries read their thread count once, when they are loaded: set it before numpy.
+    _n = _threads_from_argv(sys.argv[1:])
+    if _n is not None and _n.isdigit() and int(_n) > 0:
+        for _var in _THREAD_VARS:
+            os.environ[_var] = _n
+    # Make the worktree's minikd importable when run as `python bench/train_step.py`.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import minikd  # noqa: E402
+from minikd.mlp import MLP  # noqa: E402
+from minikd.optim import SGD  # noqa: E402
+
+# (name, layer sizes, batch) of the students, and the teacher whose forward pass is timed.
+STUDENTS = (
+    ("784-800-800-10", (784, 800, 800, 10), 128),
+    ("784-30-30-10", (784, 30, 30, 10), 128),
+    ("64-16-10", (64, 16, 10), 64),
+)
+TEACHER = ("784-1200-1200-10", (784, 1200, 1200, 10), 128)
+
+TEMPERATURE = 4.0
+ALPHA = 0.9
+LR = 0.01
+MOMENTUM = 0.9
+BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is over blocks
+# "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
+# time, but only with one thread (with more it adds the threads' times up).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+ENV_VARS = (*_THREAD_VARS, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# --------------------------------------------------------------------------- the three steps
+
+
+def _inputs(sizes, batch, dtype, seed=0):
+    """Deterministic inputs, teacher logits and labels for one shape."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)  # (N, D)
+    teacher_logits = (3.0 * rng.standard_normal((batch, sizes[-1]))).astype(dtype)  # (N, C)
+    labels = rng.integers(0, sizes[-1], size=batch)  # (N,)
+    return x, teacher_logits, labels
+
+
+def minikd_step(sizes, batch, dtype=np.float32, seed=0):
+    """A closure running one minikd KD training step through the public API, and its model."""
+    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+    opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
+
+    def step():
+        logits, cache = model.forward(x, train=True)
+        _, dlogits = minikd.distillation_loss(
+            logits, teacher_logits, labels, temperature=TEMPERATURE, alpha=ALPHA
+        )
+        opt.step(model.backward(dlogits, cache))
+
+    step.model = model  # so a test can check that the steps really train
+    return step
+
+
+def minikd_step_parts(sizes, batch, n_steps, dtype=np.float32, seed=0, clock=time.perf_counter):
+    """Seconds per step spent in forward, loss, backward and the optimizer (medians)."""
+    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+    opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
+    parts = {"forward": [], "loss": [], "backward": [], "optimizer": []}
+    for _ in range(n_steps):
+        t0 = clock()
+        logits, cache = model.forward(x, train=True)
+        t1 = clock()
+        _, dlogits = minikd.distillation_loss(
+            logits, teacher_logits, labels, temperature=TEMPERATURE, alpha=ALPHA
+        )
+        t2 = clock()
+        grads = model.backward(dlogits, cache)
+        t3 = clock()
+        opt.step(grads)
+        t4 = clock()
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[name].append(seconds)
+    return {name: statistics.median(v) for name, v in parts.items()}
+
+
+def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
+    x, _, _ = _inputs(sizes, batch, dtype, seed)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+
+    def forward():
+        model.forward(x, train=False)
+
+    return forward
+
+
+def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0):
+    """A closure running only the matrix products of one training step (or forward pass)."""
+    rng = np.random.default_rng(seed)
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    xs = [rng.standard_normal((batch, d_in)).astype(dtype) for d_in, _ in pairs]  # (N, D_in)
+    ws = [rng.standard_normal((d_in, d_out)).astype(dtype) for d_in, d_out in pairs]
+    douts = [rng.standard_normal((batch, d_out)).astype(dtype) for _, d_out in pairs]  # (N, D_out)
+
+    def products():
+        for i, (x, w, dout) in enumerate(zip(xs, ws, douts, strict=True)):
+            x @ w  # forward, (N, D_out)
+            if backward:
+                x.T @ dout  # dW, (D_in, D_out)
+                if i > 0:
+                    dout @ w.T  # dx, (N, D_in); the input layer's is never needed
+
+    return products
+
+
+def _torch_mlp(torch, sizes, seed):
+    torch.manual_seed(seed)
+    layers = []
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(torch.nn.Linear(d_in, d_out))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def torch_kd_loss(torch, logits, teacher_logits, labels):
+    """minikd's ``distillation_loss`` written in PyTorch: alpha T² KL(p_t || p_s) + (1-alpha) CE."""
+    f = torch.nn.functional
+    t = TEMPERATURE
+    soft = f.kl_div(
+        f.log_softmax(logits / t, dim=1),
+        f.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return ALPHA * t * t * soft + (1.0 - ALPHA) * f.cross_entropy(logits, labels)
+
+
+def torch_step(torch, sizes, batch, seed=0):
+    """The same KD step in PyTorch eager: forward, loss, backward, SGD with momentum."""
+    x, teacher_logits, labels = _inputs(sizes, batch, np.float32, seed)
+    x, teacher_logits = torch.from_numpy(x), torch.from_numpy(teacher_logits)
+    labels = torch.from_numpy(labels)
+    model = _torch_mlp(torch, sizes, seed)
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch_kd_loss(torch, model(x), teacher_logits, labels).backward()
+        opt.step()
+
+    return step
+
+
+def torch_teacher_forward(torch, sizes, batch, seed=0):
+    x = torch.from_numpy(_inputs(sizes, batch, np.float32, seed)[0])
+    model = _torch_mlp(torch, sizes, seed)
+
+    def forward():
+        with torch.inference_mode():
+            model(x)
+
+    return forward
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _calls_per_block(fn, block_seconds, clock):
+    """Warm up ``fn`` and return how many calls fill about ``block_seconds``."""
+    fn()
+    fn()
+    t0 = clock()
+    fn()
+    once = max(clock() - t0, 1e-7)
+    return max(1, int(block_seconds / once))
+
+
+def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
+    """Seconds per call of each function, as lists over ``repeats`` interleaved blocks.
+
+    The functions take turns block by block, so a change in the machine's load hits them alike
+    and their per-block ratios stay meaningful. Each block starts with two untimed calls: after a
+    switch the other library's thread pool may still be spinning.
+    """
+    numbers = {name: _calls_per_block(fn, block_seconds, clock) for name, fn in fns.items()}
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            fn()
+            fn()
+            n = numbers[name]
+            t0 = clock()
+            for _ in range(n):
+                fn()
+            samples[name].append((clock() - t0) / n)
+    return samples
+
+
+def _ratio_stats(num, den):
+    """Median and range of per-block ratios ``den[i] / num[i]`` (a speed ratio of num over den)."""
+    ratios = [d / n for n, d in zip(num, den, strict=True)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
+def loss_timing(n=256, c=10, dtype=np.float32, repeats=7, seed=0, clock=time.perf_counter):
+    """Microseconds for ``distillation_loss`` value and gradient on (n, c) logits (median)."""
+    rng = np.random.default_rng(seed)
+    z_s = (3.0 * rng.standard_normal((n, c))).astype(dtype)  # (N, C)
+    z_t = (3.0 * rng.standard_normal((n, c))).astype(dtype)  # (N, C)
+    y = rng.integers(0, c, size=n)  # (N,)
+
+    def loss():
+        minikd.distillation_loss(z_s, z_t, y, temperature=TEMPERATURE, alpha=ALPHA)
+
+    samples = time_round_robin({"loss": loss}, repeats, 0.02, clock)["loss"]
+    return 1e6 * statistics.median(samples)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def blas_info():
+    """The BLAS libraries loaded in this process and their thread counts (threadpoolctl if any)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        threadpoolctl = None
+    if threadpoolctl is not None:
+        return [
+            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            | {"library": os.path.basename(lib.get("filepath", ""))}
+            for lib in threadpoolctl.threadpool_info()
+        ]
+    try:  # numpy >= 1.25 describes its build as a dict
+        deps = np.show_config(mode="dicts")["Build Dependencies"]
+        lapack = deps.get("blas", {})
+        return [{"internal_api": lapack.get("name"), "version": lapack.get("version")}]
+    except Exception:  # an older numpy: nothing more to say without threadpoolctl
+        return [{"internal_api": "unknown (install threadpoolctl to see it)"}]
+
+
+def _limit_threads(threads):
+    """Limit BLAS/OpenMP threads after import (threadpoolctl); returns the limiter or None."""
+    if threads is None:
+        return None
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return threadpoolctl.threadpool_limits(limits=threads)
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
+        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall"):
+    """Run the whole benchmark in this process and return its numbers as a dict."""
+    clock_name, clock = clock, CLOCKS[clock]
+    torch = _import_torch() if use_torch else None
+    limiter = _limit_threads(threads)
+    if torch is not None and threads is not None:
+        torch.set_num_threads(threads)
+    load_before = os.getloadavg()
+    result = {
+        "meta": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__ if torch is not None else None,
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "threads_requested": threads,
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "env": {var: os.environ.get(var) for var in ENV_VARS},
+            "blas": blas_info(),
+            "dtype": np.dtype(dtype).name,
+            "repeats": repeats,
+            "clock": clock_name,
+            "loadavg_before": load_before,
+        },
+        "shapes": [],
+    }
+    for name, sizes, batch in students:
+        fns = {
+            "minikd": minikd_step(sizes, batch, dtype),
+            "matmul": matmul_ceiling(sizes, batch, dtype),
+        }
+        if torch is not None:
+            fns["torch"] = torch_step(torch, sizes, batch)
+        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        n_parts = max(20, min(2000, int(repeats * block_seconds / min(samples["minikd"]))))
+        result["shapes"].append(
+            _summarise(name, "train step", batch, samples)
+            | {"parts_s": minikd_step_parts(sizes, batch, n_parts, dtype, clock=clock)}
+        )
+    if teacher is not None:
+        name, sizes, batch = teacher
+        fns = {
+            "minikd": minikd_teacher_forward(sizes, batch, dtype),
+            "matmul": matmul_ceiling(sizes, batch, dtype, backward=False),
+        }
+        if torch is not None:
+            fns["torch"] = torch_teacher_forward(torch, sizes, batch)
+        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        result["shapes"].append(_summarise(name, "teacher forward", batch, samples))
+    result["loss_256x10_us"] = {
+        "float32": loss_timing(dtype=np.float32, clock=clock),
+        "float64": loss_timing(dtype=np.float64, clock=clock),
+    }
+    result["meta"]["loadavg_after"] = os.getloadavg()
+    if limiter is not None:
+        limiter.restore_original_limits()
+    return result
+
+
+def _summarise(name, kind, batch, samples):
+    median = {impl: statistics.median(s) for impl, s in samples.items()}
+    row = {
+        "shape": name,
+        "kind": kind,
+        "batch": batch,
+        "seconds": median,
+        "samples_per_s": {impl: batch / s for impl, s in median.items()},
+        # Share of minikd's time that the bare matrix products would take: % of the ceiling.
+        "matmul_share": _ratio_stats(samples["minikd"], samples["matmul"]),
+    }
+    if "torch" in samples:
+        row["vs_torch"] = _ratio_stats(samples["minikd"], samples["torch"])
+    return row
+
+
+def format_table(result):
+    """The human-readable report."""
+    meta = result["meta"]
+    lines = [
+        f"minikd training-step benchmark  ({meta['dtype']}, median of {meta['repeats']} blocks, "
+        f"{meta['clock']} clock)",
+        f"python {meta['python']}, numpy {meta['numpy']}, torch {meta['torch'] or 'absent'}, "
+        f"{meta['cpu_count']} CPUs, threads requested {meta['threads_requested']}, "
+        f"torch threads {meta['torch_threads']}",
+    ]
+    for lib in meta["blas"]:
+        lines.append(
+            "BLAS: " + ", ".join(f"{k}={v}" for k, v in lib.items() if v not in (None, ""))
+        )
+    env = ", ".join(f"{k}={v}" for k, v in meta["env"].items() if v is not None) or "none set"
+    lines.append(f"env: {env}")
+    load = meta["loadavg_before"], meta["loadavg_after"]
+    before, after = ("/".join(f"{x:.2f}" for x in avg) for avg in load)
+    lines.append(f"load average (1, 5, 15 min) before {before}, after {after}")
+    lines.append("")
+    header = (f"{'shape':<18} {'what':<15} {'N':>4} {'minikd/s':>10} {'torch/s':>10} "
+              f"{'matmul/s':>10} {'vs torch':>18} {'% of matmul':>18}")
+    lines += [header, "-" * len(header)]
+    for row in result["shapes"]:
+        sps = row["samples_per_s"]
+        torch_sps = f"{sps['torch']:>10.0f}" if "torch" in sps else f"{'-':>10}"
+        vs = row.get("vs_torch")
+        vs_txt = (f"{vs['median']:.2f}x ({vs['min']:.2f}-{vs['max']:.2f})" if vs else "-")
+        share = row["matmul_share"]
+        share_txt = (f"{100 * share['median']:.0f}% "
+                     f"({100 * share['min']:.0f}-{100 * share['max']:.0f})")
+        lines.append(f"{row['shape']:<18} {row['kind']:<15} {row['batch']:>4} "
+                     f"{sps['minikd']:>10.0f} {torch_sps} {sps['matmul']:>10.0f} "
+                     f"{vs_txt:>18} {share_txt:>18}")
+    lines += ["", "where minikd's step time goes (median microseconds per part):"]
+    for row in result["shapes"]:
+        if "parts_s" in row:
+            parts = row["parts_s"]
+            total = sum(parts.values())
+            lines.append(f"  {row['shape']:<18} " + "  ".join(
+                f"{k} {1e6 * v:.0f} ({100 * v / total:.0f}%)" for k, v in parts.items()))
+    loss = result["loss_256x10_us"]
+    lines.append("")
+    lines.append(f"distillation_loss value+gradient, (256, 10) logits: "
+                 f"{loss['float32']:.1f} us float32, {loss['float64']:.1f} us float64")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS/OpenMP threads for numpy and torch (default: as the "
+                             "environment says)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed blocks per function")
+    parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
+                        help="approximate length of one timed block")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="minikd's and the ceiling's dtype (torch stays float32)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a busy "
+                             "machine; meaningful with --threads 1 only)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be a positive integer. Got {args.threads} instead.")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be a positive integer. Got {args.repeats} instead.")
+    result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
+                 dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
+                 clock=args.clock)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
