@@ -4,10 +4,16 @@ Per Markdown file, the ``python``-fenced blocks run in order in one shared names
 may use names from an earlier one), in a temporary working directory, with matplotlib's
 non-interactive backend. Blocks fenced as ```text, ```bash, ```console or bare ``` are not run.
 A block that raises (an ``assert`` included) fails the test and names the file and line.
+
+A page that quotes library code marks the fence ```python source=minikd.losses._kl_rows: such a
+block is not run; instead its lines must appear, contiguous and verbatim (up to indentation), in
+the source of that object, so "the exact code" on a page cannot drift from the code.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import textwrap
 from pathlib import Path
@@ -15,11 +21,17 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,}|~{3,})[ \t]*(?P<lang>[^\s`]*)[^\n]*$")
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,}|~{3,})[ \t]*(?P<lang>[^\s`]*)"
+                   r"(?P<info>[^\n]*)$")
+SOURCE = re.compile(r"\bsource=(?P<name>[\w.]+)")
 
 
-def python_blocks(text):
-    """[(first line number, source)] of the ```python blocks of a Markdown text, in order."""
+def python_blocks(text, *, quotes=False):
+    """[(first line number, source)] of the ```python blocks of a Markdown text, in order.
+
+    Blocks marked ``source=NAME`` are left out, or, with ``quotes=True``, are the only ones
+    returned, as (line, NAME, source).
+    """
     blocks, lines, i = [], text.splitlines(), 0
     while i < len(lines):
         m = FENCE.match(lines[i])
@@ -38,12 +50,40 @@ def python_blocks(text):
             i += 1
         i += 1  # past the closing fence
         if lang in ("python", "py", "python3"):
-            blocks.append((start + 1, textwrap.dedent("\n".join(body))))
+            quoted = SOURCE.search(m["info"])
+            code = textwrap.dedent("\n".join(body))
+            if quotes and quoted:
+                blocks.append((start + 1, quoted["name"], code))
+            elif not quotes and not quoted:
+                blocks.append((start + 1, code))
     return blocks
 
 
-def _pages():
-    return sorted(p for p in DOCS.rglob("*.md") if python_blocks(p.read_text(encoding="utf-8")))
+def _resolve(dotted):
+    module_name, _, attr = dotted.rpartition(".")
+    while module_name:
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError:
+            module_name, _, head = module_name.rpartition(".")
+            attr = f"{head}.{attr}"
+            continue
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(dotted)
+
+
+def _is_excerpt(quote, source):
+    """True when the quote's lines appear contiguously in the source (indentation ignored)."""
+    q = [line.strip() for line in quote.strip().splitlines()]
+    s = [line.strip() for line in source.splitlines()]
+    return any(s[i : i + len(q)] == q for i in range(len(s) - len(q) + 1))
+
+
+def _pages(quotes=False):
+    return sorted(p for p in DOCS.rglob("*.md")
+                  if python_blocks(p.read_text(encoding="utf-8"), quotes=quotes))
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(DOCS)))
@@ -54,6 +94,21 @@ def test_doc_page_python_blocks_run(page, tmp_path, monkeypatch):
     for line, source in python_blocks(page.read_text(encoding="utf-8")):
         code = compile(source, f"{page.relative_to(DOCS.parent)}:{line}", "exec")
         exec(code, namespace)  # noqa: S102 - running the docs is the point
+
+
+@pytest.mark.parametrize("page", _pages(quotes=True), ids=lambda p: str(p.relative_to(DOCS)))
+def test_quoted_code_is_the_exact_code(page):
+    for line, name, quote in python_blocks(page.read_text(encoding="utf-8"), quotes=True):
+        source = inspect.getsource(_resolve(name))
+        assert _is_excerpt(quote, source), (
+            f"{page.relative_to(DOCS.parent)}:{line}: the block marked source={name} is not an "
+            f"excerpt of {name}'s current source; update the page")
+
+
+def test_excerpt_check():
+    assert _is_excerpt("b = 2\nc = 3", "def f():\n    a = 1\n    b = 2\n    c = 3\n")
+    assert not _is_excerpt("b = 2\nc = 4", "def f():\n    a = 1\n    b = 2\n    c = 3\n")
+    assert _resolve("minikd.losses._kl_rows").__name__ == "_kl_rows"
 
 
 def test_block_extraction():
@@ -82,7 +137,12 @@ def test_block_extraction():
         ```
         bare, not run
         ```
+
+        ```python source=minikd.losses._kl_rows
+        quoted, not run
+        ```
         """)
+    assert python_blocks(text, quotes=True) == [(27, "minikd.losses._kl_rows", "quoted, not run")]
     blocks = python_blocks(text)
     assert [src for _, src in blocks] == ["x = 1", "y = x + 1"]
     assert blocks[0][0] == 4  # line of the first code line
