@@ -20,6 +20,16 @@ from .losses import (
 )
 
 # -- token-level losses for sequence models (tokens.py) --
+# isort: split
+from .tokens import (
+    forward_kl,
+    generalized_jsd,
+    reverse_kl,
+    skew_kl,
+    skew_reverse_kl,
+    token_divergence,
+    topk_divergence,
+)
 
 # -- feature-based losses (features.py) --
 # isort: split

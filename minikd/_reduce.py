@@ -9,6 +9,11 @@ and its gradient with respect to that row (shape ``(..., C)``), then reduces her
 * ``"sum"``: :math:`L = \sum_{m \in \text{mask}} \ell_m`.
 * ``"mean"``: PyTorch's ``nn.KLDivLoss()`` default, divided by the number of selected
   *elements*, :math:`L = \frac{1}{M C} \sum_m \ell_m`.
+* ``"sequence_mean"``: divided by the size N of the *first* axis, masked or not,
+  :math:`L = \frac{1}{N} \sum_{m \in \text{mask}} \ell_m`. This is what PyTorch's
+  ``reduction="batchmean"`` computes on an (N, L, V) tensor (``input.size(0)``), and what TRL's
+  ``GKDTrainer.generalized_jsd_loss`` divides by without labels since PR #4105; on an (N, C)
+  batch without a mask it equals ``"batchmean"``.
 
 The gradient of each is the per-position gradient times the same factor, and zero on masked
 positions. A fully masked batch has M = 0: minikd defines the loss as 0.0 and the gradient as
@@ -23,9 +28,9 @@ import numpy as np
 
 from ._validation import param_error
 
-__all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "resolve_mask"]
+__all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "reduction_factor", "resolve_mask"]
 
-REDUCTIONS = ("batchmean", "sum", "mean")
+REDUCTIONS = ("batchmean", "sum", "mean", "sequence_mean")
 
 
 class LossGrad(NamedTuple):
@@ -68,8 +73,28 @@ def resolve_mask(mask, lead_shape, func, *, labels=None, ignore_index=-100):
     return selected
 
 
+def reduction_factor(reduction, count, lead_shape, n_classes, func):
+    """The factor that turns the sum over selected positions into the reduced loss.
+
+    ``count`` is the number of selected positions M, ``lead_shape`` the shape of the leading
+    axes, ``n_classes`` the C of ``"mean"``. A fully masked batch (M = 0) gives 0.0 for every
+    reduction but ``"sum"``, so the loss is 0 and the gradient zeros, never 0/0.
+    """
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise param_error("reduction", func, f"one of {REDUCTIONS}", repr(reduction)[:60])
+    if reduction == "sum":
+        return 1.0
+    if count == 0:
+        return 0.0
+    if reduction == "batchmean":
+        return 1.0 / count
+    if reduction == "sequence_mean":
+        return 1.0 / (lead_shape[0] if len(lead_shape) else 1)
+    return 1.0 / (count * n_classes)
+
+
 def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.0,
-                     grad_scale=1.0):
+                     grad_scale=1.0, n_classes=None):
     """Reduce per-position losses and scale their gradients to match.
 
     Parameters
@@ -80,19 +105,19 @@ def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.
         Gradient of each position's loss with respect to its row; modified in place.
     mask : ndarray of bool of shape (...,) or None
         Positions to keep; None keeps all.
-    reduction : {"batchmean", "sum", "mean"}
+    reduction : {"batchmean", "sum", "mean", "sequence_mean"}
     func : str
         Caller's name for error messages.
     loss_scale, grad_scale : float, default 1.0
         Constant factors for the reduced loss and the gradient (e.g. T² and T for ``kd_loss``),
         folded into the reduction's own factor so the gradient is scaled in a single pass.
+    n_classes : int, optional
+        The C that ``"mean"`` divides by; defaults to ``grad.shape[-1]``.
 
     Returns
     -------
     LossGrad
     """
-    if reduction not in REDUCTIONS:
-        raise param_error("reduction", func, f"one of {REDUCTIONS}", repr(reduction))
     if mask is None:
         count = per_position.size
         total = per_position.sum(dtype=np.float64)
@@ -100,14 +125,8 @@ def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.
         count = int(mask.sum())
         total = per_position.sum(where=mask, dtype=np.float64)
         grad *= mask[..., None]
-    if reduction == "sum":
-        factor = 1.0
-    elif count == 0:
-        factor = 0.0
-    elif reduction == "batchmean":
-        factor = 1.0 / count
-    else:
-        factor = 1.0 / (count * grad.shape[-1])
+    factor = reduction_factor(reduction, count, per_position.shape,
+                              grad.shape[-1] if n_classes is None else n_classes, func)
     if factor * grad_scale != 1.0:
         grad *= grad.dtype.type(factor * grad_scale)
     return LossGrad(float(total * (factor * loss_scale)), grad)
