@@ -39,7 +39,7 @@ EXPECTED = {
     ],
     "05_three_families.py": [
         "response  kd_loss(T=4)", "feature   hint_loss", "relation  sp_loss",
-        "+ relation: RKD (25 d + 50 a)", "Part 2: UCI digits",
+        "+ relation: PKT (x30000)", "Part 2: UCI digits",
     ],
     "06_omitted_class.py": [
         "scratch student, hard labels, no 3s", "shift chosen on the test set (paper)",
