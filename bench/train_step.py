@@ -120,6 +120,54 @@ def minikd_step(sizes, batch, dtype=np.float32, seed=0):
     return step
 
 
+def bare_numpy_step(sizes, batch, dtype=np.float32, seed=0):
+    """The same step in bare NumPy: no validation, no caches, no finiteness check.
+
+    Not minikd: a yardstick for what minikd's public API (boundary checks, the cache object,
+    the optimizer's all-or-nothing update, the loss's generality) costs on top of the
+    arithmetic. Same equations as minikd (teacher softmax recomputed every step).
+    """
+    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+    weights = [model.params[f"W{k}"] for k in range(1, len(sizes))]
+    biases = [model.params[f"b{k}"] for k in range(1, len(sizes))]
+    velocities = [np.zeros_like(p) for p in weights + biases]
+    t, a, rows = TEMPERATURE, ALPHA, np.arange(batch)
+
+    def step():
+        hs = [x]
+        for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            h = hs[-1] @ w  # (N, H_k)
+            h += b
+            if k < len(weights) - 1:
+                np.maximum(h, 0, out=h)
+            hs.append(h)
+        z = hs.pop()  # (N, C)
+        p_t = np.exp((teacher_logits - teacher_logits.max(1, keepdims=True)) / t)
+        p_t /= p_t.sum(1, keepdims=True)
+        shifted = z - z.max(1, keepdims=True)
+        p_s = np.exp(shifted / t)
+        p_s /= p_s.sum(1, keepdims=True)
+        p_1 = np.exp(shifted)
+        p_1 /= p_1.sum(1, keepdims=True)
+        p_1[rows, labels] -= 1
+        dz = (a * t / batch) * (p_s - p_t) + ((1 - a) / batch) * p_1  # (N, C)
+        dws, dbs = [], []
+        for k in range(len(weights) - 1, -1, -1):
+            dws.append(hs[k].T @ dz)
+            dbs.append(dz.sum(0))
+            if k:
+                dz = dz @ weights[k].T
+                dz *= hs[k] > 0
+        for p, v, g in zip(weights + biases, velocities, dws[::-1] + dbs[::-1], strict=True):
+            v *= MOMENTUM
+            v += g
+            p -= LR * v
+
+    step.params = model.params  # so a test can check it takes minikd's step
+    return step
+
+
 def minikd_step_parts(sizes, batch, n_steps, dtype=np.float32, seed=0, clock=time.perf_counter):
     """Seconds per step spent in forward, loss, backward and the optimizer (medians)."""
     x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
@@ -376,6 +424,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         fns = {
             "minikd": minikd_step(sizes, batch, dtype),
             "matmul": matmul_ceiling(sizes, batch, dtype),
+            "bare": bare_numpy_step(sizes, batch, dtype),
         }
         if torch is not None:
             fns["torch"] = torch_step(torch, sizes, batch)
@@ -441,6 +490,8 @@ def _summarise(name, kind, batch, samples):
     }
     if "torch" in samples:
         row["vs_torch"] = _ratio_stats(samples["minikd"], samples["torch"])
+        if "bare" in samples:
+            row["bare_vs_torch"] = _ratio_stats(samples["bare"], samples["torch"])
     return row
 
 
@@ -464,20 +515,33 @@ def format_table(result):
     before, after = ("/".join(f"{x:.2f}" for x in avg) for avg in load)
     lines.append(f"load average (1, 5, 15 min) before {before}, after {after}")
     lines.append("")
-    header = (f"{'shape':<18} {'what':<15} {'N':>4} {'minikd/s':>10} {'torch/s':>10} "
-              f"{'matmul/s':>10} {'vs torch':>18} {'% of matmul':>18}")
+    header = (f"{'shape':<17} {'what':<15} {'N':>4} {'minikd/s':>9} {'torch/s':>9} "
+              f"{'bare/s':>9} {'matmul/s':>9} {'minikd/torch':>18} {'% of matmul':>14} "
+              f"{'bare/torch':>10}")
     lines += [header, "-" * len(header)]
+
+    def ratio(stats, scale=1.0, unit="x", fmt=".2f"):
+        if stats is None:
+            return "-"
+        lo, mid, hi = (scale * stats[k] for k in ("min", "median", "max"))
+        return f"{mid:{fmt}}{unit} ({lo:{fmt}}-{hi:{fmt}})"
+
+    def rate(sps, impl):
+        return f"{sps[impl]:>9.0f}" if impl in sps else f"{'-':>9}"
+
     for row in result["shapes"]:
         sps = row["samples_per_s"]
-        torch_sps = f"{sps['torch']:>10.0f}" if "torch" in sps else f"{'-':>10}"
-        vs = row.get("vs_torch")
-        vs_txt = (f"{vs['median']:.2f}x ({vs['min']:.2f}-{vs['max']:.2f})" if vs else "-")
-        share = row["matmul_share"]
-        share_txt = (f"{100 * share['median']:.0f}% "
-                     f"({100 * share['min']:.0f}-{100 * share['max']:.0f})")
-        lines.append(f"{row['shape']:<18} {row['kind']:<15} {row['batch']:>4} "
-                     f"{sps['minikd']:>10.0f} {torch_sps} {sps['matmul']:>10.0f} "
-                     f"{vs_txt:>18} {share_txt:>18}")
+        bare = row.get("bare_vs_torch")
+        bare_txt = f"{bare['median']:.2f}x" if bare else "-"
+        lines.append(f"{row['shape']:<17} {row['kind']:<15} {row['batch']:>4} "
+                     f"{rate(sps, 'minikd')} {rate(sps, 'torch')} {rate(sps, 'bare')} "
+                     f"{rate(sps, 'matmul')} {ratio(row.get('vs_torch')):>18} "
+                     f"{ratio(row['matmul_share'], 100, '%', '.0f'):>14} "
+                     f"{bare_txt:>10}")
+    lines += ["", "minikd/torch: minikd's throughput over PyTorch's (same step, same threads); "
+              "% of matmul: the matrix products' share of minikd's step time; bare: the same "
+              "step in NumPy without minikd's checks (a yardstick, not minikd). Ranges are over "
+              "the timed blocks."]
     lines += ["", "where minikd's step time goes (median microseconds per part):"]
     for row in result["shapes"]:
         if "parts_s" in row:
