@@ -41,6 +41,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 
 
@@ -538,10 +539,11 @@ def format_table(result):
                      f"{rate(sps, 'matmul')} {ratio(row.get('vs_torch')):>18} "
                      f"{ratio(row['matmul_share'], 100, '%', '.0f'):>14} "
                      f"{bare_txt:>10}")
-    lines += ["", "minikd/torch: minikd's throughput over PyTorch's (same step, same threads); "
-              "% of matmul: the matrix products' share of minikd's step time; bare: the same "
-              "step in NumPy without minikd's checks (a yardstick, not minikd). Ranges are over "
-              "the timed blocks."]
+    lines += ["", textwrap.fill(
+        "minikd/torch: minikd's throughput over PyTorch's (same step, same threads). % of "
+        "matmul: the matrix products' share of minikd's step time (the ceiling's time over "
+        "minikd's). bare: the same step in NumPy without minikd's checks (a yardstick, not "
+        "minikd). Ranges are over the timed blocks.", width=100)]
     lines += ["", "where minikd's step time goes (median microseconds per part):"]
     for row in result["shapes"]:
         if "parts_s" in row:
