@@ -88,6 +88,7 @@ BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is ove
 # "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
 # time, but only with one thread (with more it adds the threads' times up).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+SETTLE_SECONDS = 0.15  # pause before each timed block when several threads run
 
 ENV_VARS = (*_THREAD_VARS, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -308,17 +309,22 @@ def _calls_per_block(fn, block_seconds, clock):
     return max(1, int(block_seconds / once))
 
 
-def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
+def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter,
+                     settle_seconds=0.0):
     """Seconds per call of each function, as lists over ``repeats`` interleaved blocks.
 
     The functions take turns block by block, so a change in the machine's load hits them alike
-    and their per-block ratios stay meaningful. Each block starts with two untimed calls: after a
-    switch the other library's thread pool may still be spinning.
+    and their per-block ratios stay meaningful. Before each block the script sleeps
+    ``settle_seconds`` and makes two untimed calls: after a switch, the other library's worker
+    threads keep spinning for a while (OpenBLAS's for up to ~0.1 s, OpenMP's less) and would
+    compete with this block's threads for the cores.
     """
     numbers = {name: _calls_per_block(fn, block_seconds, clock) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if settle_seconds:
+                time.sleep(settle_seconds)
             fn()
             fn()
             n = numbers[name]
@@ -395,9 +401,12 @@ def _import_torch():
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
-        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall", traps=False):
+        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall", traps=False,
+        settle_seconds=None):
     """Run the whole benchmark in this process and return its numbers as a dict."""
     clock_name, clock = clock, CLOCKS[clock]
+    if settle_seconds is None:  # one thread has no worker threads to wait for
+        settle_seconds = 0.0 if threads == 1 else SETTLE_SECONDS
     torch = _import_torch() if use_torch else None
     limiter = _limit_threads(threads)
     if torch is not None and threads is not None:
@@ -417,6 +426,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
             "dtype": np.dtype(dtype).name,
             "repeats": repeats,
             "clock": clock_name,
+            "settle_seconds": settle_seconds,
             "loadavg_before": load_before,
         },
         "shapes": [],
@@ -429,7 +439,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         }
         if torch is not None:
             fns["torch"] = torch_step(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
         n_parts = max(20, min(2000, int(repeats * block_seconds / min(samples["minikd"]))))
         result["shapes"].append(
             _summarise(name, "train step", batch, samples)
@@ -443,21 +453,23 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         }
         if torch is not None:
             fns["torch"] = torch_teacher_forward(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
         result["shapes"].append(_summarise(name, "teacher forward", batch, samples))
     result["loss_256x10_us"] = {
         "float32": loss_timing(dtype=np.float32, clock=clock),
         "float64": loss_timing(dtype=np.float64, clock=clock),
     }
     if traps:
-        result["traps"] = measure_traps(students[0], repeats, block_seconds, clock)
+        result["traps"] = measure_traps(students[0], repeats, block_seconds, clock,
+                                        settle_seconds)
     result["meta"]["loadavg_after"] = os.getloadavg()
     if limiter is not None:
         limiter.restore_original_limits()
     return result
 
 
-def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
+def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter,
+                  settle_seconds=0.0):
     """Slowdowns of two easy mistakes on one student shape, timed side by side."""
     name, sizes, batch = student
     samples = time_round_robin({
@@ -466,7 +478,7 @@ def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf
         "numpy products": matmul_ceiling(sizes, batch, np.float32),
         "scipy.linalg.blas backward products": matmul_ceiling(sizes, batch, np.float32,
                                                               blas="scipy"),
-    }, repeats, block_seconds, clock)
+    }, repeats, block_seconds, clock, settle_seconds)
     return {
         "shape": name,
         "batch": batch,
@@ -578,6 +590,10 @@ def main(argv=None):
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (steadier on a busy "
                              "machine; meaningful with --threads 1 only)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds to sleep before each timed block so that the other "
+                             f"library's spinning threads go idle (default {SETTLE_SECONDS} "
+                             "unless --threads 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--traps", action="store_true",
                         help="also time two traps at the first shape: a float64 step, and "
@@ -590,7 +606,7 @@ def main(argv=None):
         parser.error(f"--repeats must be a positive integer. Got {args.repeats} instead.")
     result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
                  dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
-                 clock=args.clock, traps=args.traps)
+                 clock=args.clock, traps=args.traps, settle_seconds=args.settle)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

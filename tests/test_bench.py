@@ -29,7 +29,7 @@ TINY_TEACHER = ("8-6-3", (8, 6, 3), 4)
 
 def _tiny_run(**kwargs):
     return bench.run(repeats=2, use_torch=False, students=TINY_STUDENTS, teacher=TINY_TEACHER,
-                     block_seconds=0.001, **kwargs)
+                     block_seconds=0.001, settle_seconds=0.0, **kwargs)
 
 
 def test_threads_are_read_from_argv_before_numpy():
