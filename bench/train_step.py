@@ -153,21 +153,45 @@ def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
     return forward
 
 
-def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0):
-    """A closure running only the matrix products of one training step (or forward pass)."""
+def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0, blas="numpy"):
+    """A closure running only the matrix products of one training step (or forward pass).
+
+    ``blas="scipy"`` runs the backward products through ``scipy.linalg.blas`` instead (the
+    forward stays NumPy's ``@``): a trap this script measures, because SciPy ships its own
+    OpenBLAS, whose thread pool then competes with NumPy's.
+    """
     rng = np.random.default_rng(seed)
     pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
     xs = [rng.standard_normal((batch, d_in)).astype(dtype) for d_in, _ in pairs]  # (N, D_in)
     ws = [rng.standard_normal((d_in, d_out)).astype(dtype) for d_in, d_out in pairs]
     douts = [rng.standard_normal((batch, d_out)).astype(dtype) for _, d_out in pairs]  # (N, D_out)
+    if blas == "scipy":
+        from scipy.linalg import blas as scipy_blas
+
+        gemm = scipy_blas.sgemm if np.dtype(dtype) == np.float32 else scipy_blas.dgemm
+
+        # Fortran-ordered views of the C-ordered arrays, so that no argument is copied.
+        def weight_grad(x, dout):
+            return gemm(1.0, x.T, dout.T, trans_b=1)  # x.T @ dout, (D_in, D_out)
+
+        def input_grad(dout, w):
+            return gemm(1.0, dout.T, w.T, trans_a=1)  # dout @ w.T, (N, D_in)
+    else:
+        def weight_grad(x, dout):
+            return x.T @ dout  # (D_in, D_out)
+
+        def input_grad(dout, w):
+            return dout @ w.T  # (N, D_in)
 
     def products():
+        out = []
         for i, (x, w, dout) in enumerate(zip(xs, ws, douts, strict=True)):
-            x @ w  # forward, (N, D_out)
+            out.append(x @ w)  # forward, (N, D_out)
             if backward:
-                x.T @ dout  # dW, (D_in, D_out)
+                out.append(weight_grad(x, dout))
                 if i > 0:
-                    dout @ w.T  # dx, (N, D_in); the input layer's is never needed
+                    out.append(input_grad(dout, w))  # the input layer's dx is never needed
+        return out
 
     return products
 
@@ -322,7 +346,7 @@ def _import_torch():
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
-        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall"):
+        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall", traps=False):
     """Run the whole benchmark in this process and return its numbers as a dict."""
     clock_name, clock = clock, CLOCKS[clock]
     torch = _import_torch() if use_torch else None
@@ -375,10 +399,33 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         "float32": loss_timing(dtype=np.float32, clock=clock),
         "float64": loss_timing(dtype=np.float64, clock=clock),
     }
+    if traps:
+        result["traps"] = measure_traps(students[0], repeats, block_seconds, clock)
     result["meta"]["loadavg_after"] = os.getloadavg()
     if limiter is not None:
         limiter.restore_original_limits()
     return result
+
+
+def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
+    """Slowdowns of two easy mistakes on one student shape, timed side by side."""
+    name, sizes, batch = student
+    samples = time_round_robin({
+        "float32 step": minikd_step(sizes, batch, np.float32),
+        "float64 step": minikd_step(sizes, batch, np.float64),
+        "numpy products": matmul_ceiling(sizes, batch, np.float32),
+        "scipy.linalg.blas backward products": matmul_ceiling(sizes, batch, np.float32,
+                                                              blas="scipy"),
+    }, repeats, block_seconds, clock)
+    return {
+        "shape": name,
+        "batch": batch,
+        "seconds": {k: statistics.median(v) for k, v in samples.items()},
+        # slowdown factors (> 1 means the trap is slower), median and range over blocks
+        "float64_vs_float32": _ratio_stats(samples["float32 step"], samples["float64 step"]),
+        "scipy_blas_vs_numpy": _ratio_stats(samples["numpy products"],
+                                            samples["scipy.linalg.blas backward products"]),
+    }
 
 
 def _summarise(name, kind, batch, samples):
@@ -442,6 +489,13 @@ def format_table(result):
     lines.append("")
     lines.append(f"distillation_loss value+gradient, (256, 10) logits: "
                  f"{loss['float32']:.1f} us float32, {loss['float64']:.1f} us float64")
+    traps = result.get("traps")
+    if traps:
+        f64, blas = traps["float64_vs_float32"], traps["scipy_blas_vs_numpy"]
+        lines.append(f"traps at {traps['shape']}: float64 step {f64['median']:.2f}x slower than "
+                     f"float32 ({f64['min']:.2f}-{f64['max']:.2f}); scipy.linalg.blas in the "
+                     f"loop {blas['median']:.2f}x slower than numpy's @ "
+                     f"({blas['min']:.2f}-{blas['max']:.2f})")
     return "\n".join(lines)
 
 
@@ -459,6 +513,9 @@ def main(argv=None):
                         help="wall time, or this process's CPU time (steadier on a busy "
                              "machine; meaningful with --threads 1 only)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    parser.add_argument("--traps", action="store_true",
+                        help="also time two traps at the first shape: a float64 step, and "
+                             "backward products through scipy.linalg.blas")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
@@ -467,7 +524,7 @@ def main(argv=None):
         parser.error(f"--repeats must be a positive integer. Got {args.repeats} instead.")
     result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
                  dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
-                 clock=args.clock)
+                 clock=args.clock, traps=args.traps)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

@@ -141,7 +141,9 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
     params : dict of str to ndarray
         The parameters the optimizer updates (``model.params``); checked for finiteness after
         each update when ``optimizer`` is not a minikd optimizer (ours refuse non-finite
-        updates before applying them).
+        updates before applying them). It may merge several owners' dicts, e.g.
+        ``{**student.params, "Wr": regressor}``: minikd optimizers update the arrays in place,
+        so every owner sees the update.
     optimizer : object
         Has ``step(grads)`` and a settable ``lr`` (e.g. :class:`minikd.SGD`).
     n_samples : int

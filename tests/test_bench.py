@@ -89,3 +89,21 @@ def test_torch_step_computes_minikds_loss_and_gradient():
                                         alpha=bench.ALPHA)
     assert loss.item() == pytest.approx(expected.loss, rel=1e-5)
     np.testing.assert_allclose(logits.grad.numpy(), expected.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scipy_blas_products_equal_numpys(dtype):
+    # The trap column must time the same products, not cheaper or transposed ones.
+    sizes, batch = (7, 5, 3), 4
+    ours = bench.matmul_ceiling(sizes, batch, dtype)()
+    theirs = bench.matmul_ceiling(sizes, batch, dtype, blas="scipy")()
+    assert [a.shape for a in ours] == [(4, 5), (7, 5), (4, 3), (5, 3), (4, 5)]
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_traps_report_slowdowns():
+    traps = bench.measure_traps(TINY_STUDENTS[0], 1, 0.001)
+    assert set(traps["seconds"]) == {"float32 step", "float64 step", "numpy products",
+                                     "scipy.linalg.blas backward products"}
+    assert traps["float64_vs_float32"]["median"] > 0

@@ -112,6 +112,21 @@ def test_dhidden_on_the_top_hidden_layer_reaches_only_the_layers_below_it():
     assert grads["W2"].any() and grads["W1"].any()
 
 
+def test_backward_is_linear_in_its_upstream_gradients():
+    """A vector-Jacobian product is linear: backward(aG + bG') = a backward(G) + b backward(G')."""
+    rng = np.random.default_rng(4)
+    model = MLP([5, 7, 6, 3], dropout=0.3, dtype=np.float64, rng=4)
+    _, cache = model.forward(rng.standard_normal((8, 5)), train=True)
+    G1, G2 = rng.standard_normal((2, 8, 3))
+    D1, D2 = rng.standard_normal((2, 8, 6))
+    g1 = model.backward(G1, cache, dhidden={1: D1})
+    g2 = model.backward(G2, cache, dhidden={1: D2})
+    g = model.backward(2.0 * G1 - 0.5 * G2, cache, dhidden={1: 2.0 * D1 - 0.5 * D2})
+    for key in g:
+        np.testing.assert_allclose(g[key], 2.0 * g1[key] - 0.5 * g2[key], rtol=1e-10,
+                                   atol=1e-12)
+
+
 def test_a_sign_flipped_backward_is_caught_by_the_check():
     """Negative control: the finite-difference oracle rejects a wrong chain."""
     rng = np.random.default_rng(1)

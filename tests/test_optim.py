@@ -228,3 +228,12 @@ def test_cosine_schedule_endpoints_midpoint_and_monotone():
     assert all(a > b for a, b in zip(values, values[1:], strict=False))
     # symmetric around the midpoint: s(t) + s(T - t) = lr + min_lr
     assert s(2) + s(8) == pytest.approx(0.11)
+
+
+def test_a_merged_params_dict_updates_every_owner_in_place():
+    student = {"W1": np.ones((2, 2))}
+    regressor = np.ones(3)
+    merged = {**student, "Wr": regressor}
+    SGD(merged, lr=0.5, momentum=0.9).step({"W1": np.ones((2, 2)), "Wr": np.full(3, 2.0)})
+    np.testing.assert_array_equal(student["W1"], np.full((2, 2), 0.5))
+    np.testing.assert_array_equal(regressor, np.zeros(3))

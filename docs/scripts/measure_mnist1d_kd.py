@@ -2,8 +2,8 @@
 
 Uses minikd's own pieces (``minikd.data.make_mnist1d``, ``minikd.MLP``, ``minikd.fit``,
 ``minikd.train_loop``, ``minikd.AdamW``) and, for the distilled student, the Hinton et al. (2015)
-loss written out below (the same blend as ``minikd.distill``'s default: alpha on the soft term,
-T² inside it, 1 - alpha on the hard cross-entropy). Both students get the same initialisation,
+blend ``minikd.distillation_loss``: alpha on the soft term (T² inside it), 1 - alpha on the hard
+cross-entropy. Both students get the same initialisation,
 batch order, optimizer, learning rate, epochs and weight decay: the only difference is the loss.
 
     OPENBLAS_NUM_THREADS=1 python docs/scripts/measure_mnist1d_kd.py --seeds 5
@@ -24,29 +24,22 @@ import time
 
 import numpy as np
 
-from minikd import MLP, AdamW, fit, train_loop
+from minikd import MLP, AdamW, distillation_loss, fit, train_loop
 from minikd.data import make_mnist1d
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))  # (B, C)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def distill_student(student, X, y, teacher_logits, *, temperature, alpha, epochs, batch_size,
                     optimizer, rng):
-    r"""Hinton KD: L = alpha T² KL(p_t^T || p_s^T) + (1 - alpha) CE(y, p_s), mean over the batch.
+    r"""Train ``student`` on ``minikd.distillation_loss`` (Hinton KD blend), teacher frozen.
 
-    dL/dz_s = [alpha T (p_s^T - p_t^T) + (1 - alpha)(p_s - e_y)] / B.
+    L = alpha T² KL(p_t^T || p_s^T) + (1 - alpha) CE(y, p_s), mean over the batch.
     """
-    p_t = _softmax(teacher_logits / temperature)  # (N, C), teacher frozen: computed once
-    onehot = np.eye(teacher_logits.shape[1], dtype=X.dtype)[y]  # (N, C)
 
     def step(idx):
         z, cache = student.forward(X[idx], train=True)  # (B, C)
-        dz = (alpha * temperature * (_softmax(z / temperature) - p_t[idx])
-              + (1 - alpha) * (_softmax(z) - onehot[idx])) / len(idx)
-        return {}, student.backward(dz.astype(X.dtype), cache)
+        loss, dz = distillation_loss(z, teacher_logits[idx], y[idx], temperature=temperature,
+                                     alpha=alpha)
+        return {"loss": loss}, student.backward(dz, cache)
 
     train_loop(student.params, optimizer, X.shape[0], step, epochs=epochs, batch_size=batch_size,
                rng=rng, verbose=False)
