@@ -164,6 +164,19 @@ def test_regressor_and_student_both_train():
     assert d.params["W1"] is student.params["W1"]  # updates land in the student itself
 
 
+def test_optimizer_factory_and_a_refused_optimizer_without_the_regressors():
+    X, y, teacher, student = tiny_problem(n=20)
+    h = distill(teacher, student, X, y, method="fitnets", epochs=2, batch_size=5, rng=0,
+                optimizer=lambda p: minikd.Adam(p, lr=1e-2), verbose=False)
+    assert h["lr"] == [1e-2, 1e-2]
+    h = distill(teacher, student, X, y, method="sp", epochs=1, batch_size=5, rng=0,
+                optimizer=minikd.Adam, verbose=False)  # a class is a factory too
+    assert len(h) == 1
+    with pytest.raises(ValueError, match="reg0.W"):
+        distill(teacher, student, X, y, method="fitnets", epochs=1, verbose=False,
+                optimizer=minikd.SGD(student.params, lr=0.1))
+
+
 def test_non_finite_objective_stops_with_the_guard():
     X, y, teacher, student = tiny_problem(n=30, student_sizes=(5, 6, 3))
     student = MLP([5, 6, 3], rng=0, dtype=np.float64)  # relu: can blow up
