@@ -561,7 +561,17 @@ def t_topk_divergence(z_s, topk_values, topk_indices, tail="renorm", divergence=
     return loss * T ** 2 if t2_scale else loss
 
 
+def t_token_divergence(z_s, z_t, divergence="forward_kl", beta=0.5, alpha=0.1,
+                       convention="trl", **kwargs):
+    if divergence == "generalized_jsd":
+        return t_generalized_jsd(z_s, z_t, beta=beta, convention=convention, **kwargs)
+    if divergence in ("skew_kl", "skew_reverse_kl"):
+        return TORCH_TOKENS[divergence](z_s, z_t, alpha=alpha, **kwargs)
+    return TORCH_TOKENS[divergence](z_s, z_t, **kwargs)
+
+
 TORCH_TOKENS = {
+    "token_divergence": t_token_divergence,
     "forward_kl": t_forward_kl,
     "reverse_kl": t_reverse_kl,
     "generalized_jsd": t_generalized_jsd,
@@ -716,6 +726,7 @@ def cases(rng):
                      {**tok, "labels": ty, "mask": tmask},
                      {"convention": "hf_distilbert", "temperature": 2.0, "alpha": 0.5}))
     out += feature_cases(rng)
+    out += token_cases(rng)
     out.append(_case("kd_loss_as/keras/clipped", "kd_loss_as",
                      {"student_logits": [[0.0, 40.0, 1.0], [2.0, -30.0, 0.5]],
                       "teacher_logits": [[30.0, 0.0, 1.0], [1.0, 0.5, -35.0]], "labels": [1, 0]},
