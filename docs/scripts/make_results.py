@@ -103,7 +103,7 @@ def families_section():
             "term costs O(B³) per batch, about 0.1 s for a batch of 128 on one core, which "
             "makes one 100-epoch student take about 5 minutes. Cosine and attention transfer "
             "need equal student and teacher widths, which the default models do not have.")
-    return "\n".join(["## Family comparison", "", note, "", "```python", call, "```", "",
+    return "\n".join(["## Family comparison", "", note, "", "```text", call, "```", "",
                       "```", table, "```", "", f"({seconds:.0f} s on this machine)", ""])
 
 
