@@ -165,21 +165,25 @@ def _blocks(n_rows, n_cols, rows):
         yield slice(start, start + step) if rows is None else rows[start:start + step]
 
 
+def _block(z, sel):
+    """The rows ``sel`` of z as a fresh contiguous block. Index arrays copy anyway; for a slice the
+    copy is measured ~1.5x faster overall than working on the view (the block then stays hot)."""
+    return z[sel].copy() if isinstance(sel, slice) else z[sel]
+
+
 def full(z_s, z_t, kernel, w, temperature, rows, grad_scale):
     """Per-row losses (R,) and scaled gradients (R, V) for 2-D logits; rows=None selects all."""
-    out = np.empty_like(z_s) if rows is None else np.zeros_like(z_s)
+    out = np.zeros_like(z_s)
     losses = np.zeros(z_s.shape[0], dtype=z_s.dtype)
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
-        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
-        p, lp = _softmax_and_log(z_t[sel], temperature)  # (B, V) each
+        q, lq = _softmax_and_log(_block(z_s, sel), temperature)  # (B, V) each
+        p, lp = _softmax_and_log(_block(z_t, sel), temperature)  # (B, V) each
         ell, g = kernel(lp, p, lq, q, w)
         q *= g.sum(axis=-1, keepdims=True)
-        dst = out[sel] if rows is None else g  # a view of the output when the rows are a slice
-        np.subtract(g, q, out=dst)
-        dst *= scale
-        if rows is not None:
-            out[sel] = dst
+        g -= q
+        g *= scale
+        out[sel] = g  # one write to the (cold) output; measured faster than working in it
         losses[sel] = ell
     return losses, out
 
@@ -199,7 +203,7 @@ def bucket(z_s, lp_bins, idx, kernel, w, temperature, rows, grad_scale):
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
         ib = idx[sel]  # (B, K)
-        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
+        q, lq = _softmax_and_log(_block(z_s, sel), temperature)  # (B, V) each
         lq_bins = np.empty((lq.shape[0], k + 1), dtype=lq.dtype)  # (B, K + 1)
         lq_bins[:, :k] = np.take_along_axis(lq, ib, axis=-1)
         q_bins = np.empty_like(lq_bins)  # (B, K + 1)
