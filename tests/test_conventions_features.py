@@ -158,6 +158,7 @@ def test_at_channel_counts_may_differ_except_for_kd_lib(name, pair):
     assert got == pytest.approx(twin_at(f_s.tolist(), f_t.tolist(), name), rel=1e-10, abs=1e-14)
 
 
+@FEWER
 @given(name=st.sampled_from(AT_NAMES), pair=maps(same_channels=True))
 def test_at_preset_gradient_matches_finite_differences(name, pair):
     f_s, f_t = pair
@@ -273,3 +274,34 @@ def test_rkd_presets_invariant_to_translation_and_scale():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_float32_stays_float32():
+    rng = np.random.default_rng(5)
+    f_s, f_t = rng.normal(size=(2, 3, 2, 2)).astype(np.float32), rng.normal(
+        size=(2, 3, 2, 2)).astype(np.float32)
+    for name in AT_NAMES:
+        out = at_loss_as(name, f_s, f_t)
+        assert out.grad.dtype == np.float32 and isinstance(out.loss, float)
+    s, t = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    for name in RKD_NAMES:
+        out = rkd_loss_as(name, s, t)
+        assert out.grad.dtype == np.float32 and isinstance(out.loss, float)
+        ref = rkd_loss_as(name, s.astype(np.float64), t.astype(np.float64)).loss
+        assert out.loss == pytest.approx(ref, rel=1e-4)
+
+
+@given(junk=st.one_of(st.none(), st.text(max_size=3), st.integers(), st.floats(),
+                      st.lists(st.floats(), max_size=4), st.booleans(),
+                      arrays(np.float64, st.tuples(st.integers(0, 3), st.integers(0, 3)))),
+       family=st.sampled_from(["at", "rkd"]), where=st.sampled_from(["s", "t"]))
+def test_malformed_input_only_raises_value_or_type_error(junk, family, where):
+    args = {"s": np.ones((2, 1, 2, 2)), "t": np.ones((2, 1, 2, 2))} if family == "at" else \
+        {"s": [[0.0, 1.0], [1.0, 0.0]], "t": [[1.0], [2.0]]}
+    args[where] = junk
+    fn = at_loss_as if family == "at" else rkd_loss_as
+    name = "kd_lib"
+    try:
+        fn(name, args["s"], args["t"])
+    except (ValueError, TypeError):
+        pass

@@ -506,6 +506,8 @@ def test_exported_at_top_level():
     (lambda: regressor_backward(np.ones((2, 5)),
                                 regressor_forward(np.ones((2, 3)), np.ones((3, 2)),
                                                   np.ones(2))[1]), ValueError, "'dout'"),
+    (lambda: regressor_backward(np.ones((2, 2)), None), TypeError, "'cache'"),
+    (lambda: regressor_backward(np.ones((2, 2)), (np.ones(3), 1)), TypeError, "'cache'"),
 ])
 def test_bad_input(call, exc, words):
     with pytest.raises(exc, match=None) as info:

@@ -41,7 +41,7 @@ def _assert_agree(rows):
 
 # minikd's generalized_jsd(convention="trl_logspace") reads the first GKDTrainer as
 # log m = beta log p + (1 - beta) log q, i.e. beta^2 KL(q||p) + (1 - beta)^2 KL(p||q). The TRL
-# gkd_trainer.py that make_torch_fixtures.py transcribes has
+# gkd_trainer.py that make_torch_fixtures.py transcribes (the line removed by TRL PR #2204) has
 # `interpolated_log_probs = beta * student_log_probs + (1 - beta) * teacher_log_probs` and
 # `jsd = beta * kl_teacher + (1 - beta) * kl_student`, i.e. beta^2 KL(p||q) + (1-beta)^2 KL(q||p):
 # the same family with beta and 1 - beta exchanged. Until the tokens owner settles which TRL
