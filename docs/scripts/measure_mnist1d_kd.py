@@ -1,10 +1,11 @@
 """Measure distillation's gain over a scratch student on MNIST-1D, to choose the CLI defaults.
 
 Uses minikd's own pieces (``minikd.data.make_mnist1d``, ``minikd.MLP``, ``minikd.fit``,
-``minikd.AdamW``) and ``minikd.distill`` for the distilled student: Hinton et al.'s (2015) blend,
-alpha on the soft term (T² inside it), 1 - alpha on the hard cross-entropy, plus the feature or
-relation term of ``--method`` with its library weight. Both students get the same initialisation,
-optimizer, learning rate, epochs and weight decay (and mini-batch seed): only the loss differs.
+``minikd.AdamW``) and, for the distilled student, ``minikd.Distiller`` (what ``minikd.distill``
+runs): Hinton et al.'s (2015) blend, alpha on the soft term (T² inside it), 1 - alpha on the hard
+cross-entropy, plus the feature or relation term of ``--method`` with its library weight. Both
+students get the same initialisation, optimizer, learning rate, epochs, weight decay and
+mini-batch seed: only the loss differs.
 
     OPENBLAS_NUM_THREADS=1 python docs/scripts/measure_mnist1d_kd.py --seeds 5
 
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 
-from minikd import MLP, AdamW, distill, fit
+from minikd import MLP, AdamW, Distiller, fit
 from minikd.data import make_mnist1d
 
 _TEACHERS = {}  # seed -> (trained teacher, test accuracy, CPU seconds): reused across the sweep
@@ -46,14 +47,18 @@ def run(cfg, seed, data):
     for name in ("scratch", "distilled"):
         t1 = time.process_time()
         student = MLP([X.shape[1], *cfg["student"], 10], rng=1000 + seed)  # same init for both
-        opt = AdamW(student.params, lr=cfg["lr"], weight_decay=cfg["wd"])
         if name == "scratch":
             fit(student, X, y, epochs=cfg["epochs"], batch_size=cfg["batch"], rng=seed,
-                optimizer=opt, verbose=False)
+                optimizer=AdamW(student.params, lr=cfg["lr"], weight_decay=cfg["wd"]),
+                verbose=False)
         else:
-            distill(teacher, student, X, y, method=cfg["method"], temperature=cfg["T"],
-                    alpha=cfg["alpha"], epochs=cfg["epochs"], batch_size=cfg["batch"],
-                    optimizer=opt, rng=seed, verbose=False)
+            # minikd.distill with our own optimizer; the Distiller's params include the FitNets
+            # regressors, which the optimizer must update too.
+            gen = np.random.default_rng(seed)
+            d = Distiller(teacher, student, X, y, method=cfg["method"], temperature=cfg["T"],
+                          alpha=cfg["alpha"], rng=gen)
+            d.train(epochs=cfg["epochs"], batch_size=cfg["batch"], rng=gen, verbose=False,
+                    optimizer=AdamW(d.params, lr=cfg["lr"], weight_decay=cfg["wd"]))
         out[name] = float(np.mean(student.predict(Xt) == yt))
         out[f"t_{name}"] = time.process_time() - t1
     out["gain"] = out["distilled"] - out["scratch"]
