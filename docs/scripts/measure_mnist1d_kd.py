@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from minikd import MLP, AdamW, Distiller, fit
-from minikd.data import make_mnist1d
+from minikd.data import make_mnist1d, standardize
 
 _TEACHERS = {}  # seed -> (trained teacher, test accuracy, CPU seconds): reused across the sweep
 
@@ -82,12 +82,18 @@ def main(argv=None):
     p.add_argument("--alpha", type=float, nargs="+", default=[0.9])
     p.add_argument("--method", nargs="+", default=["kd"],
                    help="minikd.distill's method: kd, fitnets, at, sp, rkd, pkt, cosine")
+    p.add_argument("--standardize", action="store_true",
+                   help="per-feature standardisation with the training statistics")
     p.add_argument("-v", action="store_true", help="also print every seed")
     a = p.parse_args(argv)
     data = make_mnist1d(rng=a.data_seed)
+    if a.standardize:
+        X, y, Xt, yt = data
+        X, Xt = standardize(X, Xt)
+        data = (X, y, Xt, yt)
     base = {"teacher": a.teacher, "teacher_dropout": a.teacher_dropout,
             "teacher_epochs": a.teacher_epochs, "teacher_lr": a.teacher_lr,
-            "student": a.student, "batch": a.batch}
+            "student": a.student, "batch": a.batch, "standardize": a.standardize}
     for method, epochs, lr, wd, T, alpha in itertools.product(a.method, a.epochs, a.lr, a.wd,
                                                               a.T, a.alpha):
         cfg = {**base, "method": method, "epochs": epochs, "lr": lr, "wd": wd, "T": T,
