@@ -41,6 +41,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 
 
@@ -87,6 +88,7 @@ BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is ove
 # "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
 # time, but only with one thread (with more it adds the threads' times up).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+SETTLE_SECONDS = 0.15  # pause before each timed block when several threads run
 
 ENV_VARS = (*_THREAD_VARS, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -117,6 +119,54 @@ def minikd_step(sizes, batch, dtype=np.float32, seed=0):
         opt.step(model.backward(dlogits, cache))
 
     step.model = model  # so a test can check that the steps really train
+    return step
+
+
+def bare_numpy_step(sizes, batch, dtype=np.float32, seed=0):
+    """The same step in bare NumPy: no validation, no caches, no finiteness check.
+
+    Not minikd: a yardstick for what minikd's public API (boundary checks, the cache object,
+    the optimizer's all-or-nothing update, the loss's generality) costs on top of the
+    arithmetic. Same equations as minikd (teacher softmax recomputed every step).
+    """
+    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+    weights = [model.params[f"W{k}"] for k in range(1, len(sizes))]
+    biases = [model.params[f"b{k}"] for k in range(1, len(sizes))]
+    velocities = [np.zeros_like(p) for p in weights + biases]
+    t, a, rows = TEMPERATURE, ALPHA, np.arange(batch)
+
+    def step():
+        hs = [x]
+        for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            h = hs[-1] @ w  # (N, H_k)
+            h += b
+            if k < len(weights) - 1:
+                np.maximum(h, 0, out=h)
+            hs.append(h)
+        z = hs.pop()  # (N, C)
+        p_t = np.exp((teacher_logits - teacher_logits.max(1, keepdims=True)) / t)
+        p_t /= p_t.sum(1, keepdims=True)
+        shifted = z - z.max(1, keepdims=True)
+        p_s = np.exp(shifted / t)
+        p_s /= p_s.sum(1, keepdims=True)
+        p_1 = np.exp(shifted)
+        p_1 /= p_1.sum(1, keepdims=True)
+        p_1[rows, labels] -= 1
+        dz = (a * t / batch) * (p_s - p_t) + ((1 - a) / batch) * p_1  # (N, C)
+        dws, dbs = [], []
+        for k in range(len(weights) - 1, -1, -1):
+            dws.append(hs[k].T @ dz)
+            dbs.append(dz.sum(0))
+            if k:
+                dz = dz @ weights[k].T
+                dz *= hs[k] > 0
+        for p, v, g in zip(weights + biases, velocities, dws[::-1] + dbs[::-1], strict=True):
+            v *= MOMENTUM
+            v += g
+            p -= LR * v
+
+    step.params = model.params  # so a test can check it takes minikd's step
     return step
 
 
@@ -153,21 +203,45 @@ def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
     return forward
 
 
-def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0):
-    """A closure running only the matrix products of one training step (or forward pass)."""
+def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0, blas="numpy"):
+    """A closure running only the matrix products of one training step (or forward pass).
+
+    ``blas="scipy"`` runs the backward products through ``scipy.linalg.blas`` instead (the
+    forward stays NumPy's ``@``): a trap this script measures, because SciPy ships its own
+    OpenBLAS, whose thread pool then competes with NumPy's.
+    """
     rng = np.random.default_rng(seed)
     pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
     xs = [rng.standard_normal((batch, d_in)).astype(dtype) for d_in, _ in pairs]  # (N, D_in)
     ws = [rng.standard_normal((d_in, d_out)).astype(dtype) for d_in, d_out in pairs]
     douts = [rng.standard_normal((batch, d_out)).astype(dtype) for _, d_out in pairs]  # (N, D_out)
+    if blas == "scipy":
+        from scipy.linalg import blas as scipy_blas
+
+        gemm = scipy_blas.sgemm if np.dtype(dtype) == np.float32 else scipy_blas.dgemm
+
+        # Fortran-ordered views of the C-ordered arrays, so that no argument is copied.
+        def weight_grad(x, dout):
+            return gemm(1.0, x.T, dout.T, trans_b=1)  # x.T @ dout, (D_in, D_out)
+
+        def input_grad(dout, w):
+            return gemm(1.0, dout.T, w.T, trans_a=1)  # dout @ w.T, (N, D_in)
+    else:
+        def weight_grad(x, dout):
+            return x.T @ dout  # (D_in, D_out)
+
+        def input_grad(dout, w):
+            return dout @ w.T  # (N, D_in)
 
     def products():
+        out = []
         for i, (x, w, dout) in enumerate(zip(xs, ws, douts, strict=True)):
-            x @ w  # forward, (N, D_out)
+            out.append(x @ w)  # forward, (N, D_out)
             if backward:
-                x.T @ dout  # dW, (D_in, D_out)
+                out.append(weight_grad(x, dout))
                 if i > 0:
-                    dout @ w.T  # dx, (N, D_in); the input layer's is never needed
+                    out.append(input_grad(dout, w))  # the input layer's dx is never needed
+        return out
 
     return products
 
@@ -235,17 +309,22 @@ def _calls_per_block(fn, block_seconds, clock):
     return max(1, int(block_seconds / once))
 
 
-def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter):
+def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter,
+                     settle_seconds=0.0):
     """Seconds per call of each function, as lists over ``repeats`` interleaved blocks.
 
     The functions take turns block by block, so a change in the machine's load hits them alike
-    and their per-block ratios stay meaningful. Each block starts with two untimed calls: after a
-    switch the other library's thread pool may still be spinning.
+    and their per-block ratios stay meaningful. Before each block the script sleeps
+    ``settle_seconds`` and makes two untimed calls: after a switch, the other library's worker
+    threads keep spinning for a while (OpenBLAS's for up to ~0.1 s, OpenMP's less) and would
+    compete with this block's threads for the cores.
     """
     numbers = {name: _calls_per_block(fn, block_seconds, clock) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if settle_seconds:
+                time.sleep(settle_seconds)
             fn()
             fn()
             n = numbers[name]
@@ -322,9 +401,12 @@ def _import_torch():
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
-        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall"):
+        teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall", traps=False,
+        settle_seconds=None):
     """Run the whole benchmark in this process and return its numbers as a dict."""
     clock_name, clock = clock, CLOCKS[clock]
+    if settle_seconds is None:  # one thread has no worker threads to wait for
+        settle_seconds = 0.0 if threads == 1 else SETTLE_SECONDS
     torch = _import_torch() if use_torch else None
     limiter = _limit_threads(threads)
     if torch is not None and threads is not None:
@@ -344,6 +426,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
             "dtype": np.dtype(dtype).name,
             "repeats": repeats,
             "clock": clock_name,
+            "settle_seconds": settle_seconds,
             "loadavg_before": load_before,
         },
         "shapes": [],
@@ -352,10 +435,11 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         fns = {
             "minikd": minikd_step(sizes, batch, dtype),
             "matmul": matmul_ceiling(sizes, batch, dtype),
+            "bare": bare_numpy_step(sizes, batch, dtype),
         }
         if torch is not None:
             fns["torch"] = torch_step(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
         n_parts = max(20, min(2000, int(repeats * block_seconds / min(samples["minikd"]))))
         result["shapes"].append(
             _summarise(name, "train step", batch, samples)
@@ -369,16 +453,41 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         }
         if torch is not None:
             fns["torch"] = torch_teacher_forward(torch, sizes, batch)
-        samples = time_round_robin(fns, repeats, block_seconds, clock)
+        samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
         result["shapes"].append(_summarise(name, "teacher forward", batch, samples))
     result["loss_256x10_us"] = {
         "float32": loss_timing(dtype=np.float32, clock=clock),
         "float64": loss_timing(dtype=np.float64, clock=clock),
     }
+    if traps:
+        result["traps"] = measure_traps(students[0], repeats, block_seconds, clock,
+                                        settle_seconds)
     result["meta"]["loadavg_after"] = os.getloadavg()
     if limiter is not None:
         limiter.restore_original_limits()
     return result
+
+
+def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_counter,
+                  settle_seconds=0.0):
+    """Slowdowns of two easy mistakes on one student shape, timed side by side."""
+    name, sizes, batch = student
+    samples = time_round_robin({
+        "float32 step": minikd_step(sizes, batch, np.float32),
+        "float64 step": minikd_step(sizes, batch, np.float64),
+        "numpy products": matmul_ceiling(sizes, batch, np.float32),
+        "scipy.linalg.blas backward products": matmul_ceiling(sizes, batch, np.float32,
+                                                              blas="scipy"),
+    }, repeats, block_seconds, clock, settle_seconds)
+    return {
+        "shape": name,
+        "batch": batch,
+        "seconds": {k: statistics.median(v) for k, v in samples.items()},
+        # slowdown factors (> 1 means the trap is slower), median and range over blocks
+        "float64_vs_float32": _ratio_stats(samples["float32 step"], samples["float64 step"]),
+        "scipy_blas_vs_numpy": _ratio_stats(samples["numpy products"],
+                                            samples["scipy.linalg.blas backward products"]),
+    }
 
 
 def _summarise(name, kind, batch, samples):
@@ -394,6 +503,8 @@ def _summarise(name, kind, batch, samples):
     }
     if "torch" in samples:
         row["vs_torch"] = _ratio_stats(samples["minikd"], samples["torch"])
+        if "bare" in samples:
+            row["bare_vs_torch"] = _ratio_stats(samples["bare"], samples["torch"])
     return row
 
 
@@ -417,20 +528,34 @@ def format_table(result):
     before, after = ("/".join(f"{x:.2f}" for x in avg) for avg in load)
     lines.append(f"load average (1, 5, 15 min) before {before}, after {after}")
     lines.append("")
-    header = (f"{'shape':<18} {'what':<15} {'N':>4} {'minikd/s':>10} {'torch/s':>10} "
-              f"{'matmul/s':>10} {'vs torch':>18} {'% of matmul':>18}")
+    header = (f"{'shape':<17} {'what':<15} {'N':>4} {'minikd/s':>9} {'torch/s':>9} "
+              f"{'bare/s':>9} {'matmul/s':>9} {'minikd/torch':>18} {'% of matmul':>14} "
+              f"{'bare/torch':>10}")
     lines += [header, "-" * len(header)]
+
+    def ratio(stats, scale=1.0, unit="x", fmt=".2f"):
+        if stats is None:
+            return "-"
+        lo, mid, hi = (scale * stats[k] for k in ("min", "median", "max"))
+        return f"{mid:{fmt}}{unit} ({lo:{fmt}}-{hi:{fmt}})"
+
+    def rate(sps, impl):
+        return f"{sps[impl]:>9.0f}" if impl in sps else f"{'-':>9}"
+
     for row in result["shapes"]:
         sps = row["samples_per_s"]
-        torch_sps = f"{sps['torch']:>10.0f}" if "torch" in sps else f"{'-':>10}"
-        vs = row.get("vs_torch")
-        vs_txt = (f"{vs['median']:.2f}x ({vs['min']:.2f}-{vs['max']:.2f})" if vs else "-")
-        share = row["matmul_share"]
-        share_txt = (f"{100 * share['median']:.0f}% "
-                     f"({100 * share['min']:.0f}-{100 * share['max']:.0f})")
-        lines.append(f"{row['shape']:<18} {row['kind']:<15} {row['batch']:>4} "
-                     f"{sps['minikd']:>10.0f} {torch_sps} {sps['matmul']:>10.0f} "
-                     f"{vs_txt:>18} {share_txt:>18}")
+        bare = row.get("bare_vs_torch")
+        bare_txt = f"{bare['median']:.2f}x" if bare else "-"
+        lines.append(f"{row['shape']:<17} {row['kind']:<15} {row['batch']:>4} "
+                     f"{rate(sps, 'minikd')} {rate(sps, 'torch')} {rate(sps, 'bare')} "
+                     f"{rate(sps, 'matmul')} {ratio(row.get('vs_torch')):>18} "
+                     f"{ratio(row['matmul_share'], 100, '%', '.0f'):>14} "
+                     f"{bare_txt:>10}")
+    lines += ["", textwrap.fill(
+        "minikd/torch: minikd's throughput over PyTorch's (same step, same threads). % of "
+        "matmul: the matrix products' share of minikd's step time (the ceiling's time over "
+        "minikd's). bare: the same step in NumPy without minikd's checks (a yardstick, not "
+        "minikd). Ranges are over the timed blocks.", width=100)]
     lines += ["", "where minikd's step time goes (median microseconds per part):"]
     for row in result["shapes"]:
         if "parts_s" in row:
@@ -442,6 +567,13 @@ def format_table(result):
     lines.append("")
     lines.append(f"distillation_loss value+gradient, (256, 10) logits: "
                  f"{loss['float32']:.1f} us float32, {loss['float64']:.1f} us float64")
+    traps = result.get("traps")
+    if traps:
+        f64, blas = traps["float64_vs_float32"], traps["scipy_blas_vs_numpy"]
+        lines.append(f"traps at {traps['shape']}: float64 step {f64['median']:.2f}x slower than "
+                     f"float32 ({f64['min']:.2f}-{f64['max']:.2f}); scipy.linalg.blas in the "
+                     f"loop {blas['median']:.2f}x slower than numpy's @ "
+                     f"({blas['min']:.2f}-{blas['max']:.2f})")
     return "\n".join(lines)
 
 
@@ -458,7 +590,14 @@ def main(argv=None):
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (steadier on a busy "
                              "machine; meaningful with --threads 1 only)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds to sleep before each timed block so that the other "
+                             f"library's spinning threads go idle (default {SETTLE_SECONDS} "
+                             "unless --threads 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    parser.add_argument("--traps", action="store_true",
+                        help="also time two traps at the first shape: a float64 step, and "
+                             "backward products through scipy.linalg.blas")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
@@ -467,7 +606,7 @@ def main(argv=None):
         parser.error(f"--repeats must be a positive integer. Got {args.repeats} instead.")
     result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
                  dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
-                 clock=args.clock)
+                 clock=args.clock, traps=args.traps, settle_seconds=args.settle)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

@@ -1,7 +1,8 @@
 r"""Row kernels and block drivers behind :mod:`minikd.tokens` (private; no validation here).
 
-A *kernel* takes the teacher's and the student's log-probabilities over the same outcomes,
-``lp`` and ``lq`` of shape (B, K), and returns the divergence of each row, shape (B,), and
+A *kernel* takes the teacher's and the student's log-probabilities and probabilities over the
+same outcomes, ``lp, p, lq, q`` of shape (B, K), and returns the divergence of each row, shape
+(B,), and
 
 .. math::
 
@@ -10,11 +11,12 @@ A *kernel* takes the teacher's and the student's log-probabilities over the same
 shape (B, K). The student's gradient with respect to its logits then follows from the
 log-softmax vector-Jacobian product, :math:`\partial \ell / \partial z = (G - q \sum_k G_k) / T`,
 in which any multiple of ``q`` added to a row of G cancels (that is how the ``+1`` of
-:math:`\partial (q \log q) / \partial q` is dropped). Log-probabilities come from the stable
-``_log_softmax``; a mixture m is formed in probability space and floored at the smallest normal
-number before its log, and every term that uses log m is weighted by p, q or their ratio to m
-(bounded by 1/weight), so logit gaps of 1e5 stay finite. Kernels also get ``q = exp(lq)``; they
-may overwrite ``lp`` but never ``lq`` or ``q``.
+:math:`\partial (q \log q) / \partial q` is dropped). Probabilities and log-probabilities come
+from the stable ``softmax._softmax_and_log`` (one ``exp`` for both); a mixture m is formed in
+probability space and floored at the smallest normal number before its log, and every term that
+uses log m is weighted by p, q or their ratio to m (bounded by 1/weight), so logit gaps of 1e5
+stay finite. Kernels may overwrite the teacher's
+``lp`` and ``p`` but never the student's ``lq`` or ``q``.
 
 The drivers walk the rows in blocks of about ``_BLOCK_ELEMS`` elements: the temporaries are a few
 blocks (a few MB, cache-sized) instead of a few copies of the (N·L, V) array, and masked rows are
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .softmax import _log_softmax
+from .softmax import _softmax_and_log
 
-_BLOCK_ELEMS = 1 << 18
+_BLOCK_ELEMS = 1 << 16  # 256 kB of float32 per temporary: the block stays in cache
 
 
 def _rowdot(a, b):
@@ -48,14 +50,13 @@ def _log_mix(a, b, w):
     return np.log(m), m
 
 
-def forward_kl(lp, lq, q, _w=None):
+def forward_kl(lp, p, lq, q, _w=None):
     """KL(p || q) = sum p (log p - log q); G = -p."""
-    p = np.exp(lp)
     ell = _rowdot(p, np.subtract(lp, lq, out=lp))
     return ell, np.negative(p, out=p)
 
 
-def reverse_kl(lp, lq, q, _w=None):
+def reverse_kl(lp, p, lq, q, _w=None):
     """KL(q || p) = sum q (log q - log p); G = q (log q - log p)."""
     r = np.subtract(lq, lp, out=lp)
     ell = _rowdot(q, r)
@@ -63,14 +64,13 @@ def reverse_kl(lp, lq, q, _w=None):
     return ell, r
 
 
-def jsd_gkd(lp, lq, q, beta):
+def jsd_gkd(lp, p, lq, q, beta):
     """GKD Eq. 1: beta KL(p || m) + (1 - beta) KL(q || m), m = beta p + (1 - beta) q.
 
     G = (1 - beta) q (log q - log m). Zero at beta in {0, 1} (m equals q or p).
     """
     if beta in (0.0, 1.0):
         return np.zeros(lp.shape[0], lp.dtype), np.zeros_like(lq)
-    p = np.exp(lp)
     lm, _ = _log_mix(p, q, beta)
     ell = beta * _rowdot(p, np.subtract(lp, lm, out=lp))
     d = np.subtract(lq, lm, out=lm)
@@ -80,26 +80,25 @@ def jsd_gkd(lp, lq, q, beta):
     return ell, d
 
 
-def jsd_trl(lp, lq, q, beta):
+def jsd_trl(lp, p, lq, q, beta):
     """TRL since PR #3043: forward KL at beta = 0, reverse KL at beta = 1, GKD Eq. 1 between."""
     if beta == 0.0:
-        return forward_kl(lp, lq, q)
+        return forward_kl(lp, p, lq, q)
     if beta == 1.0:
-        return reverse_kl(lp, lq, q)
-    return jsd_gkd(lp, lq, q, beta)
+        return reverse_kl(lp, p, lq, q)
+    return jsd_gkd(lp, p, lq, q, beta)
 
 
-def jsd_trl_legacy(lp, lq, q, beta):
+def jsd_trl_legacy(lp, p, lq, q, beta):
     """TRL before PR #3043: beta KL(p || m) + (1 - beta) KL(q || m), m = beta q + (1 - beta) p.
 
     dl/dq = (1 - beta)(log q - log m + 1) - beta (beta p + (1 - beta) q) / m, so
     G = q [(1 - beta)(log q - log m - beta q / m) - beta^2 p / m].
     """
     if beta == 0.0:
-        return reverse_kl(lp, lq, q)
+        return reverse_kl(lp, p, lq, q)
     if beta == 1.0:
-        return forward_kl(lp, lq, q)
-    p = np.exp(lp)
+        return forward_kl(lp, p, lq, q)
     lm, m = _log_mix(q, p, beta)
     ell = beta * _rowdot(p, np.subtract(lp, lm, out=lp))
     d = np.subtract(lq, lm, out=lm)  # log q - log m
@@ -113,12 +112,11 @@ def jsd_trl_legacy(lp, lq, q, beta):
     return ell, d
 
 
-def jsd_trl_logspace(lp, lq, q, beta):
+def jsd_trl_logspace(lp, p, lq, q, beta):
     """The first GKDTrainer: log m = beta log p + (1 - beta) log q (unnormalised), which sums to
     beta^2 KL(q || p) + (1 - beta)^2 KL(p || q); G = beta^2 q (log q - log p) - (1 - beta)^2 p.
     """
     b2, c2 = beta * beta, (1.0 - beta) * (1.0 - beta)
-    p = np.exp(lp)
     r = np.subtract(lq, lp, out=lp)  # log q - log p
     ell = b2 * _rowdot(q, r) - c2 * _rowdot(p, r)
     r *= q
@@ -128,11 +126,10 @@ def jsd_trl_logspace(lp, lq, q, beta):
     return ell, r
 
 
-def skew_kl(lp, lq, q, alpha):
+def skew_kl(lp, p, lq, q, alpha):
     """DistiLLM SKL: KL(p || m), m = alpha p + (1 - alpha) q; G = -(1 - alpha) q p / m."""
     if alpha == 0.0:
-        return forward_kl(lp, lq, q)
-    p = np.exp(lp)
+        return forward_kl(lp, p, lq, q)
     lm, m = _log_mix(p, q, alpha)
     ell = _rowdot(p, np.subtract(lp, lm, out=lp))
     g = np.divide(p, m, out=p)  # p / m <= 1 / alpha
@@ -141,14 +138,14 @@ def skew_kl(lp, lq, q, alpha):
     return ell, g
 
 
-def skew_reverse_kl(lp, lq, q, alpha):
+def skew_reverse_kl(lp, p, lq, q, alpha):
     """DistiLLM SRKL: KL(q || m), m = (1 - alpha) p + alpha q.
 
     G = q (log q - log m - alpha q / m).
     """
     if alpha == 0.0:
-        return reverse_kl(lp, lq, q)
-    lm, m = _log_mix(q, np.exp(lp), alpha)
+        return reverse_kl(lp, p, lq, q)
+    lm, m = _log_mix(q, p, alpha)
     d = np.subtract(lq, lm, out=lm)  # log q - log m
     ell = _rowdot(q, d)
     r = np.divide(q, m, out=m)  # q / m <= 1 / alpha
@@ -172,14 +169,15 @@ def full(z_s, z_t, kernel, w, temperature, rows, grad_scale):
     losses = np.zeros(z_s.shape[0], dtype=z_s.dtype)
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
-        lq = _log_softmax(z_s[sel], temperature)  # (B, V)
-        lp = _log_softmax(z_t[sel], temperature)  # (B, V)
-        q = np.exp(lq)
-        ell, g = kernel(lp, lq, q, w)
+        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
+        p, lp = _softmax_and_log(z_t[sel], temperature)  # (B, V) each
+        ell, g = kernel(lp, p, lq, q, w)
         q *= g.sum(axis=-1, keepdims=True)
-        g -= q
-        g *= scale
-        out[sel] = g
+        dst = out[sel] if rows is None else g  # a view of the output when the rows are a slice
+        np.subtract(g, q, out=dst)
+        dst *= scale
+        if rows is not None:
+            out[sel] = dst
         losses[sel] = ell
     return losses, out
 
@@ -199,10 +197,9 @@ def bucket(z_s, lp_bins, idx, kernel, w, temperature, rows, grad_scale):
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
         ib = idx[sel]  # (B, K)
-        lq = _log_softmax(z_s[sel], temperature)  # (B, V)
+        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
         lq_bins = np.empty((lq.shape[0], k + 1), dtype=lq.dtype)  # (B, K + 1)
         lq_bins[:, :k] = np.take_along_axis(lq, ib, axis=-1)
-        q = np.exp(lq, out=lq)
         q_bins = np.empty_like(lq_bins)  # (B, K + 1)
         q_k = q_bins[:, :k]
         q_k[...] = np.take_along_axis(q, ib, axis=-1)
@@ -210,7 +207,8 @@ def bucket(z_s, lp_bins, idx, kernel, w, temperature, rows, grad_scale):
         tail = np.maximum(q.sum(axis=-1), tiny)  # (B,) summed, not 1 - sum(q_k): no cancellation
         q_bins[:, k] = tail
         lq_bins[:, k] = np.log(tail)
-        ell, g = kernel(lp_bins[sel].copy(), lq_bins, q_bins, w)
+        lp_b = lp_bins[sel].copy()  # (B, K + 1): the kernel may overwrite it
+        ell, g = kernel(lp_b, np.exp(lp_b), lq_bins, q_bins, w)
         g_sum = g.sum(axis=-1)  # (B,)
         q *= (g[:, k] / tail - g_sum)[:, None]
         np.put_along_axis(q, ib, g[:, :k] - q_k * g_sum[:, None], axis=-1)

@@ -253,10 +253,12 @@ def _distill_report(r):
         f"the mean gain over scratch {exceeds} the seeds' spread "
         f"({100 * verdict['spread']:.1f} points, the largest std above)")
     t = r["triple"]
+    speed = 1.0 + t["faster"]
+    faster = f"{speed:.1f}x as fast" if speed >= 2 else f"{100 * t['faster']:.0f}% faster"
     lines.append(
         f"DistilBERT-style: {100 * t['smaller']:.0f}% smaller ({t['size_ratio']:.0f}x fewer "
-        f"parameters), {100 * t['faster']:.0f}% faster per sample, keeps "
-        f"{100 * t['kept']:.0f}% of the teacher's accuracy")
+        f"parameters), {faster} per sample, keeps {100 * t['kept']:.0f}% of the teacher's "
+        "accuracy")
     return "\n".join(lines)
 
 
@@ -358,6 +360,56 @@ def _cmd_sweep(args):
                  100 * np.asarray(result["gain"]))
 
 
+def _cmd_vectors(args):
+    from . import vectors
+
+    if args.check:
+        doc = vectors.load_vectors(args.check)
+        rows = vectors.compare_vectors(doc)
+        bad = [r for r in rows if max(r["loss_error"], r["grad_error"]) > args.tol]
+        if args.json:
+            _print_json({"file": args.check, "tol": args.tol, "rows": rows, "failed": len(bad)})
+        else:
+            table = [[r["name"], f"{r['loss_error']:.1e}", f"{r['grad_error']:.1e}",
+                      "FAIL" if r in bad else "pass"] for r in rows]
+            print(_format_table(["case", "loss error", "gradient error", "result"], table))
+            print(f"{len(rows) - len(bad)} passed, {len(bad)} failed (tol {args.tol:g}) "
+                  f"against {args.check}")
+        return EXIT_FAIL if bad else EXIT_OK
+    if args.out:
+        path = vectors.write_golden_vectors(args.out)
+        print(f"wrote {len(vectors.golden_cases())} cases to {path}", file=sys.stderr)
+    else:
+        _print_json(vectors.golden_vectors())
+    return EXIT_OK
+
+
+def _bench_module():
+    """``bench/train_step.py`` of a source checkout, or None after ``pip install .``."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "train_step.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("_minikd_bench_train_step", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception:  # a broken or foreign file: leave the command out
+        return None
+    return module
+
+
+def _cmd_bench(args):
+    bench = args.bench_module
+    result = bench.run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
+                       dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
+                       clock=args.clock)
+    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
+    return EXIT_OK
+
+
 def _add_setup_arguments(p, defaults, omit=False, sweep=False):
     """The options shared by the experiment commands; defaults shown from their setup."""
     d = defaults
@@ -418,11 +470,13 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
     g.add_argument("--beta", type=_nonneg_float,
                    help="weight of the feature or relation term (default: the libraries' "
-                        "weight for that loss: hint 100, cosine 1, rkd_distance 25, "
-                        "rkd_angle 50, sp 3000, pkt 30000)")
-    g.add_argument("--feature-loss", choices=["hint", "cosine"],
-                   help=f"with --family feature (default: {d.feature_loss})")
-    g.add_argument("--relation-loss", choices=["rkd_distance", "rkd_angle", "sp", "pkt"],
+                        "weight for that loss: fitnets 100, cosine 1, at 1000, rkd 1 with "
+                        "25 x distance + 50 x angle inside, sp 3000, pkt 30000)")
+    g.add_argument("--feature-loss", choices=["fitnets", "cosine", "at"],
+                   help=f"with --family feature: FitNets hint through a learned regressor, "
+                        f"cosine or attention transfer (the last two need equal widths) "
+                        f"(default: {d.feature_loss})")
+    g.add_argument("--relation-loss", choices=["rkd", "sp", "pkt"],
                    help=f"with --family relation (default: {d.relation_loss})")
 
 
@@ -434,6 +488,48 @@ def build_parser():
         prog="minikd",
         description="Knowledge distillation from scratch in NumPy: experiments and self-checks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    from .experiments import DistillSetup
+
+    defaults = DistillSetup()
+    p = sub.add_parser(
+        "distill", help="teacher vs scratch student vs distilled student, over seeds",
+        description="Train a teacher, a student from scratch (plain and with weight decay) and a "
+                    "distilled student on each seed, and print one table: accuracy mean ± std, "
+                    "the distilled student's gain and per-seed wins, agreement with the teacher, "
+                    "parameters, bytes, inference time, and the DistilBERT-style triple. "
+                    "Progress goes to stderr.")
+    _add_setup_arguments(p, defaults)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--save", metavar="DIR", help="save every model (.npz) in DIR")
+    p.add_argument("--plot", metavar="FILE.png", help="draw test accuracy per epoch")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_distill)
+
+    from .experiments import OmitSetup
+
+    defaults = OmitSetup()
+    p = sub.add_parser(
+        "omit-class", help="Hinton's dark-knowledge experiment: a class never in the transfer set",
+        description="Hinton et al. (2015), §3: distil a student on a transfer set with no example "
+                    "of one class, then report its accuracy on that class before and after "
+                    "shifting the class's output bias (the paper's test-optimised shift, a shift "
+                    "chosen on a validation split, and one matching the class prior that looks "
+                    "at no label).")
+    _add_setup_arguments(p, defaults, omit=True)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_omit_class)
+    defaults = DistillSetup()
+    p = sub.add_parser(
+        "sweep", help="the distilled student's gain over a temperature x alpha grid",
+        description="Train one teacher and the scratch students per seed, then one distilled "
+                    "student per (T, alpha), and print the gain over scratch on the grid.")
+    _add_setup_arguments(p, defaults, sweep=True)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the grid as a heat map")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("temperature", help="the softmax of some logits at several temperatures",
                        description="Print softmax(z / T) of the given logits at each "
@@ -460,47 +556,38 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_gradcheck)
 
-    from .experiments import DistillSetup
-
-    defaults = DistillSetup()
     p = sub.add_parser(
-        "distill", help="teacher vs scratch student vs distilled student, over seeds",
-        description="Train a teacher, a student from scratch (plain and with weight decay) and a "
-                    "distilled student on each seed, and print one table: accuracy mean ± std, "
-                    "the distilled student's gain and per-seed wins, agreement with the teacher, "
-                    "parameters, bytes, inference time, and the DistilBERT-style triple. "
-                    "Progress goes to stderr.")
-    _add_setup_arguments(p, defaults)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--save", metavar="DIR", help="save every model (.npz) in DIR")
-    p.add_argument("--plot", metavar="FILE.png", help="draw test accuracy per epoch")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=_cmd_distill)
+        "vectors", help="write the golden vectors, or check a vectors file against minikd",
+        description="Print (or write with --out) the golden vectors: small fixed inputs with "
+                    "float64 losses and gradients of every loss, as JSON, for testing any "
+                    "implementation. With --check FILE, run minikd on every case of FILE and "
+                    "print the errors; exit status 1 if any exceeds --tol.")
+    p.add_argument("--out", metavar="FILE.json", help="write the vectors to FILE (atomically)")
+    p.add_argument("--check", metavar="FILE.json", help="compare minikd with a vectors file")
+    p.add_argument("--tol", type=_positive_float, default=1e-10,
+                   help="largest relative loss / normwise gradient error (default: 1e-10)")
+    p.add_argument("--json", action="store_true", help="with --check: print JSON")
+    p.set_defaults(func=_cmd_vectors)
 
-    p = sub.add_parser(
-        "sweep", help="the distilled student's gain over a temperature x alpha grid",
-        description="Train one teacher and the scratch students per seed, then one distilled "
-                    "student per (T, alpha), and print the gain over scratch on the grid.")
-    _add_setup_arguments(p, defaults, sweep=True)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="draw the grid as a heat map")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=_cmd_sweep)
+    bench = _bench_module()
+    if bench is not None:
+        p = sub.add_parser(
+            "bench", help="time the distillation training step (source checkout only)",
+            description="Run bench/train_step.py: minikd's KD training step against PyTorch "
+                        "eager (when installed) and the BLAS matmul ceiling.")
+        p.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="BLAS threads (default: as the environment says)")
+        p.add_argument("--repeats", type=_positive_int, default=9,
+                       help="timed blocks per function (default: 9)")
+        p.add_argument("--block-seconds", type=_positive_float, default=bench.BLOCK_SECONDS,
+                       metavar="S", help=f"length of a timed block (default: "
+                                         f"{bench.BLOCK_SECONDS:g})")
+        p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+        p.add_argument("--clock", choices=tuple(bench.CLOCKS), default="wall")
+        p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+        p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+        p.set_defaults(func=_cmd_bench, bench_module=bench)
 
-    from .experiments import OmitSetup
-
-    defaults = OmitSetup()
-    p = sub.add_parser(
-        "omit-class", help="Hinton's dark-knowledge experiment: a class never in the transfer set",
-        description="Hinton et al. (2015), §3: distil a student on a transfer set with no example "
-                    "of one class, then report its accuracy on that class before and after "
-                    "shifting the class's output bias (the paper's test-optimised shift, a shift "
-                    "chosen on a validation split, and one matching the class prior that looks "
-                    "at no label).")
-    _add_setup_arguments(p, defaults, omit=True)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=_cmd_omit_class)
     return parser
 
 
@@ -518,7 +605,7 @@ def main(argv=None):
     except UsageError as err:
         print(str(err), file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         # Boundary validation in the library names the parameter; one line, no traceback.
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"minikd: error: {first}", file=sys.stderr)

@@ -207,6 +207,10 @@ def regressor_backward(dout, cache):
     [[[1.0, -1.0]], [[1.0, -1.0], [2.0, -2.0]], [1.0, -1.0]]
     """
     func = "regressor_backward"
+    if not (isinstance(cache, tuple) and len(cache) == 2
+            and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in cache)):
+        raise param_error("cache", func, "the cache returned by regressor_forward",
+                          type(cache).__name__, TypeError)
     h, w = cache
     dout = as_float_array(dout, "dout", func, ndim=2)
     if dout.shape != (h.shape[0], w.shape[1]):

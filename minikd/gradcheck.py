@@ -20,6 +20,14 @@ large parameter arrays along a few random directions instead of element by eleme
 Measured on KD gradients (``STYLE.md``): with ``h = 1e-5``, ``scale = T`` and a tolerance of 1e-5,
 0 failures over 720 cases spanning logit scales 1e-3..1e4 and T in 0.1..100.
 
+One case that rule does not cover: a near-tie between two *large* logits at a small T (say
+``z = [1e4, 1e4, -1e4]``, ``T = 0.05``). The step ``1e-5 · |z_i|`` is then 2 in ``u = z / T``,
+where the softmax is curved, and central differences err by about ``(step / T)**2``. A loss of
+``z / T`` is best checked with the same small step in ``u`` for every entry, e.g.
+``scale = T + 2 * max|z|`` and ``h = 1e-4 * T / scale`` (a step of 1e-4..1.5e-4 in ``u``); the
+minikd loss tests do that. At an exact zero gradient (student equal to teacher) pass a small
+``atol``: the normwise error is round-off over round-off there.
+
 Examples
 --------
 >>> import numpy as np

@@ -9,7 +9,8 @@ Inputs are a batch of student features ``s`` of shape (N, F_s) and teacher featu
 shape (N, F_t): the widths may differ, only the N rows must pair up (trailing axes beyond the
 second are flattened, as the anchors' ``.view(N, -1)``). Each loss returns
 :class:`minikd.LossGrad` with the gradient with respect to ``s``; ``t`` is a constant.
-Where the gradient is undefined, each docstring says what minikd returns (always finite).
+Where the gradient is undefined, each docstring says what minikd returns: always a finite
+value and gradient, except RKD distance on a single row, which raises ValueError.
 """
 
 from __future__ import annotations

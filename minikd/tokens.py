@@ -42,6 +42,7 @@ from ._reduce import LossGrad, reduction_factor, resolve_mask
 from ._validation import (
     as_float_array,
     as_labels,
+    check_logit_range,
     check_same_shape,
     check_temperature,
     check_unit_interval,
@@ -123,12 +124,14 @@ def _reduce_rows(z_s, lead, sel, reduction, n_classes, temperature, t2_scale, fu
 
 def _pairwise(kernel, w, z_s, z_t, func, temperature, mask, labels, ignore_index, reduction,
               t2_scale):
-    zs = as_float_array(z_s, "z_s", func)
-    zt = as_float_array(z_t, "z_t", func)
+    temperature = check_temperature(temperature, func)
+    zs = as_float_array(z_s, "z_s", func, check_finite=False)
+    zt = as_float_array(z_t, "z_t", func, check_finite=False)
     check_same_shape(zs, zt, "z_s", "z_t", func)
     dtype = common_float_dtype(zs, zt)
     zs, zt = zs.astype(dtype, copy=False), zt.astype(dtype, copy=False)
-    temperature = check_temperature(temperature, func)
+    check_logit_range(zs, temperature, "z_s", func)  # finite, and far from overflow in z / T
+    check_logit_range(zt, temperature, "z_t", func)
     t2_scale = _check_bool(t2_scale, "t2_scale", func)
     lead, vocab = zs.shape[:-1], zs.shape[-1]
     sel = _selection(mask, labels, ignore_index, lead, vocab, func)
@@ -483,10 +486,13 @@ def topk_divergence(z_s, topk_values, topk_indices, *, tail="renorm", divergence
     array([[-0.25, -0.05,  0.15,  0.15]])
     """
     func = "topk_divergence"
-    zs = as_float_array(z_s, "z_s", func)
-    vals = as_float_array(topk_values, "topk_values", func)
+    temperature = check_temperature(temperature, func)
+    zs = as_float_array(z_s, "z_s", func, check_finite=False)
+    vals = as_float_array(topk_values, "topk_values", func, check_finite=False)
     dtype = common_float_dtype(zs, vals)
     zs, vals = zs.astype(dtype, copy=False), vals.astype(dtype, copy=False)
+    check_logit_range(zs, temperature, "z_s", func)
+    check_logit_range(vals, temperature, "topk_values", func)
     lead, vocab = zs.shape[:-1], zs.shape[-1]
     if vals.shape[:-1] != lead or not 1 <= vals.shape[-1] <= vocab:
         raise param_error("topk_values", func, f"an array of shape {lead + ('K',)} with "
@@ -496,7 +502,6 @@ def topk_divergence(z_s, topk_values, topk_indices, *, tail="renorm", divergence
     tail = _check_choice(tail, "tail", func, TAILS)
     kernel, w = _kernel_for(_check_choice(divergence, "divergence", func, DIVERGENCES), beta,
                             alpha, convention, func)
-    temperature = check_temperature(temperature, func)
     t2_scale = _check_bool(t2_scale, "t2_scale", func)
     sel = _selection(mask, labels, ignore_index, lead, vocab, func)
     n_out = k if tail == "renorm" else k + 1

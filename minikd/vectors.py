@@ -162,6 +162,41 @@ def _feature_cases(conventions):
         cases.append(_case(f"at_loss_as/{name}", "at_loss_as", maps, {"convention": name}))
     for name in conventions["rkd"]:
         cases.append(_case(f"rkd_loss_as/{name}", "rkd_loss_as", rel, {"convention": name}))
+    return cases + _token_cases()
+
+
+# Token logits (N, L, V) = (2, 3, 4) above, with labels (-100 = ignored) and a mask; the top-2
+# teacher tokens per position stored as logits (renorm) or log-probabilities (bucket).
+_TOPK_IDX = [[[2, 0], [3, 0], [2, 1]], [[1, 2], [1, 0], [1, 3]]]
+
+
+def _token_cases():
+    pair = {"z_s": _TS, "z_t": _TT, "labels": _TY}
+    tt = np.asarray(_TT)
+    idx = np.asarray(_TOPK_IDX)
+    log_p = tt - np.log(np.exp(tt).sum(axis=-1, keepdims=True))  # (N, L, V) at T = 1
+    cases = [
+        _case("forward_kl", "forward_kl", pair),
+        _case("forward_kl/T=2-mask", "forward_kl", {"z_s": _TS, "z_t": _TT, "mask": _TMASK},
+              {"temperature": 2.0}),
+        _case("reverse_kl", "reverse_kl", pair),
+        _case("reverse_kl/T=2-no-T2", "reverse_kl", pair,
+              {"temperature": 2.0, "t2_scale": False}),
+        _case("skew_kl/alpha=0.1", "skew_kl", pair, {"alpha": 0.1}),
+        _case("skew_reverse_kl/alpha=0.1", "skew_reverse_kl", pair, {"alpha": 0.1}),
+        _case("token_divergence/reverse_kl-sum", "token_divergence", pair,
+              {"divergence": "reverse_kl", "reduction": "sum"}),
+        _case("topk_divergence/renorm", "topk_divergence",
+              {"z_s": _TS, "topk_values": np.take_along_axis(tt, idx, -1).tolist(),
+               "topk_indices": _TOPK_IDX, "labels": _TY}, {"tail": "renorm"}),
+        _case("topk_divergence/bucket", "topk_divergence",
+              {"z_s": _TS, "topk_values": np.take_along_axis(log_p, idx, -1).tolist(),
+               "topk_indices": _TOPK_IDX, "labels": _TY}, {"tail": "bucket"}),
+    ]
+    for conv in ("trl", "gkd", "trl_legacy", "trl_logspace"):
+        for beta in (0.3, 0.5):
+            cases.append(_case(f"generalized_jsd/{conv}-beta={beta:g}", "generalized_jsd", pair,
+                               {"beta": beta, "convention": conv, "t2_scale": False}))
     return cases
 
 

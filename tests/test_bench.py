@@ -29,7 +29,7 @@ TINY_TEACHER = ("8-6-3", (8, 6, 3), 4)
 
 def _tiny_run(**kwargs):
     return bench.run(repeats=2, use_torch=False, students=TINY_STUDENTS, teacher=TINY_TEACHER,
-                     block_seconds=0.001, **kwargs)
+                     block_seconds=0.001, settle_seconds=0.0, **kwargs)
 
 
 def test_threads_are_read_from_argv_before_numpy():
@@ -42,8 +42,10 @@ def test_run_reports_every_column_and_a_consistent_table():
     result = _tiny_run()
     assert [row["shape"] for row in result["shapes"]] == ["8-5-3", "8-6-3"]
     assert [row["kind"] for row in result["shapes"]] == ["train step", "teacher forward"]
+    train, teacher = result["shapes"]
+    assert set(train["seconds"]) == {"minikd", "matmul", "bare"}  # torch was switched off
+    assert set(teacher["seconds"]) == {"minikd", "matmul"}
     for row in result["shapes"]:
-        assert set(row["seconds"]) == {"minikd", "matmul"}  # torch was switched off
         for impl, seconds in row["seconds"].items():
             assert seconds > 0
             assert row["samples_per_s"][impl] == pytest.approx(row["batch"] / seconds)
@@ -75,6 +77,25 @@ def test_minikd_step_trains_through_the_public_api():
     assert loss() < 0.9 * before
 
 
+def test_bare_numpy_step_takes_the_same_step_as_minikd():
+    # The yardstick must do minikd's arithmetic, or its speed says nothing about overhead:
+    # compare the parameter updates themselves, not the (nearly unchanged) parameters.
+    sizes, batch = (9, 7, 5, 4), 6
+    ours, bare = bench.minikd_step(sizes, batch), bench.bare_numpy_step(sizes, batch)
+    before = {key: p.copy() for key, p in ours.model.params.items()}
+    for key, p in before.items():
+        np.testing.assert_array_equal(bare.params[key], p)  # same initialisation
+    for _ in range(2):  # the second step exercises the momentum
+        ours()
+        bare()
+    for key, p0 in before.items():
+        ours_delta = ours.model.params[key] - p0
+        bare_delta = bare.params[key] - p0
+        assert np.abs(ours_delta).max() > 1e-4  # the steps really moved the parameters
+        np.testing.assert_allclose(bare_delta, ours_delta, rtol=1e-3,
+                                   atol=1e-3 * np.abs(ours_delta).max())
+
+
 def test_torch_step_computes_minikds_loss_and_gradient():
     # The two columns must time the same work: same loss value and same logit gradient.
     torch = pytest.importorskip("torch")
@@ -89,3 +110,21 @@ def test_torch_step_computes_minikds_loss_and_gradient():
                                         alpha=bench.ALPHA)
     assert loss.item() == pytest.approx(expected.loss, rel=1e-5)
     np.testing.assert_allclose(logits.grad.numpy(), expected.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scipy_blas_products_equal_numpys(dtype):
+    # The trap column must time the same products, not cheaper or transposed ones.
+    sizes, batch = (7, 5, 3), 4
+    ours = bench.matmul_ceiling(sizes, batch, dtype)()
+    theirs = bench.matmul_ceiling(sizes, batch, dtype, blas="scipy")()
+    assert [a.shape for a in ours] == [(4, 5), (7, 5), (4, 3), (5, 3), (4, 5)]
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_traps_report_slowdowns():
+    traps = bench.measure_traps(TINY_STUDENTS[0], 1, 0.001)
+    assert set(traps["seconds"]) == {"float32 step", "float64 step", "numpy products",
+                                     "scipy.linalg.blas backward products"}
+    assert traps["float64_vs_float32"]["median"] > 0

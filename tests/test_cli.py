@@ -251,7 +251,7 @@ def test_distill_table_save_and_plot(tmp_path):
                   "student, scratch + weight decay", "student, distilled",
                   "gain of the distilled student over scratch:",
                   "gain of the distilled student over scratch + weight decay:",
-                  "better on", "DistilBERT-style:", "smaller", "faster", "of the teacher's"):
+                  "better on", "DistilBERT-style:", "smaller", "per sample", "of the teacher's"):
         assert field in out, field
     assert "seed 1 distilled epoch 4/4" in proc.stderr  # per-epoch progress on stderr
     saved = sorted(os.listdir(tmp_path / "models"))
@@ -333,3 +333,47 @@ def test_bad_experiment_arguments_exit_2_with_one_line(argv, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "error" in lines[0] and "Traceback" not in err
+
+
+# -- vectors --------------------------------------------------------------------------------------
+
+def test_vectors_round_trip_and_check(tmp_path, capsys):
+    from minikd import vectors
+
+    path = tmp_path / "golden.json"
+    status, out, err = run_main(["vectors", "--out", str(path)], capsys)
+    assert status == 0 and out == ""
+    doc = vectors.load_vectors(path)
+    status, out, _ = run_main(["vectors", "--check", str(path), "--json"], capsys)
+    assert status == 0
+    assert json.loads(out)["failed"] == 0
+    # A corrupted expected loss must be caught.
+    doc["cases"][0]["loss"] += 1e-3
+    path.write_text(json.dumps(doc))
+    status, out, _ = run_main(["vectors", "--check", str(path)], capsys)
+    assert status == 1
+    assert out.splitlines()[2].split()[-1] == "FAIL"
+    assert f"1 failed (tol 1e-10) against {path}" in out
+
+
+@pytest.mark.parametrize("argv", [["vectors", "--check", "/nonexistent/vectors.json"],
+                                  ["vectors", "--tol", "0"]])
+def test_vectors_bad_arguments_exit_2(argv, capsys):
+    status, out, err = run_main(argv, capsys)
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_vectors_check_rejects_a_foreign_file(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text('{"format": "something-else"}')
+    status, _, err = run_main(["vectors", "--check", str(path)], capsys)
+    assert status == 2
+    assert "not a minikd vectors file" in err
+
+
+def test_bench_rejects_bad_threads(capsys):
+    if "bench" not in COMMANDS:
+        pytest.skip("bench/train_step.py is not in this checkout")
+    status, _, err = run_main(["bench", "--threads", "0"], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -25,6 +25,10 @@ GOLDEN = {  # T: (batchmean·T², 'mean'·T², TextBrewer kd_ce_loss, KD_Lib MSE
 }
 GOLDEN_GRAD_T4 = [[-0.3299074780, 0.0, 0.3299074780], [-0.0503447831, -0.0974538332,
                                                          0.1477986164]]
+
+# Loop twins and O(N^3) relations are slow: these tests run at most 40 examples (fewer under
+# the dev profile), to keep the suite inside its time budget.
+FEWER = settings(max_examples=min(40, settings.default.max_examples))
 
 
 # ---------------------------------------------------------------- naive twins (loops)
@@ -275,6 +279,7 @@ def test_every_preset_on_pinned_inputs_twin_and_fd(name, problem):
               name=f"kd_loss_as({name!r})")
 
 
+@FEWER
 @given(name=st.sampled_from(KD_NAMES), problem=kd_problem())
 def test_preset_matches_naive_twin(name, problem):
     zs, zt, y, T, a = problem
@@ -283,6 +288,7 @@ def test_preset_matches_naive_twin(name, problem):
     assert got == pytest.approx(want, rel=1e-10, abs=1e-10 * max(1.0, T * T))
 
 
+@FEWER
 @given(problem=kd_problem(elements=_small))
 def test_thin_formulas_gradients_match_loop_chain_rule(problem):
     zs, zt, _, T, _ = problem
@@ -337,6 +343,7 @@ def test_hf_distilbert_gradient_on_tokens():
 
 # ---------------------------------------------------------------- relations between presets
 
+@FEWER
 @given(problem=kd_problem())
 def test_relations_between_presets(problem):
     zs, zt, y, T, a = problem

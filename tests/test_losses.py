@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import reference_losses as ref
 from helpers import logit_pair, logits, temperatures
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import log_softmax as sp_log_softmax
@@ -13,6 +13,10 @@ from scipy.special import softmax as sp_softmax
 
 import minikd
 from minikd import gradcheck
+
+# The three slowest property tests (finite differences, Python-loop twins) run at most 50
+# examples even in the ci profile; everything else takes the profile's count.
+SLOW = settings(max_examples=min(50, settings().max_examples))
 
 # kd-anchors.md §1.1: inputs and golden values computed there, independently, in float64.
 ZS = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
@@ -104,6 +108,7 @@ def _close(got, want, mag):
     np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-14 * mag)
 
 
+@SLOW
 @given(st.booleans().flatmap(lambda lead: full_case(lead=lead)))
 def test_vectorised_losses_match_naive_loops(case):
     zs, zt, T, y, mask, red, alpha = case
@@ -161,6 +166,7 @@ def _pin(test):
     return test
 
 
+@SLOW
 @_pin
 @given(logit_pair())
 def test_soft_losses_gradcheck(case):
@@ -172,6 +178,7 @@ def test_soft_losses_gradcheck(case):
         1 / (N * T))
 
 
+@SLOW
 @_pin
 @given(logit_pair())
 def test_label_losses_gradcheck(case):

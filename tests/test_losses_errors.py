@@ -171,30 +171,27 @@ _junk_kw = st.dictionaries(
     _junk_array, max_size=3)
 
 
+KEYWORDS = {  # the keyword arguments each public function accepts
+    "cross_entropy": {"mask", "reduction", "ignore_index"},
+    "kl_divergence": {"temperature", "mask", "reduction"},
+    "soft_cross_entropy": {"temperature", "mask", "reduction"},
+    "kd_loss": {"temperature", "mask", "reduction"},
+    "distillation_loss": {"temperature", "alpha", "mask", "reduction", "ignore_index"},
+    "dkd_loss": {"temperature", "alpha", "beta", "mask", "reduction", "ignore_index"},
+    "softmax": {"temperature"}, "log_softmax": {"temperature"},
+    "softmax_vjp": {"temperature"}, "log_softmax_vjp": {"temperature"},
+}
+N_POSITIONAL = {"softmax": 1, "log_softmax": 1, "distillation_loss": 3, "dkd_loss": 3}
+
+
 @given(st.sampled_from(ALL), _junk_array, _junk_array, _junk_array, _junk_kw)
 def test_fuzz_only_value_or_type_errors_escape(name, a, b, c, kw):
-    if name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp"):
-        kw = {k: v for k, v in kw.items() if k == "temperature"}
-    if name in ("cross_entropy", "softmax", "log_softmax"):
-        kw.pop("temperature", None) if name == "cross_entropy" else None
-    if name not in LABELED:
-        kw.pop("alpha", None) if name != "distillation_loss" else None
-        kw.pop("beta", None)
-    if name != "dkd_loss":
-        kw.pop("beta", None)
-    if name in PAIR:
-        kw.pop("ignore_index", None)
-        kw.pop("alpha", None)
+    kw = {k: v for k, v in kw.items() if k in KEYWORDS[name]}
+    args = (a, b, c)[: N_POSITIONAL.get(name, 2)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning (overflow, nan) is a failure too
         try:
-            f = getattr(minikd, name)
-            if name in ("softmax", "log_softmax"):
-                out = f(a, **kw)
-            elif name in LABELED:
-                out = f(a, b, c, **kw)
-            else:
-                out = f(a, b, **kw)
+            out = getattr(minikd, name)(*args, **kw)
         except (ValueError, TypeError):
             return
     values = out if isinstance(out, np.ndarray) else np.r_[out.loss, np.ravel(out.grad)]

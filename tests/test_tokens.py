@@ -579,3 +579,59 @@ def test_docs_examples_print_what_the_page_says(capsys):
     for code, expected in blocks:
         exec(compile(code, str(DOC), "exec"), {})  # noqa: S102 - our own docs
         assert capsys.readouterr().out == expected
+
+
+# -- the core response losses on sequences (minikd.losses, (..., C) + mask) ----------------------
+
+def test_core_kl_divergence_on_sequences_is_forward_kl():
+    rng = np.random.default_rng(21)
+    z_s, z_t = rng.normal(size=(3, 5, 11)) * 2, rng.normal(size=(3, 5, 11)) * 2
+    mask = rng.random((3, 5)) < 0.6
+    for T in (0.5, 1.0, 3.0):
+        for red in ("batchmean", "sum", "mean"):
+            core = minikd.kl_divergence(z_s, z_t, temperature=T, mask=mask, reduction=red)
+            ours = tokens.forward_kl(z_s, z_t, temperature=T, mask=mask, reduction=red,
+                                     t2_scale=False)
+            assert core.loss == pytest.approx(ours.loss, rel=1e-12)
+            np.testing.assert_allclose(core.grad, ours.grad, rtol=1e-10, atol=1e-15)
+            kd = minikd.kd_loss(z_s, z_t, temperature=T, mask=mask, reduction=red)
+            ours_t2 = tokens.forward_kl(z_s, z_t, temperature=T, mask=mask, reduction=red)
+            assert kd.loss == pytest.approx(ours_t2.loss, rel=1e-12)
+            np.testing.assert_allclose(kd.grad, ours_t2.grad, rtol=1e-10, atol=1e-15)
+
+
+CORE = {
+    "cross_entropy": lambda s, t, y, **kw: minikd.cross_entropy(s, y, **kw),
+    "soft_cross_entropy": lambda s, t, y, **kw: minikd.soft_cross_entropy(s, t, temperature=2.0,
+                                                                          **kw),
+    "kl_divergence": lambda s, t, y, **kw: minikd.kl_divergence(s, t, temperature=2.0, **kw),
+    "kd_loss": lambda s, t, y, **kw: minikd.kd_loss(s, t, temperature=3.0, **kw),
+    "distillation_loss": lambda s, t, y, **kw: minikd.distillation_loss(s, t, y, alpha=0.7, **kw),
+    "dkd_loss": lambda s, t, y, **kw: minikd.dkd_loss(s, t, y, **kw),
+}
+LABEL_TAKING = ("cross_entropy", "distillation_loss", "dkd_loss")
+
+
+@pytest.mark.parametrize("name", sorted(CORE))
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "mean"])
+def test_core_losses_on_sequences_equal_the_selected_rows(name, reduction):
+    # (N, L, V) + mask (+ labels with -100) must equal the same loss on the selected rows, 2-D
+    rng = np.random.default_rng(sum(map(ord, name + reduction)))
+    z_s, z_t = rng.normal(size=(2, 6, 5)) * 2, rng.normal(size=(2, 6, 5)) * 2
+    y = rng.integers(0, 5, size=(2, 6))
+    mask = rng.random((2, 6)) < 0.7
+    y[0, 1] = -100
+    mask[1, 2] = False
+    keep = mask & (y != -100) if name in LABEL_TAKING else mask
+    fn = CORE[name]
+    seq = fn(z_s, z_t, y if name in LABEL_TAKING else None, mask=mask, reduction=reduction)
+    flat = fn(z_s[keep], z_t[keep], y[keep] if name in LABEL_TAKING else None,
+              reduction=reduction)
+    assert seq.grad.shape == z_s.shape
+    assert seq.loss == pytest.approx(flat.loss, rel=1e-12)
+    np.testing.assert_allclose(seq.grad[keep], flat.grad, rtol=1e-10, atol=1e-15)
+    assert not seq.grad[~keep].any()
+    # a fully masked batch: 0 and zeros, not NaN
+    none = fn(z_s, z_t, y if name in LABEL_TAKING else None, mask=np.zeros((2, 6), bool),
+              reduction=reduction)
+    assert none.loss == 0.0 and not none.grad.any()

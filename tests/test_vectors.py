@@ -42,7 +42,8 @@ def test_golden_file_covers_every_loss_and_every_preset():
     assert {"cross_entropy", "soft_cross_entropy", "kl_divergence", "kd_loss",
             "distillation_loss", "dkd_loss", "kd_loss_as", "hint_loss", "cosine_loss",
             "attention_transfer_loss", "rkd_distance_loss", "rkd_angle_loss", "sp_loss",
-            "pkt_loss", "at_loss_as", "rkd_loss_as"} <= functions
+            "pkt_loss", "at_loss_as", "rkd_loss_as", "forward_kl", "reverse_kl",
+            "generalized_jsd", "skew_kl", "skew_reverse_kl", "topk_divergence"} <= functions
     for family in ("kd", "at", "rkd"):
         presets = {c["params"]["convention"] for c in doc["cases"]
                    if c["function"] == f"{family}_loss_as"}

@@ -30,7 +30,9 @@ END = "<!-- END GENERATED -->"
 
 # (minikd call, PyTorch code ending in `loss = ...`, name of the student variable).
 # Variables: z_s, z_t (N, C) logits, y (N,) labels, T, a (alpha), m (N,) bool mask,
-# f_s, f_t (N, C, H, W) maps, h_s, h_t (N, F) hidden states, s (N, F_s), t (N, F_t) features.
+# f_s, f_t (N, C, H, W) maps, h_s, h_t (N, F) hidden states, s (N, F_s), t (N, F_t) features,
+# zs3, zt3 (N, L, V) token logits, lab (N, L) labels, tv, ti (N, L, K) teacher top-k values and
+# indices.
 ONE_LINERS = [
     ("cross_entropy(z_s, y)", "loss = F.cross_entropy(z_s, y)", "z_s"),
     ("cross_entropy(z_s, y, reduction='sum')", "loss = F.cross_entropy(z_s, y, reduction='sum')",
@@ -74,6 +76,28 @@ ONE_LINERS = [
      "p = lambda e: (lambda k: k / k.sum(1, keepdim=True))((e @ e.T + 1) / 2); "
      "u = lambda e: e / (e.norm(dim=1, keepdim=True) + 1e-7); pt, ps = p(u(t)), p(u(s)); "
      "loss = (pt * torch.log((pt + 1e-7) / (ps + 1e-7))).mean()", "s"),
+    # Token losses: (N, L, V) logits zs3, zt3, labels lab (-100 = ignored); TRL / DistiLLM
+    # have no T², hence t2_scale=False; sel = lab != -100 selects the tokens.
+    ("forward_kl(zs3, zt3, labels=lab, t2_scale=False)",
+     "sel = lab != -100; loss = F.kl_div(F.log_softmax(zs3[sel], -1), F.log_softmax(zt3[sel], "
+     "-1), reduction='batchmean', log_target=True)", "zs3"),
+    ("reverse_kl(zs3, zt3, labels=lab, t2_scale=False)",
+     "sel = lab != -100; loss = F.kl_div(F.log_softmax(zt3[sel], -1), F.log_softmax(zs3[sel], "
+     "-1), reduction='batchmean', log_target=True)", "zs3"),
+    ("generalized_jsd(zs3, zt3, beta=0.5, labels=lab, t2_scale=False)",
+     "sel = lab != -100; lq, lp = F.log_softmax(zs3[sel], -1), F.log_softmax(zt3[sel], -1); "
+     "lm = torch.logsumexp(torch.stack([lq + math.log(0.5), lp + math.log(0.5)]), 0); "
+     "loss = (0.5 * F.kl_div(lm, lp, reduction='none', log_target=True) + 0.5 * F.kl_div(lm, "
+     "lq, reduction='none', log_target=True)).sum(-1).mean()", "zs3"),
+    ("skew_kl(zs3, zt3, alpha=0.1, labels=lab, t2_scale=False)",
+     "sel = lab != -100; p, q = F.softmax(zt3[sel], -1), F.softmax(zs3[sel], -1); "
+     "loss = F.kl_div(torch.log(0.1 * p + 0.9 * q), p, reduction='batchmean')", "zs3"),
+    ("skew_reverse_kl(zs3, zt3, alpha=0.1, labels=lab, t2_scale=False)",
+     "sel = lab != -100; p, q = F.softmax(zt3[sel], -1), F.softmax(zs3[sel], -1); "
+     "loss = F.kl_div(torch.log(0.9 * p + 0.1 * q), q, reduction='batchmean')", "zs3"),
+    ("topk_divergence(zs3, tv, ti, labels=lab, t2_scale=False)",
+     "sel = lab != -100; loss = F.kl_div(F.log_softmax(zs3.gather(-1, ti)[sel], -1), "
+     "F.log_softmax(tv[sel], -1), reduction='batchmean', log_target=True)", "zs3"),
 ]
 
 
@@ -86,7 +110,17 @@ def inputs(rng):
         "f_s": rng.normal(size=(n, 3, 2, 4)), "f_t": rng.normal(size=(n, 2, 2, 4)),
         "h_s": rng.normal(size=(n, 7)), "h_t": rng.normal(size=(n, 7)),
         "s": rng.normal(size=(n, 4)), "t": rng.normal(size=(n, 3)),
+        **_token_inputs(rng),
     }
+
+
+def _token_inputs(rng, n=2, length=4, v=9, k=3):
+    zt3 = rng.normal(size=(n, length, v)) * 2
+    lab = rng.integers(0, v, (n, length))
+    lab[:, -1] = -100
+    ti = np.argsort(-zt3, axis=-1)[..., :k]
+    return {"zs3": rng.normal(size=(n, length, v)) * 2, "zt3": zt3, "lab": lab, "ti": ti,
+            "tv": np.take_along_axis(zt3, ti, axis=-1)}
 
 
 def _fmt(x):

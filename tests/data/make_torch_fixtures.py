@@ -426,7 +426,218 @@ def t_rkd_loss_as(s, t, convention="repdistiller"):
     return w_d * t_rkd_distance_loss(s, t) + w_a * t_rkd_angle_loss(s, t)
 
 
+# ---------------------------------------------------------------- tokens (tokens.py)
+# TRL GKDTrainer.generalized_jsd_loss (three versions), DistiLLM distillm/losses.py. Per token,
+# then selected by labels != -100 and/or the mask, then TRL's reduction (batchmean = per token
+# mean over the selected positions); T² applied on top when minikd's t2_scale is on.
+
+def _trl_jsd(student_logits, teacher_logits, beta, temperature, version):
+    student_logits = student_logits / temperature
+    teacher_logits = teacher_logits / temperature
+    student_log_probs = F.log_softmax(student_logits, dim=-1)
+    teacher_log_probs = F.log_softmax(teacher_logits, dim=-1)
+    if version == "trl_logspace":  # the first GKDTrainer
+        interpolated_log_probs = beta * student_log_probs + (1 - beta) * teacher_log_probs
+        kl_teacher = F.kl_div(interpolated_log_probs, teacher_log_probs, reduction="none",
+                              log_target=True)
+        kl_student = F.kl_div(interpolated_log_probs, student_log_probs, reduction="none",
+                              log_target=True)
+        return beta * kl_teacher + (1 - beta) * kl_student
+    if version == "trl" and beta == 0:
+        return F.kl_div(student_log_probs, teacher_log_probs, reduction="none", log_target=True)
+    if version == "trl" and beta == 1:
+        return F.kl_div(teacher_log_probs, student_log_probs, reduction="none", log_target=True)
+    b = torch.tensor(beta, dtype=student_log_probs.dtype)
+    if version == "trl":  # since TRL PR #3043: m = beta p + (1 - beta) q
+        parts = [student_log_probs + torch.log(1 - b), teacher_log_probs + torch.log(b)]
+    elif version == "trl_legacy":  # before it: m = beta q + (1 - beta) p
+        parts = [student_log_probs + torch.log(b), teacher_log_probs + torch.log(1 - b)]
+    else:  # "gkd": Eq. 1 everywhere, m = beta p + (1 - beta) q, no special ends
+        if beta == 0:
+            parts = [student_log_probs]
+        elif beta == 1:
+            parts = [teacher_log_probs]
+        else:
+            parts = [student_log_probs + torch.log(1 - b), teacher_log_probs + torch.log(b)]
+    mixture_log_probs = torch.logsumexp(torch.stack(parts), dim=0)
+    kl_teacher = F.kl_div(mixture_log_probs, teacher_log_probs, reduction="none",
+                          log_target=True)
+    kl_student = F.kl_div(mixture_log_probs, student_log_probs, reduction="none",
+                          log_target=True)
+    return beta * kl_teacher + (1 - beta) * kl_student
+
+
+def _distillm(logits, teacher_logits, kind, lam):
+    # DistiLLM distillm/losses.py, per token (before the label mask); float64 here
+    teacher_probs = F.softmax(teacher_logits, dim=-1)
+    student_probs = F.softmax(logits, dim=-1)
+    if kind == "skew_kl":  # skewed_forward_kl: the cross-entropy form, -sum p log m
+        mixed_logprobs = torch.log(lam * teacher_probs + (1 - lam) * student_probs)
+        x = torch.sum(teacher_probs * mixed_logprobs, dim=-1)
+        # minikd's skew_kl is the KL: add back the teacher entropy (a constant)
+        return -x + torch.sum(teacher_probs * F.log_softmax(teacher_logits, dim=-1), dim=-1)
+    # skewed_reverse_kl
+    mixed_logprobs = torch.log((1 - lam) * teacher_probs + lam * student_probs)
+    student_logprobs = F.log_softmax(logits, dim=-1)
+    prod_probs = student_probs * mixed_logprobs
+    prod_probs = prod_probs - student_probs * student_logprobs
+    return -torch.sum(prod_probs, dim=-1)
+
+
+def _token_reduce(per_token, shape, mask, labels, ignore_index, reduction, n_out):
+    keep = _keep(shape, mask, labels, ignore_index)
+    sel = per_token.reshape(-1)[keep.reshape(-1)]
+    count = int(keep.sum())
+    if reduction == "sum":
+        return sel.sum()
+    if reduction == "sequence_mean":  # torch's 'batchmean' on an (N, L, V) tensor
+        return sel.sum() / shape[0]
+    if count == 0:
+        return sel.sum() * 0.0
+    return sel.sum() / (count if reduction == "batchmean" else count * n_out)
+
+
+def _token(per_token_fn, z_s, z_t, temperature, mask, labels, ignore_index, reduction,
+           t2_scale):
+    per_token = per_token_fn(z_s, z_t, temperature)  # (..., )
+    loss = _token_reduce(per_token, z_s.shape[:-1], mask, labels, ignore_index, reduction,
+                         z_s.shape[-1])
+    return loss * temperature ** 2 if t2_scale else loss
+
+
+def t_forward_kl(z_s, z_t, temperature=1.0, mask=None, labels=None, ignore_index=-100,
+                 reduction="batchmean", t2_scale=True):
+    return _token(lambda s, t, T: _trl_jsd(s, t, 0.0, T, "trl").sum(-1), z_s, z_t,
+                  temperature, mask, labels, ignore_index, reduction, t2_scale)
+
+
+def t_reverse_kl(z_s, z_t, temperature=1.0, mask=None, labels=None, ignore_index=-100,
+                 reduction="batchmean", t2_scale=True):
+    return _token(lambda s, t, T: _trl_jsd(s, t, 1.0, T, "trl").sum(-1), z_s, z_t,
+                  temperature, mask, labels, ignore_index, reduction, t2_scale)
+
+
+def t_generalized_jsd(z_s, z_t, beta=0.5, convention="trl", temperature=1.0, mask=None,
+                      labels=None, ignore_index=-100, reduction="batchmean", t2_scale=True):
+    return _token(lambda s, t, T: _trl_jsd(s, t, beta, T, convention).sum(-1), z_s, z_t,
+                  temperature, mask, labels, ignore_index, reduction, t2_scale)
+
+
+def t_skew_kl(z_s, z_t, alpha=0.1, temperature=1.0, mask=None, labels=None,
+              ignore_index=-100, reduction="batchmean", t2_scale=True):
+    return _token(lambda s, t, T: _distillm(s / T, t / T, "skew_kl", alpha), z_s, z_t,
+                  temperature, mask, labels, ignore_index, reduction, t2_scale)
+
+
+def t_skew_reverse_kl(z_s, z_t, alpha=0.1, temperature=1.0, mask=None, labels=None,
+                      ignore_index=-100, reduction="batchmean", t2_scale=True):
+    return _token(lambda s, t, T: _distillm(s / T, t / T, "skew_reverse_kl", alpha), z_s, z_t,
+                  temperature, mask, labels, ignore_index, reduction, t2_scale)
+
+
+def t_topk_divergence(z_s, topk_values, topk_indices, tail="renorm", divergence="forward_kl",
+                      temperature=1.0, mask=None, labels=None, ignore_index=-100,
+                      reduction="batchmean", t2_scale=True):
+    """Forward KL from the stored top-k. renorm: TRL / ms-swift gather then log_softmax over the
+    K tokens; bucket: the K stored teacher log-probabilities plus one tail outcome."""
+    idx = torch.as_tensor(np.asarray(topk_indices))
+    vals = torch.as_tensor(np.asarray(topk_values), dtype=torch.float64)
+    T = temperature
+    if tail == "renorm":
+        lq = F.log_softmax(torch.gather(z_s, -1, idx) / T, dim=-1)
+        lp = F.log_softmax(vals / T, dim=-1)
+        per_token = F.kl_div(lq, lp, reduction="none", log_target=True).sum(-1)
+        n_out = idx.shape[-1]
+    else:
+        q = F.softmax(z_s / T, dim=-1)
+        q_k = torch.gather(q, -1, idx)
+        lq = torch.log(torch.cat([q_k, (1 - q_k.sum(-1, keepdim=True))], dim=-1))
+        p_k = torch.exp(vals)
+        lp = torch.log(torch.cat([p_k, (1 - p_k.sum(-1, keepdim=True))], dim=-1))
+        per_token = F.kl_div(lq, lp, reduction="none", log_target=True).sum(-1)
+        n_out = idx.shape[-1] + 1
+    loss = _token_reduce(per_token, z_s.shape[:-1], mask, labels, ignore_index, reduction,
+                         n_out)
+    return loss * T ** 2 if t2_scale else loss
+
+
+def t_token_divergence(z_s, z_t, divergence="forward_kl", beta=0.5, alpha=0.1,
+                       convention="trl", **kwargs):
+    if divergence == "generalized_jsd":
+        return t_generalized_jsd(z_s, z_t, beta=beta, convention=convention, **kwargs)
+    if divergence in ("skew_kl", "skew_reverse_kl"):
+        return TORCH_TOKENS[divergence](z_s, z_t, alpha=alpha, **kwargs)
+    return TORCH_TOKENS[divergence](z_s, z_t, **kwargs)
+
+
+TORCH_TOKENS = {
+    "token_divergence": t_token_divergence,
+    "forward_kl": t_forward_kl,
+    "reverse_kl": t_reverse_kl,
+    "generalized_jsd": t_generalized_jsd,
+    "skew_kl": t_skew_kl,
+    "skew_reverse_kl": t_skew_reverse_kl,
+    "topk_divergence": t_topk_divergence,
+}
+
+
+def token_cases(rng):
+    """Token-level losses on (N, L, V) = (2, 5, 11) logits with ignored labels and a mask."""
+    n, length, v = 2, 5, 11
+    zs = (rng.standard_normal((n, length, v)) * 2.5).tolist()
+    zt_arr = rng.standard_normal((n, length, v)) * 2.5
+    zt = zt_arr.tolist()
+    labels = rng.integers(0, v, (n, length))
+    labels[rng.random((n, length)) < 0.3] = -100
+    labels[0, 0] = 3
+    labels = labels.tolist()
+    mask = (rng.random((n, length)) < 0.8).tolist()
+    mask[0][0] = True
+    pair = {"z_s": zs, "z_t": zt}
+    out = []
+    for T, t2 in ((1.0, False), (2.0, True), (0.7, True)):
+        tag = f"T={T:g}" + ("" if t2 else "-no-T2")
+        common = {"temperature": T, "t2_scale": t2}
+        out += [
+            _case(f"forward_kl/{tag}", "forward_kl", {**pair, "labels": labels}, common),
+            _case(f"reverse_kl/{tag}", "reverse_kl", {**pair, "labels": labels}, common),
+            _case(f"skew_kl/{tag}", "skew_kl", {**pair, "labels": labels},
+                  {**common, "alpha": 0.1}),
+            _case(f"skew_reverse_kl/{tag}", "skew_reverse_kl", {**pair, "labels": labels},
+                  {**common, "alpha": 0.1}),
+        ]
+        for conv in ("trl", "gkd", "trl_legacy", "trl_logspace"):
+            for beta in (0.0, 0.1, 0.5, 0.9, 1.0):
+                if conv in ("trl_legacy", "trl_logspace") and beta in (0.0, 1.0):
+                    continue  # log(0) in the library code at the ends
+                out.append(_case(f"generalized_jsd/{conv}-beta={beta:g}/{tag}",
+                                 "generalized_jsd", {**pair, "labels": labels},
+                                 {**common, "beta": beta, "convention": conv}))
+    for red in ("sum", "mean", "sequence_mean"):
+        out.append(_case(f"forward_kl/mask-{red}", "forward_kl", {**pair, "mask": mask},
+                         {"temperature": 2.0, "reduction": red}))
+        out.append(_case(f"generalized_jsd/mask-{red}", "generalized_jsd",
+                         {**pair, "mask": mask, "labels": labels},
+                         {"temperature": 1.5, "reduction": red}))
+    k = 4
+    idx = np.argsort(-zt_arr, axis=-1)[..., :k]
+    top_logits = np.take_along_axis(zt_arr, idx, axis=-1)
+    for T in (1.0, 2.0):
+        lp = zt_arr / T - np.log(np.exp(zt_arr / T).sum(-1, keepdims=True))
+        top_lp = np.take_along_axis(lp, idx, axis=-1)
+        out.append(_case(f"topk_divergence/renorm/T={T:g}", "topk_divergence",
+                         {"z_s": zs, "topk_values": top_logits.tolist(),
+                          "topk_indices": idx.tolist(), "labels": labels},
+                         {"tail": "renorm", "temperature": T}))
+        out.append(_case(f"topk_divergence/bucket/T={T:g}", "topk_divergence",
+                         {"z_s": zs, "topk_values": top_lp.tolist(),
+                          "topk_indices": idx.tolist(), "labels": labels},
+                         {"tail": "bucket", "temperature": T}))
+    return out
+
+
 TORCH = {
+    **TORCH_TOKENS,
     "hint_loss": t_hint_loss,
     "cosine_loss": t_cosine_loss,
     "attention_transfer_loss": t_attention_transfer_loss,
@@ -515,6 +726,7 @@ def cases(rng):
                      {**tok, "labels": ty, "mask": tmask},
                      {"convention": "hf_distilbert", "temperature": 2.0, "alpha": 0.5}))
     out += feature_cases(rng)
+    out += token_cases(rng)
     out.append(_case("kd_loss_as/keras/clipped", "kd_loss_as",
                      {"student_logits": [[0.0, 40.0, 1.0], [2.0, -30.0, 0.5]],
                       "teacher_logits": [[30.0, 0.0, 1.0], [1.0, 0.5, -35.0]], "labels": [1, 0]},

@@ -1,0 +1,142 @@
+"""minikd.experiments without training: the bias-shift rules against brute-force twins, the
+temperature table against scipy, setup validation, loss discovery."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.special import softmax as scipy_softmax
+
+from minikd import experiments as E
+
+# -- bias shifts (Hinton et al. 2015, §3) ---------------------------------------------------------
+
+
+def naive_acc_after_shift(logits, y, c, shift):
+    """Loop twin: add ``shift`` to column c, then count argmax == label row by row."""
+    correct = 0
+    for row, label in zip(logits, y, strict=True):
+        z = list(row)
+        z[c] += shift
+        best = max(range(len(z)), key=lambda k: (z[k], -k))  # first maximum, like argmax
+        correct += best == label
+    return correct / len(y)
+
+
+small_logits = arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(2, 5)),
+                      elements=st.floats(-5, 5, allow_nan=False, allow_infinity=False))
+
+
+@given(small_logits, st.data())
+def test_acc_after_shift_matches_a_loop(logits, data):
+    n, c_count = logits.shape
+    y = np.array(data.draw(st.lists(st.integers(0, c_count - 1), min_size=n, max_size=n)))
+    c = data.draw(st.integers(0, c_count - 1))
+    # Shifts off the grid of ties (quarter-integers plus an irrational part) so that "wins"
+    # means the same in both (the vectorised rule breaks exact ties against class c).
+    shifts = np.array([-2.0, -0.3, 0.0, 0.7, 3.1]) + np.sqrt(2) * 1e-3
+    got = E._acc_after_shift(logits, y, c, shifts)
+    expected = [naive_acc_after_shift(logits, y, c, s) for s in shifts]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_best_shift_on_a_hand_made_case():
+    # Class 1 is always 2.0 below the winner; shifting it by more than 2 makes the two rows of
+    # class 1 right and the row of class 0 wrong once the shift passes 3.
+    logits = np.array([[2.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    y = np.array([1, 1, 0])
+    b = E._best_shift(logits, y, 1)
+    assert 2.0 < b <= 3.0
+    # smallest |shift| among the best: the first grid point above 2
+    assert b == pytest.approx(2.05)
+
+
+def test_prior_shift_matches_the_prior_without_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((1000, 4))
+    logits[:, 2] -= 3.0  # class 2 is almost never predicted
+    b = E._prior_shift(logits, 2, 0.25)
+    z = logits.copy()
+    z[:, 2] += b
+    assert np.mean(z.argmax(axis=1) == 2) == pytest.approx(0.25, abs=2e-3)
+    assert b > 2.0
+
+
+def test_class_acc_counts_only_the_class():
+    logits = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    y = np.array([1, 1, 0])
+    cls, overall = E._class_acc(logits, y, 1)
+    assert cls == 0.5 and overall == pytest.approx(1 / 3)
+    cls, overall = E._class_acc(logits, y, 1, shift=5.0)  # everything becomes class 1
+    assert cls == 1.0 and overall == pytest.approx(2 / 3)
+
+
+# -- temperature table ------------------------------------------------------------------------
+
+
+@given(arrays(np.float64, st.integers(2, 6), elements=st.floats(-50, 50)),
+       st.lists(st.floats(0.05, 100), min_size=1, max_size=4))
+def test_temperature_table_matches_scipy(z, ts):
+    table = E.temperature_table(z, ts)
+    assert table.shape == (len(ts), z.size)
+    for row, t in zip(table, ts, strict=True):
+        np.testing.assert_allclose(row, scipy_softmax(z / t), rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("ts, exc", [([], ValueError), ([0.0], ValueError), ([-1.0], ValueError),
+                                     ([float("nan")], ValueError), (["a"], TypeError)])
+def test_temperature_table_rejects_bad_temperatures(ts, exc):
+    with pytest.raises(exc, match="temperature"):
+        E.temperature_table([1.0, 2.0], ts)
+
+
+def test_temperature_table_rejects_bad_logits():
+    with pytest.raises(ValueError, match="'logits'"):
+        E.temperature_table([[1.0, 2.0]], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        E.temperature_table([1.0, np.inf], [1.0])
+
+
+# -- setups -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, exc", [
+    ("seeds", 0, ValueError), ("seeds", 2.0, TypeError), ("epochs", -1, ValueError),
+    ("temperature", 0.0, ValueError), ("alpha", 1.5, ValueError), ("beta", -1.0, ValueError),
+    ("teacher_dropout", 1.0, ValueError), ("family", "telepathy", ValueError),
+    ("feature_loss", "hint", ValueError), ("relation_loss", "rkd_distance", ValueError),
+    ("dataset", "cifar", ValueError), ("student_hidden", (), TypeError),
+    ("teacher_hidden", (0,), ValueError), ("weight_decay", float("nan"), ValueError),
+])
+def test_distill_setup_rejects_bad_fields(field, value, exc):
+    with pytest.raises(exc, match=f"'{field}'"):
+        E.DistillSetup(**{field: value}).checked()
+
+
+def test_default_setups_are_valid():
+    assert E.DistillSetup().checked().method == "kd"
+    assert E.OmitSetup().checked().omit == 3
+
+
+def test_term_weight_defaults_to_the_library_weights():
+    s = E.DistillSetup(family="relation", relation_loss="sp")
+    assert (s.method, s.term_weight) == ("sp", 3000.0)
+    assert E.DistillSetup(family="feature", beta=2.5).term_weight == 2.5
+
+
+def test_run_variants_rejects_keys_it_cannot_vary():
+    with pytest.raises(ValueError, match="'variants'"):
+        E.run_variants(variants=[{"epochs": 3}], verbose=False)
+    with pytest.raises(ValueError, match="'variants'"):
+        E.run_variants(variants=[], verbose=False)
+    with pytest.raises(ValueError, match="'temperature'"):
+        E.run_variants(variants=[{"temperature": -1.0}], verbose=False)
+
+
+# -- loss discovery ---------------------------------------------------------------------------
+
+def test_discovery_finds_the_core_losses():
+    found = E.discover_losses()
+    for name in ("cross_entropy", "kl_divergence", "kd_loss", "distillation_loss", "dkd_loss"):
+        assert name in found
+    assert "softmax" not in found and "fit" not in found
