@@ -9,9 +9,15 @@ almost nothing.
 A step is all or nothing with respect to finiteness: if any :math:`\theta - \Delta` would hold
 NaN or inf, :class:`NonFiniteUpdateError` is raised and *no* parameter is changed (the
 optimizer's own state, e.g. its momentum, has then already moved and should be discarded).
-The check costs one dot product per array: when :math:`\Delta \cdot \Delta` is finite, every
+The check costs one dot product: when :math:`\Delta \cdot \Delta` is finite, every
 :math:`|\Delta_i|` is below the square root of the largest float, far too small for the
 subtraction to overflow.
+
+The per-parameter buffers (:math:`\Delta`, momentum, ...) are views into one flat array per kind
+when the parameters share a dtype. A step that updates every parameter then runs the work that
+is the same for all of them (the finiteness check, SGD's momentum decay and learning-rate scale)
+once on the flat array: on a small network NumPy's fixed cost per call, not the arithmetic,
+is most of a step.
 
 Update rules follow PyTorch's ``torch.optim`` (SGD with ``dampening=0``; Adam and AdamW of
 Kingma & Ba 2015, Algorithm 1, and Loshchilov & Hutter 2019, Algorithm 2).
@@ -79,7 +85,8 @@ class _Optimizer:
         self.params = params
         self.lr = lr
         self.t = 0  # completed steps
-        self._delta = {}
+        self._states = {}  # name -> {key: buffer shaped like params[key]}
+        self._flat = {}  # name -> the flat array behind every buffer of that state, if one is
 
     @property
     def lr(self):
@@ -90,11 +97,44 @@ class _Optimizer:
     def lr(self, value):
         self._lr = _check_nonneg(value, "lr", self._name)
 
-    def _buffer(self, store, key, like):
-        buf = store.get(key)
-        if buf is None:
-            buf = store[key] = np.zeros_like(like)
+    def _state(self, name):
+        """The buffers called ``name``, zeros shaped like each parameter, keyed like params.
+
+        Views into one flat array (``self._flat[name]``) when the parameters share a dtype.
+        """
+        views = self._states.get(name)
+        if views is None:
+            views = self._states[name] = {}
+            if len({p.dtype for p in self.params.values()}) == 1:
+                flat = np.zeros(sum(p.size for p in self.params.values()),
+                                next(iter(self.params.values())).dtype)
+                start = 0
+                for key, p in self.params.items():
+                    views[key] = flat[start:start + p.size].reshape(p.shape)
+                    start += p.size
+                self._flat[name] = flat
+        return views
+
+    def _buffer(self, name, key, like):
+        """The buffer of state ``name`` for parameter ``key`` (added or reshaped ones too)."""
+        views = self._state(name)
+        buf = views.get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = views[key] = np.zeros_like(like)
+            self._flat.pop(name, None)  # the flat array no longer backs every buffer
         return buf
+
+    def _flat_step(self, grads, name):
+        """State ``name``'s flat array if this step updates every one of its buffers, else None."""
+        views = self._state(name)
+        flat = self._flat.get(name)
+        if flat is None or len(grads) != len(views):
+            return None
+        for key, g in grads.items():  # a parameter replaced by one of another shape or dtype
+            buf = views.get(key)
+            if buf is None or buf.shape != g.shape or buf.dtype != self.params[key].dtype:
+                return None
+        return flat
 
     def step(self, grads):
         """Update the parameters in place from ``grads`` (a dict keyed like ``params``).
@@ -113,18 +153,19 @@ class _Optimizer:
                 raise param_error("grads", f"{self._name}.step", "arrays shaped like params",
                                   f"key {key!r} with shape {getattr(g, 'shape', None)}")
         self.t += 1
-        deltas = {}
-        squares = 0.0
-        for key, g in grads.items():
-            p = self.params[key]
-            delta = self._delta.get(key)
-            if delta is None:
-                delta = self._delta[key] = np.zeros_like(p)
-            self._fill_delta(key, p, g, delta)
-            deltas[key] = delta
-            squares += float(np.vdot(delta, delta))
+        flat_delta = self._flat_step(grads, "delta")
+        if flat_delta is not None:  # the views are known to fit: no per-key lookups
+            views = self._states["delta"]
+            deltas = {key: views[key] for key in grads}
+        else:
+            deltas = {key: self._buffer("delta", key, self.params[key]) for key in grads}
+        self._fill_deltas(grads, deltas, flat_delta is not None)
+        if flat_delta is not None:
+            squares = float(np.vdot(flat_delta, flat_delta))
+        else:
+            squares = sum(float(np.vdot(d, d)) for d in deltas.values())
         # A finite sum of squares bounds every |delta_i| by sqrt(max float), far too small for
-        # p - delta to overflow: one dot product per array instead of an isfinite pass.
+        # p - delta to overflow: a dot product instead of an isfinite pass.
         if not math.isfinite(squares):
             bad = [key for key, d in deltas.items()
                    if not _update_is_finite(self.params[key], d)]
@@ -135,6 +176,11 @@ class _Optimizer:
         for key, d in deltas.items():
             p = self.params[key]
             np.subtract(p, d, out=p)
+
+    def _fill_deltas(self, grads, deltas, every):
+        """Write each parameter's update into ``deltas[key]``; ``every``: all are updated."""
+        for key, g in grads.items():
+            self._fill_delta(key, self.params[key], g, deltas[key])
 
     def _fill_delta(self, key, p, g, delta):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -186,27 +232,53 @@ class SGD(_Optimizer):
             raise param_error("nesterov", "SGD", "False when momentum is 0", "True")
         self.nesterov = bool(nesterov)
         self.weight_decay = _check_nonneg(weight_decay, "weight_decay", "SGD")
-        self.velocity = {}
-        self._g = {}
+
+    @property
+    def velocity(self):
+        """The momentum buffers v, a dict keyed like ``params``."""
+        return self._state("velocity")
+
+    def _fill_deltas(self, grads, deltas, every):
+        if not self.momentum or self.nesterov:
+            return super()._fill_deltas(grads, deltas, every)
+        # plain momentum: v = mu v + g', delta = lr v, with the two scalings done once on the
+        # flat arrays when every parameter is updated
+        flat_v = self._flat_step(grads, "velocity") if every else None
+        if flat_v is not None:
+            flat_v *= self.momentum
+            views = self._states["velocity"]
+            for key, g in grads.items():
+                views[key] += self._decayed(key, self.params[key], g)  # v = mu v + g'
+            np.multiply(flat_v, self.lr, out=self._flat["delta"])
+            return
+        for key, g in grads.items():
+            p = self.params[key]
+            v = self._buffer("velocity", key, p)
+            v *= self.momentum
+            v += self._decayed(key, p, g)  # v = mu v + g'
+            np.multiply(v, self.lr, out=deltas[key])
+
+    def _decayed(self, key, p, g):
+        """The gradient with weight decay, g' = g + lambda theta (g itself without decay)."""
+        if not self.weight_decay:
+            return g
+        gd = self._buffer("decayed", key, p)
+        np.multiply(p, self.weight_decay, out=gd)
+        gd += g
+        return gd
 
     def _fill_delta(self, key, p, g, delta):
-        if self.weight_decay:
-            gd = self._buffer(self._g, key, p)
-            np.multiply(p, self.weight_decay, out=gd)
-            gd += g  # g' = g + lambda * theta
-            g = gd
+        # without momentum, or with Nesterov's (plain momentum is in _fill_deltas)
+        g = self._decayed(key, p, g)
         if not self.momentum:
             np.multiply(g, self.lr, out=delta)
             return
-        v = self._buffer(self.velocity, key, p)
+        v = self._buffer("velocity", key, p)
         v *= self.momentum
         v += g  # v = mu v + g'
-        if self.nesterov:
-            np.multiply(v, self.momentum, out=delta)
-            delta += g  # g' + mu v
-            delta *= self.lr
-        else:
-            np.multiply(v, self.lr, out=delta)
+        np.multiply(v, self.momentum, out=delta)  # Nesterov: lr (g' + mu v)
+        delta += g
+        delta *= self.lr
 
 
 class Adam(_Optimizer):
@@ -253,18 +325,26 @@ class Adam(_Optimizer):
         self.betas = (_check_fraction(b1, "betas", func), _check_fraction(b2, "betas", func))
         self.eps = check_positive(eps, "eps", func)
         self.weight_decay = _check_nonneg(weight_decay, "weight_decay", func)
-        self.m, self.v = {}, {}
-        self._tmp = {}
+
+    @property
+    def m(self):
+        """First-moment estimates, a dict keyed like ``params``."""
+        return self._state("m")
+
+    @property
+    def v(self):
+        """Second-moment estimates, a dict keyed like ``params``."""
+        return self._state("v")
 
     def _fill_delta(self, key, p, g, delta):
         b1, b2 = self.betas
-        tmp = self._buffer(self._tmp, key, p)
+        tmp = self._buffer("tmp", key, p)
         if self.weight_decay and not self._decoupled:
             np.multiply(p, self.weight_decay, out=tmp)
             tmp += g  # g' = g + lambda * theta
             g = tmp
-        m = self._buffer(self.m, key, p)
-        v = self._buffer(self.v, key, p)
+        m = self._buffer("m", key, p)
+        v = self._buffer("v", key, p)
         m *= b1
         np.multiply(g, 1.0 - b1, out=delta)
         m += delta  # m = b1 m + (1 - b1) g'

@@ -1,0 +1,109 @@
+"""The optimizers' flat state buffers: every path (all parameters updated, some, replaced
+parameters, mixed dtypes) must follow the per-parameter update rules exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minikd.optim import SGD, Adam, NonFiniteUpdateError
+
+SHAPES = {"W1": (4, 3), "b1": (3,), "W2": (3, 2), "b2": (2,)}
+
+
+def _params(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s).astype(dtype) for k, s in SHAPES.items()}
+
+
+def _grads(keys, seed, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(SHAPES[k]).astype(dtype) for k in keys}
+
+
+def _sgd_rule(params, grad_steps, *, lr, momentum, nesterov=False, weight_decay=0.0):
+    """SGD written out per parameter and per step, in float64 (PyTorch's rule)."""
+    theta = {k: p.astype(np.float64) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in theta.items()}
+    for grads in grad_steps:
+        for k, g in grads.items():
+            g = g.astype(np.float64) + weight_decay * theta[k]
+            v[k] = momentum * v[k] + g
+            theta[k] = theta[k] - lr * ((g + momentum * v[k]) if nesterov else v[k])
+    return theta
+
+
+# full steps, a partial one (momentum of the missing keys must not decay), full again
+STEPS = [list(SHAPES), list(SHAPES), ["W1", "b2"], list(SHAPES)]
+
+
+@pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"),
+                         [(0.9, False, 0.0), (0.9, False, 0.1), (0.5, True, 0.01),
+                          (0.0, False, 0.0)])
+def test_sgd_flat_and_partial_steps_follow_the_rule(momentum, nesterov, weight_decay):
+    params = _params()
+    start = {k: p.copy() for k, p in params.items()}
+    grad_steps = [_grads(keys, seed) for seed, keys in enumerate(STEPS)]
+    opt = SGD(params, lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    for grads in grad_steps:
+        opt.step(grads)
+    expected = _sgd_rule(start, grad_steps, lr=0.1, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay)
+    for k, p in params.items():
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p, expected[k], rtol=1e-5, atol=1e-6)
+
+
+def test_sgd_state_survives_a_replaced_parameter():
+    params = _params(np.float64)
+    opt = SGD(params, lr=0.1, momentum=0.9)
+    opt.step(_grads(SHAPES, 0, np.float64))
+    v_b1 = opt.velocity["b1"].copy()
+    params["W2"] = np.zeros((5, 2))  # another shape: it starts with fresh momentum
+    params["b1"] = params["b1"].copy()  # same shape: its momentum is kept
+    grads = _grads(["W1", "b1", "b2"], 1, np.float64) | {"W2": np.ones((5, 2))}
+    before_b1 = params["b1"].copy()
+    opt.step(grads)
+    np.testing.assert_allclose(params["W2"], np.full((5, 2), -0.1))
+    np.testing.assert_allclose(params["b1"], before_b1 - 0.1 * (0.9 * v_b1 + grads["b1"]))
+
+
+def test_mixed_dtypes_use_separate_buffers_and_stay_correct():
+    params = {"a": np.ones(3, np.float32), "b": np.ones(2, np.float64)}
+    opt = SGD(params, lr=0.5, momentum=0.9)
+    for _ in range(2):
+        opt.step({"a": np.ones(3, np.float32), "b": np.ones(2)})
+    # v1 = 1, theta1 = 0.5; v2 = 1.9, theta2 = 0.5 - 0.95
+    np.testing.assert_allclose(params["a"], np.full(3, -0.45), rtol=1e-6)
+    np.testing.assert_allclose(params["b"], np.full(2, -0.45))
+    assert params["a"].dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=1e30, momentum=0.9),
+                                  lambda p: Adam(p, lr=1.0)])
+def test_flat_check_refuses_a_non_finite_update_of_any_parameter(make):
+    params = _params()
+    opt = make(params)
+    opt.step(_grads(SHAPES, 0))  # finite
+    before = {k: p.copy() for k, p in params.items()}
+    grads = _grads(SHAPES, 1)
+    grads["b2"] = np.array([np.inf, 1.0], np.float32)  # one entry of the last array
+    with pytest.raises(NonFiniteUpdateError):
+        opt.step(grads)
+    for k, p in params.items():
+        np.testing.assert_array_equal(p, before[k])
+
+
+def test_adam_flat_steps_match_per_parameter_optimizers():
+    # Adam on all four parameters at once equals four Adams on one parameter each.
+    params = _params(np.float64)
+    alone = {k: {k: p.copy()} for k, p in params.items()}
+    opt = Adam(params, lr=0.01, weight_decay=0.1)
+    opts = {k: Adam(d, lr=0.01, weight_decay=0.1) for k, d in alone.items()}
+    for seed in range(3):
+        grads = _grads(SHAPES, seed, np.float64)
+        opt.step(grads)
+        for k, o in opts.items():
+            o.step({k: grads[k]})
+    for k, p in params.items():
+        np.testing.assert_allclose(p, alone[k][k], rtol=1e-12)
