@@ -23,11 +23,11 @@ from ._validation import (
     check_unit_interval,
     param_error,
 )
-from .losses import distillation_loss
+from .distill import DEFAULT_BETA, distill
 from .mlp import MLP
 from .optim import Adam, AdamW
 from .softmax import softmax
-from .train import fit, train_loop
+from .train import fit
 
 __all__ = [
     "GRADCHECK_TEMPERATURES",
@@ -299,14 +299,8 @@ def load_dataset(name="mnist1d", *, data_dir=None, n_train=None, rng=0):
 # -- the main job: teacher, scratch students, distilled student ------------------------------
 
 FAMILIES = ("response", "feature", "relation")
-FEATURE_LOSSES = ("fitnets", "cosine", "at")
+FEATURE_LOSSES = ("fitnets", "cosine", "at")  # methods of minikd.distill, by family
 RELATION_LOSSES = ("rkd", "sp", "pkt")
-# The weight each library gives each term (RepDistiller's scripts, HF DistilBERT's alpha_cos);
-# the losses' natural scales differ by orders of magnitude (docs/loss_scales.md). RKD is
-# 25 * distance + 50 * angle inside the term, with weight 1.
-CONVENTIONAL_BETA = {"fitnets": 100.0, "cosine": 1.0, "at": 1000.0, "rkd": 1.0, "sp": 3000.0,
-                     "pkt": 30000.0}
-RKD_WEIGHTS = (25.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -355,7 +349,7 @@ class DistillSetup:
         The soft term: ``alpha * kd_loss(T) + (1 - alpha) * cross_entropy``.
     beta : float or None
         Weight of the feature or relation term added to the response blend; None takes the
-        weight the libraries use for that loss (:data:`CONVENTIONAL_BETA`: FitNets 100,
+        weight the libraries use for that loss (the trainer's ``DEFAULT_BETA``: FitNets 100,
         cosine 1, AT 1000, RKD 1 with 25 / 50 inside, SP 3000, PKT 30000), since the terms'
         natural scales differ by orders of magnitude.
     feature_loss : {"fitnets", "cosine", "at"}
@@ -437,7 +431,7 @@ class DistillSetup:
         """The weight of the feature or relation term actually used (``beta`` or its default)."""
         if self.beta is not None:
             return float(self.beta)
-        return CONVENTIONAL_BETA.get(self.method, 0.0)
+        return DEFAULT_BETA[self.method]
 
 
 def _check_int(value, name, func, minimum):
@@ -591,9 +585,14 @@ def _train_scratch(setup, data, seed, weight_decay, verbose, name="scratch"):
 
 def _train_distilled(setup, data, teacher, seed, verbose, name="distilled"):
     student = _new_student(setup, data, seed)
-    hist = _distill_student(teacher, student, data.X_train, data.y_train, setup,
-                            rng=_streams(seed)[3], X_val=data.X_test, y_val=data.y_test,
-                            verbose=verbose, label=f"seed {seed} {name}")
+    # Adam over the student's arrays and, for FitNets, the regressor's (a factory, so the
+    # trainer hands it every parameter it trains).
+    hist = distill(teacher, student, data.X_train, data.y_train, method=setup.method,
+                   temperature=setup.temperature, alpha=setup.alpha, beta=setup.beta,
+                   epochs=setup.epochs, batch_size=setup.batch_size,
+                   optimizer=lambda params: Adam(params, lr=setup.lr), X_val=data.X_test,
+                   y_val=data.y_test, rng=_streams(seed)[3], verbose=verbose,
+                   label=f"seed {seed} {name}")
     return student, hist
 
 
@@ -640,102 +639,6 @@ def _summarise(setup, per_seed, curves, timing, t_sizes, s_sizes, n_train, n_tes
             "per_seed": per_seed, "summary": summary, "gain": gain, "models": models,
             "term_weight": setup.term_weight if setup.family != "response" else 0.0,
             "triple": triple, "verdict": verdict, "curves": curves, "seconds": seconds}
-
-
-def _distill_student(teacher, student, X, y, setup, *, rng, X_val, y_val, verbose, label):
-    """Distil ``student`` from the frozen ``teacher`` on (X, y); return its History.
-
-    A thin adapter over :func:`minikd.train.train_loop` and the public losses, used until the
-    distillation trainer (``minikd.distill``) is available. The teacher's logits and hidden
-    features are computed once, in evaluation mode.
-    """
-    t_logits, t_cache = teacher.forward(X)  # (N, C); the teacher is frozen: once, not per epoch
-    t_feat = t_cache.hidden[-1]  # (N, H_t) last hidden layer
-    T, a, beta = setup.temperature, setup.alpha, setup.term_weight
-    params = dict(student.params)
-    extra = None  # feature and relation terms: see below
-    if setup.family == "feature":
-        extra = _feature_term(setup.feature_loss, student, t_feat, params, rng)
-    elif setup.family == "relation":
-        extra = _relation_term(setup.relation_loss)
-
-    def step(idx):
-        logits, cache = student._forward(X[idx], True)
-        loss, dlogits = distillation_loss(logits, t_logits[idx], y[idx], temperature=T,
-                                          alpha=a)
-        terms = {"loss": loss}
-        dhidden, extra_grads = None, {}
-        if extra is not None:
-            value, dh, extra_grads = extra(cache.hidden[-1], t_feat[idx])
-            terms["loss"] = loss + beta * value
-            terms["kd"] = loss
-            terms[setup.family] = value
-            dhidden = {len(cache.hidden) - 1: beta * dh}
-        grads = student._backward(dlogits, cache, dhidden)
-        grads.update({k: beta * g for k, g in extra_grads.items()})
-        return terms, grads
-
-    def evaluate(epoch):
-        return {"val_acc": _accuracy(student, X_val, y_val)}
-
-    optimizer = Adam(params, lr=setup.lr)  # after the regressor joined params
-    return train_loop(params, optimizer, X.shape[0], step, epochs=setup.epochs,
-                      batch_size=setup.batch_size, rng=rng, evaluate=evaluate, verbose=verbose,
-                      label=label)
-
-
-def _feature_term(name, student, t_feat, params, rng):
-    """Feature term between the last hidden layers: FitNets (through a learned linear regressor
-    whose parameters join ``params`` as ``reg_W``, ``reg_b``), cosine or attention transfer."""
-    from . import features
-
-    if name != "fitnets":
-        if student.sizes[-2] != t_feat.shape[1]:
-            raise param_error("student_hidden", "run_distill", f"a last hidden width equal to "
-                              f"the teacher's ({t_feat.shape[1]}) for the {name!r} loss",
-                              repr(student.sizes[-2]))
-        if name == "cosine":
-            def term(h_s, h_t):
-                return (*features.cosine_loss(h_s, h_t), {})
-        else:
-            def term(h_s, h_t):  # hidden units as one channel of length H: maps (B, 1, H)
-                value, g = features.attention_transfer_loss(h_s[:, None, :], h_t[:, None, :])
-                return value, g[:, 0, :], {}
-        return term
-
-    reg = features.init_regressor(student.sizes[-2], t_feat.shape[1], rng=rng,
-                                  dtype=student.dtype)
-    params["reg_W"], params["reg_b"] = reg["W"], reg["b"]
-
-    def term(h_s, h_t):
-        r, cache = features.regressor_forward(h_s, params["reg_W"], params["reg_b"])  # (B, H_t)
-        value, dr = features.hint_loss(r, h_t)
-        dh, dW, db = features.regressor_backward(dr, cache)
-        return value, dh, {"reg_W": dW, "reg_b": db}
-
-    return term
-
-
-def _relation_term(name):
-    """Relation term between the student's and the teacher's last hidden layers."""
-    from . import relations
-
-    if name == "rkd":
-        w_d, w_a = RKD_WEIGHTS
-
-        def term(h_s, h_t):
-            d_val, d_grad = relations.rkd_distance_loss(h_s, h_t)
-            a_val, a_grad = relations.rkd_angle_loss(h_s, h_t)
-            return w_d * d_val + w_a * a_val, w_d * d_grad + w_a * a_grad, {}
-
-        return term
-    loss_fn = getattr(relations, f"{name}_loss")
-
-    def term(h_s, h_t):
-        value, dh = loss_fn(h_s, h_t)
-        return value, dh, {}
-
-    return term
 
 
 

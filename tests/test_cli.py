@@ -377,3 +377,34 @@ def test_bench_rejects_bad_threads(capsys):
         pytest.skip("bench/train_step.py is not in this checkout")
     status, _, err = run_main(["bench", "--threads", "0"], capsys)
     assert status == 2 and len(err.strip().splitlines()) == 1
+
+
+def _write_idx(path, array):
+    """IDX by hand (the MNIST page's layout): 0, 0, type 0x08, ndim, big-endian dims, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_distill_on_idx_files(tmp_path):
+    from minikd import data
+
+    X, y = data.load_digits()  # 8x8 images in [0, 1] stand in for MNIST
+    images = np.round(X * 255).reshape(-1, 8, 8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", images[:1200])
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", y[:1200])
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", images[1200:])
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", y[1200:])
+    proc = run_subprocess(["distill", "--dataset", "idx", "--data-dir", str(tmp_path),
+                           "--seeds", "1", "--teacher-hidden", "16", "--teacher-epochs", "2",
+                           "--student-hidden", "8", "--epochs", "2", "--json", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["data"] == {"n_train": 1200, "n_test": 597, "n_features": 64, "n_classes": 10}
+
+
+def test_distill_on_a_folder_without_idx_files_is_one_line(tmp_path, capsys):
+    status, out, err = run_main(["distill", "--dataset", "idx", "--data-dir", str(tmp_path),
+                                 "-q"], capsys)
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "found in" in err

@@ -158,6 +158,7 @@ def test_at_channel_counts_may_differ_except_for_kd_lib(name, pair):
     assert got == pytest.approx(twin_at(f_s.tolist(), f_t.tolist(), name), rel=1e-10, abs=1e-14)
 
 
+@FEWER
 @given(name=st.sampled_from(AT_NAMES), pair=maps(same_channels=True))
 def test_at_preset_gradient_matches_finite_differences(name, pair):
     f_s, f_t = pair
