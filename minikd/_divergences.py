@@ -13,7 +13,7 @@ log-softmax vector-Jacobian product, :math:`\partial \ell / \partial z = (G - q 
 in which any multiple of ``q`` added to a row of G cancels (that is how the ``+1`` of
 :math:`\partial (q \log q) / \partial q` is dropped). Probabilities and log-probabilities come
 from the stable ``softmax._softmax_and_log`` (one ``exp`` for both); a mixture m is formed in
-probability space and floored at the smallest normal number before its log, and every term that
+probability space and the smallest normal number is added before its log, and every term that
 uses log m is weighted by p, q or their ratio to m (bounded by 1/weight), so logit gaps of 1e5
 stay finite. Kernels may overwrite the teacher's
 ``lp`` and ``p`` but never the student's ``lq`` or ``q``.
@@ -40,13 +40,15 @@ def _rowdot(a, b):
 def _log_mix(a, b, w):
     """log(w a + (1 - w) b) for probabilities a, b and 0 < w < 1; returns (log m, m).
 
-    Mixed in probability space (one log instead of a log-add-exp). Where both a and b underflow
-    to 0 the mixture is floored at the smallest normal number: every term that uses log m there
-    is multiplied by a, b or their ratio to m, which are 0 or bounded.
+    Mixed in probability space (one log instead of a log-add-exp). The smallest normal number
+    ``tiny`` is added first, so where a and b both underflow to 0, log m is finite; every term
+    that uses log m is multiplied by a, b or their ratio to m, so those terms stay 0 or bounded.
+    The addition moves only m < 2**24 tiny (about 2e-31 in float32), whose terms are negligible,
+    and costs a quarter of an ``np.maximum``.
     """
     m = np.multiply(a, a.dtype.type(w))
     m += b * b.dtype.type(1.0 - w)
-    np.maximum(m, np.finfo(m.dtype).tiny, out=m)
+    m += np.finfo(m.dtype).tiny
     return np.log(m), m
 
 
@@ -163,21 +165,25 @@ def _blocks(n_rows, n_cols, rows):
         yield slice(start, start + step) if rows is None else rows[start:start + step]
 
 
+def _block(z, sel):
+    """The rows ``sel`` of z as a fresh contiguous block. Index arrays copy anyway; for a slice the
+    copy is measured ~1.5x faster overall than working on the view (the block then stays hot)."""
+    return z[sel].copy() if isinstance(sel, slice) else z[sel]
+
+
 def full(z_s, z_t, kernel, w, temperature, rows, grad_scale):
     """Per-row losses (R,) and scaled gradients (R, V) for 2-D logits; rows=None selects all."""
-    out = np.empty_like(z_s) if rows is None else np.zeros_like(z_s)
+    out = np.zeros_like(z_s)
     losses = np.zeros(z_s.shape[0], dtype=z_s.dtype)
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
-        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
-        p, lp = _softmax_and_log(z_t[sel], temperature)  # (B, V) each
+        q, lq = _softmax_and_log(_block(z_s, sel), temperature)  # (B, V) each
+        p, lp = _softmax_and_log(_block(z_t, sel), temperature)  # (B, V) each
         ell, g = kernel(lp, p, lq, q, w)
         q *= g.sum(axis=-1, keepdims=True)
-        dst = out[sel] if rows is None else g  # a view of the output when the rows are a slice
-        np.subtract(g, q, out=dst)
-        dst *= scale
-        if rows is not None:
-            out[sel] = dst
+        g -= q
+        g *= scale
+        out[sel] = g  # one write to the (cold) output; measured faster than working in it
         losses[sel] = ell
     return losses, out
 
@@ -197,7 +203,7 @@ def bucket(z_s, lp_bins, idx, kernel, w, temperature, rows, grad_scale):
     scale = z_s.dtype.type(grad_scale)
     for sel in _blocks(*z_s.shape, rows):
         ib = idx[sel]  # (B, K)
-        q, lq = _softmax_and_log(z_s[sel], temperature)  # (B, V) each
+        q, lq = _softmax_and_log(_block(z_s, sel), temperature)  # (B, V) each
         lq_bins = np.empty((lq.shape[0], k + 1), dtype=lq.dtype)  # (B, K + 1)
         lq_bins[:, :k] = np.take_along_axis(lq, ib, axis=-1)
         q_bins = np.empty_like(lq_bins)  # (B, K + 1)

@@ -11,6 +11,7 @@ Nothing below the boundary re-validates: the private ``_``-functions trust their
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -121,14 +122,20 @@ def _check_finite(arr, name, func):
                           f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
 
 
+_FLOAT_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max),
+              np.dtype(np.float64): float(np.finfo(np.float64).max)}
+
+
 def _limit(dtype, temperature):
-    return np.finfo(dtype).max * 1e-10 / max(temperature, 1.0 / temperature)
+    return _FLOAT_MAX[dtype] * 1e-10 / max(temperature, 1.0 / temperature)
 
 
 def in_logit_range(z, temperature):
     """True when :func:`check_logit_range` would pass: a cheap test for a stacked batch."""
     limit = _limit(z.dtype, temperature)
-    return bool(-limit <= z.min() and z.max() <= limit)
+    # the ufuncs' reduce skips the Python wrappers of ndarray.min/max (a loss calls this per step)
+    return bool(-limit <= np.minimum.reduce(z, axis=None)
+                and np.maximum.reduce(z, axis=None) <= limit)
 
 
 def check_logit_range(z, temperature, name, func):
@@ -165,7 +172,7 @@ def check_temperature(temperature, func, name="temperature"):
     """Return ``temperature`` as a float, or raise unless it is a finite real number > 0."""
     expected = "a float in the range (0, inf)"
     t = _as_real_scalar(temperature, name, func, expected)
-    if not (np.isfinite(t) and t > 0):
+    if not (math.isfinite(t) and t > 0):
         raise param_error(name, func, expected, repr(t))
     return t
 
@@ -179,7 +186,7 @@ def check_nonnegative(value, name, func):
     """Return ``value`` as a float, or raise unless it is a finite real number >= 0."""
     expected = "a float in the range [0, inf)"
     v = _as_real_scalar(value, name, func, expected)
-    if not (np.isfinite(v) and v >= 0):
+    if not (math.isfinite(v) and v >= 0):
         raise param_error(name, func, expected, repr(v))
     return v
 

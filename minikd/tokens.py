@@ -6,17 +6,16 @@ language model (N, L, V): batch, sequence, vocabulary), turns each position into
 (teacher), computes a divergence :math:`\ell_m` per position, and reduces over the selected
 positions (``mask``, or ``labels != ignore_index`` as Hugging Face does):
 
-======================  =================================================  ====================
-function                per position                                       at the limits
-======================  =================================================  ====================
-:func:`forward_kl`      :math:`KL(p \| q)` (mass-covering)                 classic KD
-:func:`reverse_kl`      :math:`KL(q \| p)` (mode-seeking; MiniLLM)
-:func:`generalized_jsd` :math:`\beta KL(p \| m) + (1-\beta) KL(q \| m)`,   ``convention`` picks
-                        :math:`m = \beta p + (1-\beta) q` (GKD Eq. 1)      the TRL version
-:func:`skew_kl`         :math:`KL(p \| \alpha p + (1-\alpha) q)` (DistiLLM) alpha = 0: forward KL
-:func:`skew_reverse_kl` :math:`KL(q \| (1-\alpha) p + \alpha q)` (DistiLLM) alpha = 0: reverse KL
-:func:`topk_divergence` any of them from the teacher's stored top-k logits  renorm or tail bucket
-======================  =================================================  ====================
+* :func:`forward_kl`: :math:`KL(p \| q)`, mass-covering (classic KD, per token);
+* :func:`reverse_kl`: :math:`KL(q \| p)`, mode-seeking (MiniLLM);
+* :func:`generalized_jsd`: :math:`\beta KL(p \| m) + (1-\beta) KL(q \| m)`,
+  :math:`m = \beta p + (1-\beta) q` (GKD Eq. 1); ``convention`` picks a TRL version;
+* :func:`skew_kl`: :math:`KL(p \| \alpha p + (1-\alpha) q)` (DistiLLM; α = 0 is forward KL);
+* :func:`skew_reverse_kl`: :math:`KL(q \| (1-\alpha) p + \alpha q)` (DistiLLM; α = 0 is
+  reverse KL);
+* :func:`token_divergence`: any of them by name;
+* :func:`topk_divergence`: any of them from the teacher's stored top-k logits, the tail
+  renormalised away or kept as one bucket.
 
 Conventions (``docs/token_losses.md`` has the derivations and the library mapping):
 

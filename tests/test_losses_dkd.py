@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import reference_losses as ref
 from helpers import temperatures
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import softmax as sp_softmax
@@ -24,6 +24,9 @@ def test_identity_kl_equals_tckd_plus_weighted_nckd_per_sample(zs, zt, T, data):
     """
     n = min(len(zs), len(zt))
     zs, zt = zs[:n, : zt.shape[1]], zt[:n, : zs.shape[1]]
+    # the docstring's precondition: the -1000 mask is negligible only while the spread of u = z/T
+    # stays well below 1000 (a spread of 987 at T = 0.055 moved NCKD by e^-13 and failed)
+    assume(max(np.ptp(zs), np.ptp(zt)) / T <= 600)
     y = data.draw(arrays(np.int64, (n,), elements=st.integers(0, zs.shape[1] - 1)))
     p_t = minikd.softmax(zt, temperature=T)
     for i in range(n):

@@ -1,10 +1,11 @@
 """Measure distillation's gain over a scratch student on MNIST-1D, to choose the CLI defaults.
 
 Uses minikd's own pieces (``minikd.data.make_mnist1d``, ``minikd.MLP``, ``minikd.fit``,
-``minikd.train_loop``, ``minikd.AdamW``) and, for the distilled student, the Hinton et al. (2015)
-blend ``minikd.distillation_loss``: alpha on the soft term (T² inside it), 1 - alpha on the hard
-cross-entropy. Both students get the same initialisation,
-batch order, optimizer, learning rate, epochs and weight decay: the only difference is the loss.
+``minikd.AdamW``) and, for the distilled student, ``minikd.Distiller`` (what ``minikd.distill``
+runs): Hinton et al.'s (2015) blend, alpha on the soft term (T² inside it), 1 - alpha on the hard
+cross-entropy, plus the feature or relation term of ``--method`` with its library weight. Both
+students get the same initialisation, optimizer, learning rate, epochs, weight decay and
+mini-batch seed: only the loss differs.
 
     OPENBLAS_NUM_THREADS=1 python docs/scripts/measure_mnist1d_kd.py --seeds 5
 
@@ -24,28 +25,10 @@ import time
 
 import numpy as np
 
-from minikd import MLP, AdamW, distillation_loss, fit, train_loop
-from minikd.data import make_mnist1d
+from minikd import MLP, AdamW, Distiller, fit
+from minikd.data import make_mnist1d, standardize
 
-
-def distill_student(student, X, y, teacher_logits, *, temperature, alpha, epochs, batch_size,
-                    optimizer, rng):
-    r"""Train ``student`` on ``minikd.distillation_loss`` (Hinton KD blend), teacher frozen.
-
-    L = alpha T² KL(p_t^T || p_s^T) + (1 - alpha) CE(y, p_s), mean over the batch.
-    """
-
-    def step(idx):
-        z, cache = student.forward(X[idx], train=True)  # (B, C)
-        loss, dz = distillation_loss(z, teacher_logits[idx], y[idx], temperature=temperature,
-                                     alpha=alpha)
-        return {"loss": loss}, student.backward(dz, cache)
-
-    train_loop(student.params, optimizer, X.shape[0], step, epochs=epochs, batch_size=batch_size,
-               rng=rng, verbose=False)
-
-
-_TEACHERS = {}  # seed -> (test accuracy, train logits, CPU seconds): reused across the sweep
+_TEACHERS = {}  # seed -> (trained teacher, test accuracy, CPU seconds): reused across the sweep
 
 
 def run(cfg, seed, data):
@@ -57,21 +40,25 @@ def run(cfg, seed, data):
         fit(teacher, X, y, epochs=cfg["teacher_epochs"], batch_size=cfg["batch"], rng=seed,
             optimizer=AdamW(teacher.params, lr=cfg["teacher_lr"], weight_decay=0.0),
             verbose=False)
-        _TEACHERS[seed] = (float(np.mean(teacher.predict(Xt) == yt)),
-                           teacher.forward(X)[0], time.process_time() - t0)
-    acc_t, zt, t_teacher = _TEACHERS[seed]
+        _TEACHERS[seed] = (teacher, float(np.mean(teacher.predict(Xt) == yt)),
+                           time.process_time() - t0)
+    teacher, acc_t, t_teacher = _TEACHERS[seed]
     out = {"teacher": acc_t, "t_teacher": t_teacher}
     for name in ("scratch", "distilled"):
         t1 = time.process_time()
         student = MLP([X.shape[1], *cfg["student"], 10], rng=1000 + seed)  # same init for both
-        opt = AdamW(student.params, lr=cfg["lr"], weight_decay=cfg["wd"])
         if name == "scratch":
             fit(student, X, y, epochs=cfg["epochs"], batch_size=cfg["batch"], rng=seed,
-                optimizer=opt, verbose=False)
+                optimizer=AdamW(student.params, lr=cfg["lr"], weight_decay=cfg["wd"]),
+                verbose=False)
         else:
-            distill_student(student, X, y, zt, temperature=cfg["T"], alpha=cfg["alpha"],
-                            epochs=cfg["epochs"], batch_size=cfg["batch"], optimizer=opt,
-                            rng=seed)
+            # minikd.distill with our own optimizer; the Distiller's params include the FitNets
+            # regressors, which the optimizer must update too.
+            gen = np.random.default_rng(seed)
+            d = Distiller(teacher, student, X, y, method=cfg["method"], temperature=cfg["T"],
+                          alpha=cfg["alpha"], rng=gen)
+            d.train(epochs=cfg["epochs"], batch_size=cfg["batch"], rng=gen, verbose=False,
+                    optimizer=AdamW(d.params, lr=cfg["lr"], weight_decay=cfg["wd"]))
         out[name] = float(np.mean(student.predict(Xt) == yt))
         out[f"t_{name}"] = time.process_time() - t1
     out["gain"] = out["distilled"] - out["scratch"]
@@ -93,14 +80,24 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--T", type=float, nargs="+", default=[4.0])
     p.add_argument("--alpha", type=float, nargs="+", default=[0.9])
+    p.add_argument("--method", nargs="+", default=["kd"],
+                   help="minikd.distill's method: kd, fitnets, at, sp, rkd, pkt, cosine")
+    p.add_argument("--standardize", action="store_true",
+                   help="per-feature standardisation with the training statistics")
     p.add_argument("-v", action="store_true", help="also print every seed")
     a = p.parse_args(argv)
     data = make_mnist1d(rng=a.data_seed)
+    if a.standardize:
+        X, y, Xt, yt = data
+        X, Xt = standardize(X, Xt)
+        data = (X, y, Xt, yt)
     base = {"teacher": a.teacher, "teacher_dropout": a.teacher_dropout,
             "teacher_epochs": a.teacher_epochs, "teacher_lr": a.teacher_lr,
-            "student": a.student, "batch": a.batch}
-    for epochs, lr, wd, T, alpha in itertools.product(a.epochs, a.lr, a.wd, a.T, a.alpha):
-        cfg = {**base, "epochs": epochs, "lr": lr, "wd": wd, "T": T, "alpha": alpha}
+            "student": a.student, "batch": a.batch, "standardize": a.standardize}
+    for method, epochs, lr, wd, T, alpha in itertools.product(a.method, a.epochs, a.lr, a.wd,
+                                                              a.T, a.alpha):
+        cfg = {**base, "method": method, "epochs": epochs, "lr": lr, "wd": wd, "T": T,
+               "alpha": alpha}
         rows = [run(cfg, s, data) for s in range(a.seeds)]
         if a.v:
             for r in rows:
