@@ -24,7 +24,7 @@ SEED = 0
 BATCH = 64
 SEEDS = 2
 SETTINGS = dict(dataset="digits", teacher_hidden=(128, 128), teacher_dropout=0.3,
-                teacher_epochs=20, student_hidden=(16,), epochs=30, batch_size=64)
+                teacher_epochs=15, student_hidden=(16,), epochs=25, batch_size=64)
 VARIANTS = [
     ("response only (KD)", {"family": "response"}),
     ("+ feature: FitNets (x100)", {"family": "feature", "feature_loss": "fitnets"}),

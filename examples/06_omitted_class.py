@@ -19,7 +19,7 @@ from minikd.experiments import run_omit_class
 
 OMIT = 3
 SEEDS = 3
-SETTINGS = dict(teacher_hidden=(128, 128), teacher_epochs=40, student_hidden=(64,), epochs=60,
+SETTINGS = dict(teacher_hidden=(128, 128), teacher_epochs=30, student_hidden=(64,), epochs=40,
                 temperature=20.0, alpha=1.0)
 ROWS = [
     ("teacher", "teacher (saw every digit)"),
