@@ -392,7 +392,7 @@ def _limit_threads(threads):
 def _import_torch():
     try:
         import torch
-    except ImportError:
+    except (ImportError, OSError):  # absent, or a build whose shared libraries do not load
         return None
     return torch
 
