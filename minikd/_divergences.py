@@ -115,10 +115,11 @@ def jsd_trl_legacy(lp, p, lq, q, beta):
 
 
 def jsd_trl_logspace(lp, p, lq, q, beta):
-    """The first GKDTrainer: log m = beta log p + (1 - beta) log q (unnormalised), which sums to
-    beta^2 KL(q || p) + (1 - beta)^2 KL(p || q); G = beta^2 q (log q - log p) - (1 - beta)^2 p.
+    """The first GKDTrainer: log m = beta log q + (1 - beta) log p (unnormalised; q the student),
+    and beta KL(p || m) + (1 - beta) KL(q || m), which sums to
+    beta^2 KL(p || q) + (1 - beta)^2 KL(q || p); G = (1 - beta)^2 q (log q - log p) - beta^2 p.
     """
-    b2, c2 = beta * beta, (1.0 - beta) * (1.0 - beta)
+    c2, b2 = beta * beta, (1.0 - beta) * (1.0 - beta)  # weights of KL(p||q) and KL(q||p)
     r = np.subtract(lq, lp, out=lp)  # log q - log p
     ell = b2 * _rowdot(q, r) - c2 * _rowdot(p, r)
     r *= q

@@ -7,9 +7,11 @@ writes the amount to subtract, :math:`\Delta`, into a buffer kept per parameter,
 almost nothing.
 
 A step is all or nothing with respect to finiteness: if any :math:`\theta - \Delta` would hold
-NaN or inf, :class:`NonFiniteUpdateError` is raised and *no* parameter is changed (the
-optimizer's own state, e.g. its momentum, has then already moved and should be discarded).
-The check costs one dot product: when :math:`\Delta \cdot \Delta` is finite, every
+NaN or inf (a NaN or inf gradient included), :class:`NonFiniteUpdateError` is raised and
+neither the parameters nor the optimizer's own state (step count, momentum, moments) change:
+the state is copied before the step (one copy of each flat state array) and put back on refusal,
+so the next finite step is the one a fresh optimizer would take. The check costs one dot
+product: when :math:`\Delta \cdot \Delta` is finite, every
 :math:`|\Delta_i|` is below the square root of the largest float, far too small for the
 subtraction to overflow.
 
@@ -72,6 +74,7 @@ class _Optimizer:
     """Shared bookkeeping: the params dict, the learning rate, the step count, the buffers."""
 
     _name = "Optimizer"
+    _state_names = ()  # the states that persist across steps (scratch buffers excluded)
 
     def __init__(self, params, lr):
         func = self._name
@@ -87,6 +90,7 @@ class _Optimizer:
         self.t = 0  # completed steps
         self._states = {}  # name -> {key: buffer shaped like params[key]}
         self._flat = {}  # name -> the flat array behind every buffer of that state, if one is
+        self._backup = {}  # name -> a flat array for _save_state's copy of that state
 
     @property
     def lr(self):
@@ -152,6 +156,7 @@ class _Optimizer:
             if p is None or getattr(g, "shape", None) != p.shape:
                 raise param_error("grads", f"{self._name}.step", "arrays shaped like params",
                                   f"key {key!r} with shape {getattr(g, 'shape', None)}")
+        saved = self._save_state(grads)
         self.t += 1
         flat_delta = self._flat_step(grads, "delta")
         if flat_delta is not None:  # the views are known to fit: no per-key lookups
@@ -170,12 +175,48 @@ class _Optimizer:
             bad = [key for key, d in deltas.items()
                    if not _update_is_finite(self.params[key], d)]
             if bad:
+                self.t -= 1
+                self._restore_state(saved)
+                bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]
+                why = f" (non-finite gradient(s) {bad_grads})" if bad_grads else ""
                 raise NonFiniteUpdateError(
-                    f"{self._name} step {self.t} (lr={self.lr:g}) would make parameter(s) "
-                    f"{bad} non-finite; no parameter was changed.")
+                    f"{self._name} step {self.t + 1} (lr={self.lr:g}) would make parameter(s) "
+                    f"{bad} non-finite{why}; no parameter or optimizer state was changed.")
         for key, d in deltas.items():
             p = self.params[key]
             np.subtract(p, d, out=p)
+
+    def _save_state(self, grads):
+        """Copies of the persistent state this step may change: whole flat arrays when the step
+        updates every buffer (one copy each), else the touched buffers one by one."""
+        saved = []
+        for name in self._state_names:
+            flat = self._flat_step(grads, name)
+            if flat is not None:
+                backup = self._backup.get(name)
+                if backup is None or backup.shape != flat.shape or backup.dtype != flat.dtype:
+                    backup = self._backup[name] = np.empty_like(flat)
+                np.copyto(backup, flat)
+                saved.append((name, None, flat, backup))
+            else:
+                views = self._state(name)
+                for key in grads:
+                    buf = views.get(key)
+                    saved.append((name, key, buf, None if buf is None else buf.copy()))
+        return saved
+
+    def _restore_state(self, saved):
+        """Undo a refused step's changes to every buffer saved by :meth:`_save_state`."""
+        for name, key, buf, backup in saved:
+            views = self._state(name)
+            if key is None:
+                np.copyto(buf, backup)
+            elif buf is None or backup is None:
+                views.pop(key, None)  # the buffer was new: it starts from zeros next time
+                self._flat.pop(name, None)
+            else:
+                views[key] = buf  # the same array (a replaced buffer is put back too)
+                np.copyto(buf, backup)
 
     def _fill_deltas(self, grads, deltas, every):
         """Write each parameter's update into ``deltas[key]``; ``every``: all are updated."""
@@ -231,6 +272,7 @@ class SGD(_Optimizer):
         if nesterov and self.momentum == 0.0:
             raise param_error("nesterov", "SGD", "False when momentum is 0", "True")
         self.nesterov = bool(nesterov)
+        self._state_names = ("velocity",) if self.momentum else ()
         self.weight_decay = _check_nonneg(weight_decay, "weight_decay", "SGD")
 
     @property
@@ -312,6 +354,7 @@ class Adam(_Optimizer):
     """
 
     _name = "Adam"
+    _state_names = ("m", "v")
     _decoupled = False
 
     def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

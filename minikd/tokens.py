@@ -259,7 +259,9 @@ def generalized_jsd(z_s, z_t, *, beta=0.5, convention="trl", temperature=1.0, ma
       so reverse KL at β = 0 and forward KL at β = 1, continuous; equal to DistiLLM/MiniLLM
       ``js_distance(lam=beta)`` and to ``"gkd"``'s mixture with the weights swapped at 1 - β.
     * ``"trl_logspace"`` (the first GKDTrainer): log-probabilities interpolated instead of
-      probabilities, which works out to :math:`\beta^2 KL(q \| p) + (1-\beta)^2 KL(p \| q)`.
+      probabilities, ``log m = beta log q + (1 - beta) log p``, which works out to
+      :math:`\beta^2 KL(p \| q) + (1-\beta)^2 KL(q \| p)`: reverse KL at β = 0, forward KL at
+      β = 1, scaled by β² and (1 − β)².
 
     PyTorch twin (``"trl"``, 0 < β < 1): ``lm = torch.logsumexp(torch.stack([lq +
     math.log1p(-beta), lp + math.log(beta)]), 0)``; ``(beta * F.kl_div(lm, lp, reduction="none",

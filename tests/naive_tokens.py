@@ -72,12 +72,12 @@ def jsd_trl_legacy_row(p, q, beta):
 
 
 def jsd_trl_logspace_row(p, q, beta):
-    """The first TRL GKD: log m = beta log p + (1-beta) log q, unnormalised, then
-    beta * sum q (log q - log m) + (1-beta) * sum p (log p - log m)."""
-    lm = [beta * math.log(pi) + (1 - beta) * math.log(qi) for pi, qi in zip(p, q, strict=True)]
-    ell = (beta * sum(qi * (math.log(qi) - li) for qi, li in zip(q, lm, strict=True))
-           + (1 - beta) * sum(pi * (math.log(pi) - li) for pi, li in zip(p, lm, strict=True)))
-    dq = [beta**2 * (math.log(qi / pi) + 1) - (1 - beta) ** 2 * pi / qi
+    """The first TRL GKD (q the student, p the teacher): log m = beta log q + (1-beta) log p,
+    unnormalised, then beta * sum p (log p - log m) + (1-beta) * sum q (log q - log m)."""
+    lm = [beta * math.log(qi) + (1 - beta) * math.log(pi) for pi, qi in zip(p, q, strict=True)]
+    ell = (beta * sum(pi * (math.log(pi) - li) for pi, li in zip(p, lm, strict=True))
+           + (1 - beta) * sum(qi * (math.log(qi) - li) for qi, li in zip(q, lm, strict=True)))
+    dq = [(1 - beta) ** 2 * (math.log(qi / pi) + 1) - beta**2 * pi / qi
           for pi, qi in zip(p, q, strict=True)]
     return ell, _softmax_vjp(q, dq)
 

@@ -246,9 +246,9 @@ def test_jsd_limits_scale_to_forward_and_reverse_kl(prob, T):
 
     assert legacy(eps).loss == pytest.approx(rkl.loss, abs=tol2)
     assert legacy(1 - eps).loss == pytest.approx(fkl.loss, abs=tol2)
-    # trl_logspace: beta^2 RKL + (1 - beta)^2 FKL
+    # trl_logspace: beta^2 FKL + (1 - beta)^2 RKL
     logspace = tokens.generalized_jsd(z_s, z_t, beta=0.3, convention="trl_logspace", **kw)
-    assert logspace.loss == pytest.approx(0.09 * rkl.loss + 0.49 * fkl.loss, rel=1e-10, abs=1e-14)
+    assert logspace.loss == pytest.approx(0.09 * fkl.loss + 0.49 * rkl.loss, rel=1e-10, abs=1e-14)
 
 
 def test_trl_legacy_is_gkd_with_swapped_weights():

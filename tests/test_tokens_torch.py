@@ -24,9 +24,9 @@ def trl_jsd(s, t, labels=None, beta=0.5, temperature=1.0, version="current"):
     lq = F.log_softmax(s / temperature, dim=-1)
     lp = F.log_softmax(t / temperature, dim=-1)
     if version == "logspace":
-        mix = beta * lp + (1 - beta) * lq
-        jsd = (beta * F.kl_div(mix, lq, reduction="none", log_target=True)
-               + (1 - beta) * F.kl_div(mix, lp, reduction="none", log_target=True))
+        mix = beta * lq + (1 - beta) * lp  # TRL: beta * student + (1 - beta) * teacher
+        jsd = (beta * F.kl_div(mix, lp, reduction="none", log_target=True)
+               + (1 - beta) * F.kl_div(mix, lq, reduction="none", log_target=True))
     elif version == "legacy":
         b = torch.tensor(beta, dtype=lq.dtype)
         lm = torch.logsumexp(torch.stack([lq + torch.log(b), lp + torch.log(1 - b)]), dim=0)

@@ -39,42 +39,12 @@ def _assert_agree(rows):
         for r in bad)
 
 
-# minikd's generalized_jsd(convention="trl_logspace") reads the first GKDTrainer as
-# log m = beta log p + (1 - beta) log q, i.e. beta^2 KL(q||p) + (1 - beta)^2 KL(p||q). The TRL
-# gkd_trainer.py that make_torch_fixtures.py transcribes (the line removed by TRL PR #2204) has
-# `interpolated_log_probs = beta * student_log_probs + (1 - beta) * teacher_log_probs` and
-# `jsd = beta * kl_teacher + (1 - beta) * kl_student`, i.e. beta^2 KL(p||q) + (1-beta)^2 KL(q||p):
-# the same family with beta and 1 - beta exchanged. Until the tokens owner settles which TRL
-# commit to follow, these cases are checked as exactly that exchange (and must still differ
-# at the stated beta, so that a fix shows up here and this entry gets removed).
-LOGSPACE = "generalized_jsd/trl_logspace-"
-
-
-def _split_known(doc):
-    known = [c for c in doc["cases"] if c["name"].startswith(LOGSPACE)]
-    rest = [c for c in doc["cases"] if not c["name"].startswith(LOGSPACE)]
-    return known, rest
-
-
 def test_minikd_matches_the_shipped_pytorch_fixtures():
     doc = vectors.load_vectors(FIXTURES)
     assert doc["torch_version"].startswith("2.13.0")
-    _, rest = _split_known(doc)
-    rows = vectors.compare_vectors({**doc, "cases": rest})
+    rows = vectors.compare_vectors(doc)
     assert len(rows) >= 150
     _assert_agree(rows)
-
-
-def test_trl_logspace_is_trl_code_with_beta_exchanged():
-    known, _ = _split_known(vectors.load_vectors(FIXTURES))
-    assert known
-    swapped = [{**c, "params": {**c["params"], "beta": 1.0 - c["params"]["beta"]}}
-               for c in known]
-    _assert_agree(vectors.compare_vectors({"cases": swapped}))
-    as_stated = vectors.compare_vectors({"cases": [c for c in known
-                                                    if c["params"]["beta"] != 0.5]})
-    assert as_stated and all(r["loss_error"] > 1e-3 for r in as_stated), (
-        "trl_logspace now matches the TRL code as stated: remove LOGSPACE from this test")
 
 
 def test_fixtures_cover_every_loss_family_and_preset():
@@ -112,8 +82,7 @@ def test_live_against_pytorch_on_fresh_random_inputs():
     import numpy as np
 
     seed = int(np.random.default_rng().integers(2**31))
-    _, rest = _split_known(script.build(seed))
-    rows = vectors.compare_vectors({"cases": rest})
+    rows = vectors.compare_vectors(script.build(seed))
     _assert_agree([{**r, "name": f"{r['name']} (seed {seed})"} for r in rows])
 
 
@@ -129,8 +98,6 @@ def test_golden_vectors_agree_with_pytorch():
     for case in doc["cases"]:
         if case["function"] not in script.TORCH:
             continue
-        if case["name"].startswith(LOGSPACE):  # see LOGSPACE above: the TRL code at 1 - beta
-            case = {**case, "params": {**case["params"], "beta": 1.0 - case["params"]["beta"]}}
         loss, grad = script.compute(case)
         scale = max(abs(loss), abs(case["loss"]))
         assert abs(loss - case["loss"]) <= TOL * scale, case["name"]

@@ -1,0 +1,80 @@
+"""A refused optimizer step changes nothing: neither the parameters nor the optimizer's state,
+so the next finite step is exactly the first step of a fresh optimizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minikd.optim import SGD, Adam, AdamW, NonFiniteUpdateError
+
+MAKERS = {
+    "sgd": lambda p, **kw: SGD(p, lr=0.1, **kw),
+    "sgd-momentum": lambda p, **kw: SGD(p, lr=0.1, momentum=0.9, **kw),
+    "sgd-nesterov": lambda p, **kw: SGD(p, lr=0.1, momentum=0.9, nesterov=True, **kw),
+    "adam": lambda p, **kw: Adam(p, lr=0.1, **kw),
+    "adamw": lambda p, **kw: AdamW(p, lr=0.1, **kw),
+}
+BAD = [np.nan, np.inf, -np.inf]
+
+
+def _fresh_first_step(make, params, grads, **kw):
+    fresh = {k: v.copy() for k, v in params.items()}
+    make(fresh, **kw).step({k: v.copy() for k, v in grads.items()})
+    return fresh
+
+
+@pytest.mark.parametrize("bad", BAD)
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_refused_step_then_good_step_equals_a_fresh_first_step(name, bad):
+    make = MAKERS[name]
+    params = {"w": np.ones(3)}
+    expected = _fresh_first_step(make, params, {"w": np.full(3, 0.1)})
+    opt = make(params)
+    with pytest.raises(NonFiniteUpdateError, match="non-finite gradient"):
+        opt.step({"w": np.array([bad, 1.0, 1.0])})
+    np.testing.assert_array_equal(params["w"], np.ones(3))
+    assert opt.t == 0
+    opt.step({"w": np.full(3, 0.1)})  # before the fix: refused too (NaN momentum / moments)
+    np.testing.assert_array_equal(params["w"], expected["w"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_refusal_after_some_steps_restores_the_state(name, dtype):
+    # Two optimizers see the same finite steps; one also sees a refused step in between
+    # (all parameters: the flat-array path; a subset: the per-buffer path).
+    rng = np.random.default_rng(0)
+    shapes = {"W": (3, 2), "b": (2,)}
+    start = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    steps = [{k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+             for _ in range(3)]
+    a, b = ({k: v.copy() for k, v in start.items()} for _ in range(2))
+    opt_a, opt_b = MAKERS[name](a, weight_decay=0.01), MAKERS[name](b, weight_decay=0.01)
+    for i, grads in enumerate(steps):
+        opt_a.step({k: v.copy() for k, v in grads.items()})
+        if i == 1:
+            for refused in ({"W": np.full((3, 2), np.nan, dtype), "b": steps[0]["b"]},
+                            {"b": np.array([1.0, np.inf], dtype)}):
+                with pytest.raises(NonFiniteUpdateError):
+                    opt_b.step(refused)
+        opt_b.step({k: v.copy() for k, v in grads.items()})
+    assert opt_a.t == opt_b.t == 3
+    for k in shapes:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam"])
+def test_finite_gradient_with_overflowing_update_restores_the_state(name):
+    # The update overflows though the gradient is finite (a huge learning rate): refused, and
+    # the state is put back, so a later step at a sane learning rate is a fresh first step.
+    params = {"w": np.ones(3)}
+    expected = _fresh_first_step(MAKERS[name], params, {"w": np.full(3, 0.1)})
+    opt = MAKERS[name](params)
+    opt.lr = 1e308
+    with pytest.raises(NonFiniteUpdateError) as info:
+        opt.step({"w": np.full(3, 1e10)})
+    assert "gradient" not in str(info.value)
+    opt.lr = 0.1
+    opt.step({"w": np.full(3, 0.1)})
+    np.testing.assert_array_equal(params["w"], expected["w"])
