@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from ._threads import blas_threads
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -266,7 +268,8 @@ def _cmd_distill(args):
     from . import experiments, plots
 
     setup = _setup_from_args(args)
-    result = experiments.run_distill(setup, verbose=not args.quiet, save_dir=args.save)
+    with blas_threads(args.threads):
+        result = experiments.run_distill(setup, verbose=not args.quiet, save_dir=args.save)
     if args.json:
         _print_json(result)
     else:
@@ -315,7 +318,8 @@ def _cmd_omit_class(args):
     from . import experiments
 
     setup = _setup_from_args(args, experiments.OmitSetup)
-    result = experiments.run_omit_class(setup, verbose=not args.quiet)
+    with blas_threads(args.threads):
+        result = experiments.run_omit_class(setup, verbose=not args.quiet)
     if args.json:
         _print_json(result)
     else:
@@ -341,8 +345,9 @@ def _cmd_sweep(args):
     from . import experiments, plots
 
     setup = _setup_from_args(args)
-    result = experiments.run_sweep(setup, temperatures=args.sweep_t, alphas=args.sweep_alpha,
-                                   verbose=not args.quiet)
+    with blas_threads(args.threads):
+        result = experiments.run_sweep(setup, temperatures=args.sweep_t,
+                                       alphas=args.sweep_alpha, verbose=not args.quiet)
     if args.json:
         _print_json(result)
     else:
@@ -424,6 +429,9 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
     g = p.add_argument_group("models and training")
     g.add_argument("--seeds", type=_positive_int, metavar="S",
                    help=f"number of seeds (default: {d.seeds})")
+    g.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="BLAS threads while training (default: 1; these networks are too small "
+                        "for more threads to pay, and float32 results depend on the count)")
     g.add_argument("--first-seed", type=_nonneg_int, metavar="S",
                    help=f"first seed (default: {d.first_seed})")
     g.add_argument("--teacher-hidden", type=_positive_int, nargs="+", metavar="H",
@@ -470,8 +478,9 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
     g.add_argument("--beta", type=_nonneg_float,
                    help="weight of the feature or relation term (default: the libraries' "
-                        "weight for that loss: fitnets 100, cosine 1, at 1000, rkd 1 with "
-                        "25 x distance + 50 x angle inside, sp 3000, pkt 30000)")
+                        "weight for that loss: cosine 1, at 1000, rkd 1 with 25 x distance + "
+                        "50 x angle inside, sp 3000, pkt 30000; fitnets 10, since the "
+                        "libraries' 100 kills these small networks' ReLUs)")
     g.add_argument("--feature-loss", choices=["fitnets", "cosine", "at"],
                    help=f"with --family feature: FitNets hint through a learned regressor, "
                         f"cosine or attention transfer (the last two need equal widths) "
