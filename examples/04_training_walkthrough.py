@@ -6,8 +6,10 @@ cross_entropy. The loop in step 9 is what minikd's distillation trainer does for
 
 Data: the UCI 8x8 handwritten digits shipped with minikd (1797 images, 64 pixels).
 Run: python examples/04_training_walkthrough.py   [--plot curves.png]  (a few seconds)
+MINIKD_EXAMPLE_QUICK=1 runs a much shorter version (the smoke test uses it).
 """
 
+import os
 import sys
 
 import numpy as np
@@ -21,6 +23,9 @@ STUDENT = [64, 16, 10]
 TEMPERATURE = 4.0
 ALPHA = 0.9  # weight of the soft term
 EPOCHS = 40
+QUICK = os.environ.get("MINIKD_EXAMPLE_QUICK") == "1"  # the smoke test's short run
+if QUICK:
+    EPOCHS = 10
 BATCH = 64
 LR = 3e-3
 

@@ -13,18 +13,24 @@ student per family on the shipped UCI digits (all on top of the response blend) 
 (RKD is left out of part 2: its angle term costs O(B^3) per batch, too slow for a quick demo.)
 
 Run: python examples/05_three_families.py   (a few seconds, deterministic)
+MINIKD_EXAMPLE_QUICK=1 runs a much shorter version (the smoke test uses it).
 """
+
+import os
 
 import numpy as np
 
 import minikd
-from minikd import MLP, experiments
+from minikd import MLP, experiments, sweeps
 
 SEED = 0
 BATCH = 64
 SEEDS = 2
 SETTINGS = dict(dataset="digits", teacher_hidden=(128, 128), teacher_dropout=0.3,
                 teacher_epochs=15, student_hidden=(16,), epochs=25, batch_size=64)
+if os.environ.get("MINIKD_EXAMPLE_QUICK") == "1":  # the smoke test's short run
+    SEEDS = 1
+    SETTINGS.update(teacher_epochs=3, epochs=3)
 VARIANTS = [
     ("response only (KD)", {"family": "response"}),
     ("+ feature: FitNets (x100)", {"family": "feature", "feature_loss": "fitnets"}),
@@ -60,7 +66,7 @@ def part1():
 
 
 def part2():
-    result = experiments.run_variants(
+    result = sweeps.run_variants(
         experiments.DistillSetup(seeds=SEEDS, **SETTINGS),
         [v for _, v in VARIANTS], verbose=False)
     b = result["baseline"]

@@ -13,14 +13,20 @@ Here the same on the UCI 8x8 digits shipped with minikd. Three ways to choose th
 A student trained from scratch on the same transfer set (hard labels) can never predict a 3.
 
 Run: python examples/06_omitted_class.py   (a few seconds, deterministic)
+MINIKD_EXAMPLE_QUICK=1 runs a much shorter version (the smoke test uses it).
 """
 
-from minikd.experiments import run_omit_class
+import os
+
+from minikd.omit_class import run_omit_class
 
 OMIT = 3
 SEEDS = 3
 SETTINGS = dict(teacher_hidden=(128, 128), teacher_epochs=30, student_hidden=(64,), epochs=40,
                 temperature=20.0, alpha=1.0)
+if os.environ.get("MINIKD_EXAMPLE_QUICK") == "1":  # the smoke test's short run
+    SEEDS = 2
+    SETTINGS.update(teacher_epochs=10, epochs=10)
 ROWS = [
     ("teacher", "teacher (saw every digit)"),
     ("scratch", "scratch student, hard labels, no 3s"),

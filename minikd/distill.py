@@ -73,7 +73,12 @@ def _feature_term(method, h_s, h_t):
         return loss, grad[:, 0, :]
     if method == "rkd":
         w_d, w_a = RKD_WEIGHTS
-        dist, angle = rkd_distance_loss(h_s, h_t), rkd_angle_loss(h_s, h_t)
+        angle = rkd_angle_loss(h_s, h_t)
+        if h_s.shape[0] < 2:
+            # A one-row mini-batch (the remainder when N % batch_size == 1) has no pair: the
+            # distance term is 0 with a zero gradient there (rkd_distance_loss refuses N = 1).
+            return w_a * angle.loss, w_a * angle.grad
+        dist = rkd_distance_loss(h_s, h_t)
         return w_d * dist.loss + w_a * angle.loss, w_d * dist.grad + w_a * angle.grad
     fn = {"sp": sp_loss, "pkt": pkt_loss, "cosine": cosine_loss}[method]
     return fn(h_s, h_t)
@@ -112,7 +117,9 @@ class Distiller:
         (:func:`minikd.attention_transfer_loss` on ``(N, 1, H)``; needs equal widths),
         :func:`minikd.sp_loss`, RKD (``25 · rkd_distance_loss + 50 · rkd_angle_loss``),
         :func:`minikd.pkt_loss`, DistilBERT's :func:`minikd.cosine_loss` (equal widths).
-        "kd" has no feature term.
+        "kd" has no feature term. A one-row mini-batch has no pair of rows: its RKD distance
+        term is 0 with a zero gradient (sp, pkt and the RKD angle are already 0 or constant
+        there, see their docstrings).
     layers : sequence of (int, int), optional
         Pairs ``(student hidden layer i, teacher hidden layer j)`` (indices into
         ``cache.hidden``; negative counts from the last). Default ``[(-1, -1)]``: last hidden

@@ -1,7 +1,8 @@
 """The command line: help, one-line errors with exit status 2, JSON output, the tables' content.
 
-Commands that train are run in a subprocess with one BLAS thread (float32 results depend on the
-thread count) and assert on structure and on averaged gains, never on exact accuracies.
+Commands that train run in-process: the experiment commands train on one BLAS thread by default
+(``--threads 1``; float32 results depend on the thread count). Tests assert on structure and on
+gains averaged over seeds, never on exact accuracies.
 """
 
 import json
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from minikd import LossGrad, cli, experiments
+from minikd import LossGrad, _report, cli, omit_class, selfcheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -161,8 +162,8 @@ def test_gradcheck_command_passes_on_every_public_loss(capsys):
     assert status == 0, err
     assert data["failed"] == 0
     skipped = [r["loss"] for r in data["rows"] if r["status"] == "skip"]
-    assert skipped == [], f"losses with no input recipe in experiments.gradcheck_losses: {skipped}"
-    assert {r["loss"] for r in data["rows"]} == set(experiments.discover_losses())
+    assert skipped == [], f"losses with no input recipe in selfcheck.gradcheck_losses: {skipped}"
+    assert {r["loss"] for r in data["rows"]} == set(selfcheck.discover_losses())
 
 
 def _kd_like(student_logits, teacher_logits, *, temperature=1.0, broken=False):
@@ -182,7 +183,7 @@ def test_gradcheck_reports_a_broken_gradient_as_failed(capsys, monkeypatch):
     def good_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature)
 
-    monkeypatch.setattr(experiments, "discover_losses",
+    monkeypatch.setattr(selfcheck, "discover_losses",
                         lambda: {"broken_loss": broken_loss, "good_loss": good_loss})
     status, out, _ = run_main(["gradcheck", "--t", "2", "4"], capsys)
     assert status == 1
@@ -196,7 +197,7 @@ def test_gradcheck_at_t1_cannot_see_a_missing_factor_of_t():
     def broken_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature, broken=True)
 
-    rows = experiments.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
+    rows = selfcheck.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
                                         rng=0)
     assert [r["status"] for r in rows] == ["pass", "FAIL"]
 
@@ -205,7 +206,7 @@ def test_gradcheck_skips_a_signature_it_cannot_feed():
     def odd_loss(a_string):
         raise TypeError("needs a string")
 
-    rows = experiments.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
+    rows = selfcheck.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
     assert [r["status"] for r in rows] == ["skip"]
 
 
@@ -215,11 +216,11 @@ TINY = ["--dataset", "digits", "--seeds", "2", "--teacher-hidden", "32", "--teac
         "--student-hidden", "8", "--epochs", "4", "--batch-size", "128"]
 
 
-def test_distill_json_has_every_field():
-    proc = run_subprocess(["distill", *TINY, "--json", "-q"])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # -q: no progress
-    r = json.loads(proc.stdout)
+def test_distill_json_has_every_field(capsys):
+    status, out, err = run_main(["distill", *TINY, "--json", "-q"], capsys)
+    assert status == 0, err
+    assert err == ""  # -q: no progress
+    r = json.loads(out)
     assert [s["seed"] for s in r["per_seed"]] == [0, 1]
     for name in ("teacher", "scratch", "scratch_wd", "distilled"):
         assert 0.0 <= r["summary"][name]["mean"] <= 1.0
@@ -239,21 +240,20 @@ def test_distill_json_has_every_field():
     assert len(r["curves"]["distilled"]) == 2 and len(r["curves"]["distilled"][0]) == 4
 
 
-def test_distill_table_save_and_plot(tmp_path):
+def test_distill_table_save_and_plot(tmp_path, capsys):
     from minikd import MLP
 
     plot = tmp_path / "curves.png"
-    proc = run_subprocess(["distill", *TINY, "--save", str(tmp_path / "models"),
-                           "--plot", str(plot)])
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    status, out, err = run_main(["distill", *TINY, "--save", str(tmp_path / "models"),
+                                 "--plot", str(plot)], capsys)
+    assert status == 0, err
     for field in ("test acc (%)", "agrees w/ teacher (%)", "params", "µs/sample",
                   "student, scratch + weight decay", "student, distilled",
                   "gain of the distilled student over scratch:",
                   "gain of the distilled student over scratch + weight decay:",
                   "better on", "DistilBERT-style:", "smaller", "per sample", "of the teacher's"):
         assert field in out, field
-    assert "seed 1 distilled epoch 4/4" in proc.stderr  # per-epoch progress on stderr
+    assert "seed 1 distilled epoch 4/4" in err  # per-epoch progress on stderr
     saved = sorted(os.listdir(tmp_path / "models"))
     assert saved == sorted(f"{m}_seed{s}.npz" for m in ("teacher", "scratch", "scratch_wd",
                                                          "distilled") for s in (0, 1))
@@ -261,17 +261,17 @@ def test_distill_table_save_and_plot(tmp_path):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        assert "matplotlib is not installed" in proc.stderr
+        assert "matplotlib is not installed" in err
     else:
         assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_omit_class_distilled_student_recognises_the_unseen_class():
-    proc = run_subprocess(["omit-class", "--seeds", "2", "--teacher-hidden", "64",
-                           "--teacher-epochs", "20", "--student-hidden", "32", "--epochs", "30",
-                           "--json", "-q"])
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout)
+def test_omit_class_distilled_student_recognises_the_unseen_class(capsys):
+    status, out, err = run_main(["omit-class", "--seeds", "2", "--teacher-hidden", "64",
+                                 "--teacher-epochs", "20", "--student-hidden", "32",
+                                 "--epochs", "30", "--json", "-q"], capsys)
+    assert status == 0, err
+    r = json.loads(out)
     s = r["summary"]
     # A student that never saw a 3 with hard labels cannot predict it; dark knowledge can.
     # Averaged over seeds, with a margin a broken transfer cannot meet.
@@ -289,12 +289,12 @@ def test_omit_class_text_names_the_three_rules(capsys, monkeypatch):
             "data": {"n_train": 10, "n_test": 5, "n_test_class": 2, "n_classes": 10,
                      "n_features": 64},
             "summary": {k: {"class_acc": {"mean": 0.5, "std": 0.0},
-                            "acc": {"mean": 0.5, "std": 0.0}} for k in cli._OMIT_ROWS},
+                            "acc": {"mean": 0.5, "std": 0.0}} for k in _report.OMIT_ROWS},
             "seconds": 1.0}
-    for k in cli._OMIT_ROWS:
+    for k in _report.OMIT_ROWS:
         if k.startswith("distilled"):
             fake["summary"][k]["shift"] = {"mean": 1.5, "std": 0.0}
-    monkeypatch.setattr(experiments, "run_omit_class", lambda setup, verbose: fake)
+    monkeypatch.setattr(omit_class, "run_omit_class", lambda setup, verbose: fake)
     status, out, _ = run_main(["omit-class", "-q"], capsys)
     assert status == 0
     assert "TEST set (the paper's; optimistic)" in out
@@ -386,7 +386,7 @@ def _write_idx(path, array):
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def test_distill_on_idx_files(tmp_path):
+def test_distill_on_idx_files(tmp_path, capsys):
     from minikd import data
 
     X, y = data.load_digits()  # 8x8 images in [0, 1] stand in for MNIST
@@ -395,11 +395,12 @@ def test_distill_on_idx_files(tmp_path):
     _write_idx(tmp_path / "train-labels-idx1-ubyte", y[:1200])
     _write_idx(tmp_path / "t10k-images-idx3-ubyte", images[1200:])
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte", y[1200:])
-    proc = run_subprocess(["distill", "--dataset", "idx", "--data-dir", str(tmp_path),
-                           "--seeds", "1", "--teacher-hidden", "16", "--teacher-epochs", "2",
-                           "--student-hidden", "8", "--epochs", "2", "--json", "-q"])
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout)
+    status, out, err = run_main(["distill", "--dataset", "idx", "--data-dir", str(tmp_path),
+                                 "--seeds", "1", "--teacher-hidden", "16", "--teacher-epochs",
+                                 "2", "--student-hidden", "8", "--epochs", "2", "--json", "-q"],
+                                capsys)
+    assert status == 0, err
+    r = json.loads(out)
     assert r["data"] == {"n_train": 1200, "n_test": 597, "n_features": 64, "n_classes": 10}
 
 

@@ -85,6 +85,31 @@ def test_gradient_without_labels_and_with_library_weights():
                                               rel=1e-12)
 
 
+@pytest.mark.parametrize("method", [m for m in distill_module.METHODS if m != "kd"])
+def test_a_one_row_last_mini_batch_trains(method):
+    """N % batch_size == 1 leaves a one-row batch: it has no pair of rows, yet trains."""
+    equal = method in ("at", "cosine")
+    X, y, teacher, student = tiny_problem(n=9, teacher_sizes=(5, 6, 4, 3) if equal
+                                          else (5, 7, 6, 3))
+    d = Distiller(teacher, student, X, y, method=method, rng=0)
+    history = d.train(epochs=1, batch_size=8, rng=0, verbose=False)
+    assert math.isfinite(history["loss"][-1])
+    terms = objective_fd(d, np.array([4]))  # the one-row objective, checked by differences
+    if method == "rkd":  # no pair: the distance term is 0 and every angle is 0 on both sides
+        assert terms["rkd"] == 0.0
+
+
+def test_teacher_with_dropout_is_cached_in_evaluation_mode():
+    X, y, _, student = tiny_problem(n=30)
+    teacher = MLP([5, 7, 6, 3], activation="tanh", dropout=0.5, dtype=np.float64, rng=1)
+    d = Distiller(teacher, student, X, y, method="sp", rng=0)
+    z, cache = teacher.forward(X)  # train=False: no dropout
+    np.testing.assert_array_equal(d.teacher_logits, z)
+    np.testing.assert_array_equal(d.teacher_hidden[1], cache.hidden[1])
+    # a training-mode forward would differ: the check above can fail
+    assert not np.allclose(teacher.forward(X, train=True)[0], z)
+
+
 def test_kd_only_gradient_is_the_kd_and_ce_blend():
     """method='kd': dlogits = gamma (p - e_y)/B + alpha (T/B)(p^T_s - p^T_t), by hand."""
     X, y, teacher, student = tiny_problem(seed=5)

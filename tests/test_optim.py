@@ -198,6 +198,12 @@ def test_clip_grad_norm_scales_jointly_and_returns_the_pre_clip_norm():
     assert new_norm == pytest.approx(6.5, rel=1e-6)
 
 
+def test_clip_grad_norm_clips_a_norm_just_above_the_threshold():
+    grads = {"a": np.array([0.9, 1.2])}  # norm 1.5 = 1.5 x max_norm: coef 2/3, not below 1/2
+    assert clip_grad_norm(grads, 1.0) == pytest.approx(1.5, rel=1e-15)
+    np.testing.assert_allclose(grads["a"], [0.6, 0.8], rtol=1e-6)
+
+
 def test_clip_grad_norm_below_threshold_and_float32_overflow():
     grads = {"a": np.array([0.3, 0.4])}
     assert clip_grad_norm(grads, 1.0) == pytest.approx(0.5)

@@ -111,6 +111,24 @@ def test_fit_cross_entropy_matches_the_stand_in():
     assert history["loss"][0] == pytest.approx(loss_before, rel=1e-12)
 
 
+def test_fit_trains_with_dropout_on(monkeypatch):
+    """fit runs the model in training mode: one dropout mask per hidden layer per step."""
+    import minikd.mlp as mlp_module
+
+    X, y = spirals(n_per_class=10)
+    calls = []
+    real = mlp_module._dropout_mask
+    monkeypatch.setattr(mlp_module, "_dropout_mask",
+                        lambda *a: calls.append(a[0]) or real(*a))
+    model = MLP([2, 8, 8, 3], dropout=0.5, rng=0)
+    fit(model, X, y, epochs=2, batch_size=10, rng=0, verbose=False)
+    assert calls == [(10, 8)] * (2 * 3 * 2)  # 2 epochs x 3 batches x 2 hidden layers
+    # and the masks matter: the same run without dropout ends elsewhere
+    plain = MLP([2, 8, 8, 3], dropout=0.0, rng=0)
+    fit(plain, X, y, epochs=2, batch_size=10, rng=0, verbose=False)
+    assert not np.allclose(plain.params["W1"], model.params["W1"])
+
+
 def test_terms_are_averaged_weighted_by_batch_size():
     params = {"w": np.zeros(1)}
     seen = []
