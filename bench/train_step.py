@@ -392,7 +392,7 @@ def _limit_threads(threads):
 def _import_torch():
     try:
         import torch
-    except ImportError:
+    except (ImportError, OSError):  # absent, or a build whose shared libraries do not load
         return None
     return torch
 
@@ -508,6 +508,14 @@ def _summarise(name, kind, batch, samples):
     return row
 
 
+def _range_text(stats, scale=1.0, unit="x", fmt=".2f"):
+    """'median (min-max)' of a ratio's statistics, or '-'."""
+    if stats is None:
+        return "-"
+    lo, mid, hi = (scale * stats[k] for k in ("min", "median", "max"))
+    return f"{mid:{fmt}}{unit} ({lo:{fmt}}-{hi:{fmt}})"
+
+
 def format_table(result):
     """The human-readable report."""
     meta = result["meta"]
@@ -533,12 +541,6 @@ def format_table(result):
               f"{'bare/torch':>10}")
     lines += [header, "-" * len(header)]
 
-    def ratio(stats, scale=1.0, unit="x", fmt=".2f"):
-        if stats is None:
-            return "-"
-        lo, mid, hi = (scale * stats[k] for k in ("min", "median", "max"))
-        return f"{mid:{fmt}}{unit} ({lo:{fmt}}-{hi:{fmt}})"
-
     def rate(sps, impl):
         return f"{sps[impl]:>9.0f}" if impl in sps else f"{'-':>9}"
 
@@ -548,8 +550,8 @@ def format_table(result):
         bare_txt = f"{bare['median']:.2f}x" if bare else "-"
         lines.append(f"{row['shape']:<17} {row['kind']:<15} {row['batch']:>4} "
                      f"{rate(sps, 'minikd')} {rate(sps, 'torch')} {rate(sps, 'bare')} "
-                     f"{rate(sps, 'matmul')} {ratio(row.get('vs_torch')):>18} "
-                     f"{ratio(row['matmul_share'], 100, '%', '.0f'):>14} "
+                     f"{rate(sps, 'matmul')} {_range_text(row.get('vs_torch')):>18} "
+                     f"{_range_text(row['matmul_share'], 100, '%', '.0f'):>14} "
                      f"{bare_txt:>10}")
     lines += ["", textwrap.fill(
         "minikd/torch: minikd's throughput over PyTorch's (same step, same threads). % of "
@@ -577,6 +579,34 @@ def format_table(result):
     return "\n".join(lines)
 
 
+def markdown_table(result):
+    """The main numbers as a Markdown table (for docs/performance.md)."""
+    meta = result["meta"]
+    load = "/".join(f"{x:.1f}" for x in meta["loadavg_before"])
+    lines = [
+        f"threads {meta['threads_requested']}, {meta['clock']} clock, median of "
+        f"{meta['repeats']} blocks, load average before the run {load} (1/5/15 min)",
+        "",
+        "| shape | what | N | minikd samples/s | torch samples/s | minikd / torch "
+        "| % of matmul ceiling | bare / torch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    for row in result["shapes"]:
+        sps = row["samples_per_s"]
+        torch_sps = f"{sps['torch']:.0f}" if "torch" in sps else "-"
+        bare = row.get("bare_vs_torch")
+        bare_txt = f"{bare['median']:.2f}x" if bare else "-"
+        lines.append(f"| {row['shape']} | {row['kind']} | {row['batch']} | {sps['minikd']:.0f} "
+                     f"| {torch_sps} | {_range_text(row.get('vs_torch'))} "
+                     f"| {_range_text(row['matmul_share'], 100, '%', '.0f')} "
+                     f"| {bare_txt} |")
+    loss = result["loss_256x10_us"]
+    lines += ["", f"`distillation_loss` value and gradient at (256, 10): "
+              f"{loss['float32']:.0f} us (float32), {loss['float64']:.0f} us (float64)"]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None,
@@ -599,6 +629,8 @@ def main(argv=None):
                         help="also time two traps at the first shape: a float64 step, and "
                              "backward products through scipy.linalg.blas")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the main numbers as a Markdown table")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be a positive integer. Got {args.threads} instead.")
@@ -607,7 +639,10 @@ def main(argv=None):
     result = run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
                  dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
                  clock=args.clock, traps=args.traps, settle_seconds=args.settle)
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(markdown_table(result) if args.markdown else format_table(result))
     return 0
 
 

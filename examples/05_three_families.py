@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 import minikd
-from minikd import MLP, experiments
+from minikd import MLP, experiments, sweeps
 
 SEED = 0
 BATCH = 64
@@ -66,7 +66,7 @@ def part1():
 
 
 def part2():
-    result = experiments.run_variants(
+    result = sweeps.run_variants(
         experiments.DistillSetup(seeds=SEEDS, **SETTINGS),
         [v for _, v in VARIANTS], verbose=False)
     b = result["baseline"]

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from ._report import ROW_NAMES, distill_report, format_table, omit_report, sweep_report
 from ._threads import blas_threads
 
 __all__ = ["main"]
@@ -110,28 +111,8 @@ def _nonneg_int(text):
 
 # -- output helpers ---------------------------------------------------------------------------
 
-def _format_table(headers, rows):
-    """Left-aligned first column, right-aligned others, two spaces between columns."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for k, r in enumerate(cells):
-        parts = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:],
-                                                                      strict=True)]
-        lines.append("  ".join(parts).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _print_json(obj):
     print(json.dumps(obj, indent=2, allow_nan=False))
-
-
-def _progress(args):
-    if getattr(args, "quiet", False):
-        return None
-    return lambda line: print(line, file=sys.stderr, flush=True)
 
 
 def _plot(args, draw, *data):
@@ -169,16 +150,16 @@ def _cmd_temperature(args):
         print("softmax(z / T) for z = " + ", ".join(f"{v:g}" for v in args.logits))
         rows = [[f"T = {t:g}"] + [f"{p:.4f}" for p in row]
                 for t, row in zip(args.t, table, strict=True)]
-        print(_format_table(["", *names], rows))
+        print(format_table(["", *names], rows))
     from . import plots
 
     return _plot(args, plots.plot_temperature, args.t, table, names)
 
 
 def _cmd_gradcheck(args):
-    from . import experiments
+    from . import selfcheck
 
-    rows = experiments.gradcheck_losses(temperatures=args.t, tol=args.tol, rng=args.seed)
+    rows = selfcheck.gradcheck_losses(temperatures=args.t, tol=args.tol, rng=args.seed)
     failed = [r for r in rows if r["status"] == "FAIL"]
     if args.json:
         _print_json({"tol": args.tol, "rows": rows, "failed": len(failed)})
@@ -186,7 +167,7 @@ def _cmd_gradcheck(args):
         table = [[r["loss"], "-" if r["temperature"] is None else f"{r['temperature']:g}",
                   "-" if r["error"] is None else f"{r['error']:.1e}", r["status"]]
                  for r in rows]
-        print(_format_table(["loss", "T", "normwise error", "result"], table))
+        print(format_table(["loss", "T", "normwise error", "result"], table))
         n_pass = sum(r["status"] == "pass" for r in rows)
         n_skip = sum(r["status"] == "skip" for r in rows)
         print(f"{n_pass} passed, {len(failed)} failed, {n_skip} skipped "
@@ -195,73 +176,6 @@ def _cmd_gradcheck(args):
             if r["status"] != "pass" and r["detail"]:
                 print(r["detail"], file=sys.stderr)
     return EXIT_FAIL if failed else EXIT_OK
-
-
-_DATASET_NAMES = {"mnist1d": "MNIST-1D", "digits": "UCI 8x8 digits", "idx": "IDX (MNIST)"}
-_ROW_NAMES = {"teacher": "teacher", "scratch": "student, scratch",
-              "scratch_wd": "student, scratch + weight decay", "distilled": "student, distilled"}
-
-
-def _pm(stats, scale=100.0, digits=1):
-    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
-
-
-def _kb(nbytes):
-    return f"{nbytes / 1024:.1f} KiB"
-
-
-def _arch(sizes):
-    return "-".join(str(s) for s in sizes)
-
-
-def _distill_report(r):
-    """The text table of :func:`minikd.experiments.run_distill`'s result."""
-    st, m, g = r["setup"], r["models"], r["gain"]
-    fam = st["family"]
-    if fam != "response":
-        loss = st["feature_loss"] if fam == "feature" else st["relation_loss"]
-        fam += f" ({loss}, beta {r['term_weight']:g})"
-    lines = [
-        f"minikd distill: {_DATASET_NAMES[st['dataset']]} ({r['data']['n_train']} train / "
-        f"{r['data']['n_test']} test, {r['data']['n_features']} features, "
-        f"{r['data']['n_classes']} classes), {st['seeds']} seeds, {r['seconds']:.1f} s",
-        f"teacher {_arch(m['teacher']['sizes'])} (dropout {st['teacher_dropout']:g}, "
-        f"{st['teacher_epochs']} epochs); students {_arch(m['student']['sizes'])} "
-        f"({st['epochs']} epochs); Adam lr {st['lr']:g}, batch {st['batch_size']}",
-        f"distillation: {fam}, T = {st['temperature']:g}, alpha = {st['alpha']:g}; "
-        f"weight decay of the regularised scratch student {st['weight_decay']:g}",
-        "",
-    ]
-    rows = []
-    for name in ("teacher", "scratch", "scratch_wd", "distilled"):
-        s = r["summary"][name]
-        kind = "teacher" if name == "teacher" else "student"
-        rows.append([_ROW_NAMES[name], _pm(s),
-                     "-" if name == "teacher" else _pm(s["agreement"]),
-                     f"{m[kind]['n_params']:,}", _kb(m[kind]["nbytes"]),
-                     f"{1e6 * m[kind]['seconds_per_sample']:.3f}"])
-    lines.append(_format_table(["model", "test acc (%)", "agrees w/ teacher (%)", "params",
-                                "size", "µs/sample"], rows))
-    lines.append("")
-    for key, what in (("vs_scratch", "scratch"),
-                      ("vs_scratch_wd", "scratch + weight decay")):
-        v = g[key]
-        lines.append(f"gain of the distilled student over {what}: {100 * v['mean']:+.1f} ± "
-                     f"{100 * v['std']:.1f} points (better on {v['wins']} of {v['seeds']} "
-                     "seeds)")
-    verdict = r["verdict"]
-    exceeds = "exceeds" if verdict["gain_exceeds_spread"] else "does NOT exceed"
-    lines.append(
-        f"the mean gain over scratch {exceeds} the seeds' spread "
-        f"({100 * verdict['spread']:.1f} points, the largest std above)")
-    t = r["triple"]
-    speed = 1.0 + t["faster"]
-    faster = f"{speed:.1f}x as fast" if speed >= 2 else f"{100 * t['faster']:.0f}% faster"
-    lines.append(
-        f"DistilBERT-style: {100 * t['smaller']:.0f}% smaller ({t['size_ratio']:.0f}x fewer "
-        f"parameters), {faster} per sample, keeps {100 * t['kept']:.0f}% of the teacher's "
-        "accuracy")
-    return "\n".join(lines)
 
 
 def _cmd_distill(args):
@@ -273,57 +187,23 @@ def _cmd_distill(args):
     if args.json:
         _print_json(result)
     else:
-        print(_distill_report(result))
+        print(distill_report(result))
     if args.save and not args.quiet:
         print(f"models saved in {args.save}", file=sys.stderr)
-    curves = {_ROW_NAMES[k]: result["curves"][k] for k in ("scratch", "scratch_wd", "distilled")}
+    curves = {ROW_NAMES[k]: result["curves"][k] for k in ("scratch", "scratch_wd", "distilled")}
     return _plot(args, plots.plot_training_curves, curves)
 
 
-_OMIT_ROWS = {
-    "teacher": "teacher (trained on every class)",
-    "scratch": "scratch student (hard labels, never saw the class)",
-    "distilled_none": "distilled student, no bias shift",
-    "distilled_test_optimised": "  + shift chosen on the TEST set (the paper's; optimistic)",
-    "distilled_validation": "  + shift chosen on a labelled validation split",
-    "distilled_class_prior": "  + shift matching the class prior (no labels)",
-}
-
-
-def _omit_report(r):
-    st, d = r["setup"], r["data"]
-    c = st["omit"]
-    lines = [
-        f"minikd omit-class: Hinton et al. (2015) §3 on {_DATASET_NAMES[st['dataset']]}: no "
-        f"example of class {c} in the transfer set; {st['seeds']} seeds, {r['seconds']:.1f} s",
-        f"teacher {_arch([d['n_features'], *st['teacher_hidden'], d['n_classes']])} (dropout "
-        f"{st['teacher_dropout']:g}, {st['teacher_epochs']} epochs); student "
-        f"{_arch([d['n_features'], *st['student_hidden'], d['n_classes']])} ({st['epochs']} "
-        f"epochs), T = {st['temperature']:g}, alpha = {st['alpha']:g}",
-        f"test set: {d['n_test']} examples, {d['n_test_class']} of class {c}; the validation "
-        f"split is {st['val_fraction']:g} of the training data",
-        "",
-    ]
-    rows = []
-    for key, label in _OMIT_ROWS.items():
-        s = r["summary"][key]
-        shift = "-" if "shift" not in s else f"{s['shift']['mean']:+.2f} ± {s['shift']['std']:.2f}"
-        rows.append([label, _pm(s["class_acc"]), _pm(s["acc"]), shift])
-    lines.append(_format_table(["model", f"acc on class {c} (%)", "overall acc (%)",
-                                "bias shift"], rows))
-    return "\n".join(lines)
-
-
 def _cmd_omit_class(args):
-    from . import experiments
+    from . import omit_class
 
-    setup = _setup_from_args(args, experiments.OmitSetup)
+    setup = _setup_from_args(args, omit_class.OmitSetup)
     with blas_threads(args.threads):
-        result = experiments.run_omit_class(setup, verbose=not args.quiet)
+        result = omit_class.run_omit_class(setup, verbose=not args.quiet)
     if args.json:
         _print_json(result)
     else:
-        print(_omit_report(result))
+        print(omit_report(result))
     return EXIT_OK
 
 
@@ -342,25 +222,16 @@ def _setup_from_args(args, cls=None):
 
 
 def _cmd_sweep(args):
-    from . import experiments, plots
+    from . import plots, sweeps
 
     setup = _setup_from_args(args)
     with blas_threads(args.threads):
-        result = experiments.run_sweep(setup, temperatures=args.sweep_t,
+        result = sweeps.run_sweep(setup, temperatures=args.sweep_t,
                                        alphas=args.sweep_alpha, verbose=not args.quiet)
     if args.json:
         _print_json(result)
     else:
-        b = result["baseline"]
-        print(f"minikd sweep: {_DATASET_NAMES[setup.dataset]}, {setup.seeds} seeds, "
-              f"{result['seconds']:.1f} s; teacher {_pm(b['teacher'])} %, scratch "
-              f"{_pm(b['scratch'])} %, scratch + weight decay {_pm(b['scratch_wd'])} %")
-        print("gain of the distilled student over scratch, points (mean ± std over seeds):")
-        rows = [[f"T = {t:g}"] + [f"{100 * g:+.1f} ± {100 * sd:.1f}"
-                                  for g, sd in zip(gr, sr, strict=True)]
-                for t, gr, sr in zip(result["temperatures"], result["gain"],
-                                     result["gain_std"], strict=True)]
-        print(_format_table(["", *(f"alpha = {a:g}" for a in result["alphas"])], rows))
+        print(sweep_report(result))
     return _plot(args, plots.plot_sweep, result["temperatures"], result["alphas"],
                  100 * np.asarray(result["gain"]))
 
@@ -377,7 +248,7 @@ def _cmd_vectors(args):
         else:
             table = [[r["name"], f"{r['loss_error']:.1e}", f"{r['grad_error']:.1e}",
                       "FAIL" if r in bad else "pass"] for r in rows]
-            print(_format_table(["case", "loss error", "gradient error", "result"], table))
+            print(format_table(["case", "loss error", "gradient error", "result"], table))
             print(f"{len(rows) - len(bad)} passed, {len(bad)} failed (tol {args.tol:g}) "
                   f"against {args.check}")
         return EXIT_FAIL if bad else EXIT_OK
@@ -515,7 +386,7 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_distill)
 
-    from .experiments import OmitSetup
+    from .omit_class import OmitSetup
 
     defaults = OmitSetup()
     p = sub.add_parser(

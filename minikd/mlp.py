@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_temperature, check_unit_interval, param_error
+from ._validation import (
+    as_float_array,
+    check_logit_range,
+    check_temperature,
+    check_unit_interval,
+    param_error,
+)
 from .layers import _dropout_mask
 from .softmax import _softmax
 
@@ -187,7 +193,9 @@ class MLP:
             if k == n_layers:
                 return a, ForwardCache(inputs, hidden, masks)
             if self.activation == "relu":
-                np.maximum(a, 0, out=a)
+                # against a row of zeros, not the scalar 0: NumPy 2.4's maximum takes a
+                # 2.5x slower loop when one operand is a scalar (39 vs 16 us at 128 x 800)
+                np.maximum(a, np.zeros(a.shape[1], a.dtype), out=a)
             else:
                 np.tanh(a, out=a)
             hidden.append(a)
@@ -289,10 +297,13 @@ class MLP:
         ----------
         x : array_like of shape (N, D)
         temperature : float, default 1.0
-            T > 0; T > 1 gives the softened targets of Hinton et al. (2015), §2.
+            T in [1e-6, 1e6]; T > 1 gives the softened targets of Hinton et al. (2015), §2.
         """
-        t = check_temperature(temperature, "MLP.predict_proba")
-        return _softmax(self._logits(self._check_x(x, "MLP.predict_proba")), t)
+        func = "MLP.predict_proba"
+        t = check_temperature(temperature, func)
+        z = self._logits(self._check_x(x, func))  # (N, C)
+        check_logit_range(z, t, "x (the logits it gives)", func)
+        return _softmax(z, t)
 
     # -- checks -----------------------------------------------------------------------------
 

@@ -128,3 +128,12 @@ def test_traps_report_slowdowns():
     assert set(traps["seconds"]) == {"float32 step", "float64 step", "numpy products",
                                      "scipy.linalg.blas backward products"}
     assert traps["float64_vs_float32"]["median"] > 0
+
+
+def test_markdown_table_has_a_row_per_shape():
+    result = _tiny_run()
+    table = bench.markdown_table(result).splitlines()
+    rows = [line for line in table if line.startswith("| 8-")]
+    assert [r.split("|")[1].strip() for r in rows] == ["8-5-3", "8-6-3"]
+    assert all(r.count("|") == 9 for r in rows)
+    assert "distillation_loss" in table[-1]

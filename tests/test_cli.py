@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from minikd import LossGrad, cli, experiments
+from minikd import LossGrad, _report, cli, omit_class, selfcheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -162,8 +162,8 @@ def test_gradcheck_command_passes_on_every_public_loss(capsys):
     assert status == 0, err
     assert data["failed"] == 0
     skipped = [r["loss"] for r in data["rows"] if r["status"] == "skip"]
-    assert skipped == [], f"losses with no input recipe in experiments.gradcheck_losses: {skipped}"
-    assert {r["loss"] for r in data["rows"]} == set(experiments.discover_losses())
+    assert skipped == [], f"losses with no input recipe in selfcheck.gradcheck_losses: {skipped}"
+    assert {r["loss"] for r in data["rows"]} == set(selfcheck.discover_losses())
 
 
 def _kd_like(student_logits, teacher_logits, *, temperature=1.0, broken=False):
@@ -183,7 +183,7 @@ def test_gradcheck_reports_a_broken_gradient_as_failed(capsys, monkeypatch):
     def good_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature)
 
-    monkeypatch.setattr(experiments, "discover_losses",
+    monkeypatch.setattr(selfcheck, "discover_losses",
                         lambda: {"broken_loss": broken_loss, "good_loss": good_loss})
     status, out, _ = run_main(["gradcheck", "--t", "2", "4"], capsys)
     assert status == 1
@@ -197,7 +197,7 @@ def test_gradcheck_at_t1_cannot_see_a_missing_factor_of_t():
     def broken_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature, broken=True)
 
-    rows = experiments.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
+    rows = selfcheck.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
                                         rng=0)
     assert [r["status"] for r in rows] == ["pass", "FAIL"]
 
@@ -206,7 +206,7 @@ def test_gradcheck_skips_a_signature_it_cannot_feed():
     def odd_loss(a_string):
         raise TypeError("needs a string")
 
-    rows = experiments.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
+    rows = selfcheck.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
     assert [r["status"] for r in rows] == ["skip"]
 
 
@@ -289,12 +289,12 @@ def test_omit_class_text_names_the_three_rules(capsys, monkeypatch):
             "data": {"n_train": 10, "n_test": 5, "n_test_class": 2, "n_classes": 10,
                      "n_features": 64},
             "summary": {k: {"class_acc": {"mean": 0.5, "std": 0.0},
-                            "acc": {"mean": 0.5, "std": 0.0}} for k in cli._OMIT_ROWS},
+                            "acc": {"mean": 0.5, "std": 0.0}} for k in _report.OMIT_ROWS},
             "seconds": 1.0}
-    for k in cli._OMIT_ROWS:
+    for k in _report.OMIT_ROWS:
         if k.startswith("distilled"):
             fake["summary"][k]["shift"] = {"mean": 1.5, "std": 0.0}
-    monkeypatch.setattr(experiments, "run_omit_class", lambda setup, verbose: fake)
+    monkeypatch.setattr(omit_class, "run_omit_class", lambda setup, verbose: fake)
     status, out, _ = run_main(["omit-class", "-q"], capsys)
     assert status == 0
     assert "TEST set (the paper's; optimistic)" in out

@@ -1,5 +1,5 @@
-"""minikd.experiments without training: the bias-shift rules against brute-force twins, the
-temperature table against scipy, setup validation, loss discovery."""
+"""minikd.experiments, omit_class, sweeps and selfcheck without training: the bias-shift rules
+against brute-force twins, the temperature table against scipy, setup validation, discovery."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,8 @@ from hypothesis.extra.numpy import arrays
 from scipy.special import softmax as scipy_softmax
 
 from minikd import experiments as E
+from minikd import omit_class as O
+from minikd import selfcheck, sweeps
 
 # -- bias shifts (Hinton et al. 2015, §3) ---------------------------------------------------------
 
@@ -36,7 +38,7 @@ def test_acc_after_shift_matches_a_loop(logits, data):
     # Shifts off the grid of ties (quarter-integers plus an irrational part) so that "wins"
     # means the same in both (the vectorised rule breaks exact ties against class c).
     shifts = np.array([-2.0, -0.3, 0.0, 0.7, 3.1]) + np.sqrt(2) * 1e-3
-    got = E._acc_after_shift(logits, y, c, shifts)
+    got = O._acc_after_shift(logits, y, c, shifts)
     expected = [naive_acc_after_shift(logits, y, c, s) for s in shifts]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
@@ -46,7 +48,7 @@ def test_best_shift_on_a_hand_made_case():
     # class 1 right and the row of class 0 wrong once the shift passes 3.
     logits = np.array([[2.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
     y = np.array([1, 1, 0])
-    b = E._best_shift(logits, y, 1)
+    b = O._best_shift(logits, y, 1)
     assert 2.0 < b <= 3.0
     # smallest |shift| among the best: the first grid point above 2
     assert b == pytest.approx(2.05)
@@ -56,7 +58,7 @@ def test_prior_shift_matches_the_prior_without_labels():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((1000, 4))
     logits[:, 2] -= 3.0  # class 2 is almost never predicted
-    b = E._prior_shift(logits, 2, 0.25)
+    b = O._prior_shift(logits, 2, 0.25)
     z = logits.copy()
     z[:, 2] += b
     assert np.mean(z.argmax(axis=1) == 2) == pytest.approx(0.25, abs=2e-3)
@@ -66,9 +68,9 @@ def test_prior_shift_matches_the_prior_without_labels():
 def test_class_acc_counts_only_the_class():
     logits = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
     y = np.array([1, 1, 0])
-    cls, overall = E._class_acc(logits, y, 1)
+    cls, overall = O._class_acc(logits, y, 1)
     assert cls == 0.5 and overall == pytest.approx(1 / 3)
-    cls, overall = E._class_acc(logits, y, 1, shift=5.0)  # everything becomes class 1
+    cls, overall = O._class_acc(logits, y, 1, shift=5.0)  # everything becomes class 1
     assert cls == 1.0 and overall == pytest.approx(2 / 3)
 
 
@@ -115,7 +117,7 @@ def test_distill_setup_rejects_bad_fields(field, value, exc):
 
 def test_default_setups_are_valid():
     assert E.DistillSetup().checked().method == "kd"
-    assert E.OmitSetup().checked().omit == 3
+    assert O.OmitSetup().checked().omit == 3
 
 
 def test_term_weight_defaults_to_the_library_weights():
@@ -126,17 +128,17 @@ def test_term_weight_defaults_to_the_library_weights():
 
 def test_run_variants_rejects_keys_it_cannot_vary():
     with pytest.raises(ValueError, match="'variants'"):
-        E.run_variants(variants=[{"epochs": 3}], verbose=False)
+        sweeps.run_variants(variants=[{"epochs": 3}], verbose=False)
     with pytest.raises(ValueError, match="'variants'"):
-        E.run_variants(variants=[], verbose=False)
+        sweeps.run_variants(variants=[], verbose=False)
     with pytest.raises(ValueError, match="'temperature'"):
-        E.run_variants(variants=[{"temperature": -1.0}], verbose=False)
+        sweeps.run_variants(variants=[{"temperature": -1.0}], verbose=False)
 
 
 # -- loss discovery ---------------------------------------------------------------------------
 
 def test_discovery_finds_the_core_losses():
-    found = E.discover_losses()
+    found = selfcheck.discover_losses()
     for name in ("cross_entropy", "kl_divergence", "kd_loss", "distillation_loss", "dkd_loss"):
         assert name in found
     assert "softmax" not in found and "fit" not in found

@@ -2,7 +2,7 @@
 
 Each section runs a ``minikd`` command in-process (``minikd.cli.main``) and pastes its printed
 table, with the command that printed it, so anyone can reproduce a number by running the same
-command. The family comparison calls :func:`minikd.experiments.run_variants` (one teacher per
+command. The family comparison calls :func:`minikd.sweeps.run_variants` (one teacher per
 seed shared by every family) and prints the call.
 
     OPENBLAS_NUM_THREADS=1 python docs/scripts/make_results.py          # a few minutes
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import minikd  # noqa: E402
-from minikd import cli, experiments  # noqa: E402
+from minikd import _report, cli, experiments, sweeps  # noqa: E402
 
 OUT = ROOT / "docs" / "results.md"
 PICTURES = ROOT / "docs" / "results"
@@ -81,20 +81,20 @@ def section(title, argv, text, seconds, picture=None, note=""):
 def families_section():
     setup = experiments.DistillSetup(seeds=SEEDS)
     start = time.perf_counter()
-    r = experiments.run_variants(setup, [v for _, v in FAMILIES], verbose=False)
+    r = sweeps.run_variants(setup, [v for _, v in FAMILIES], verbose=False)
     seconds = time.perf_counter() - start
     b = r["baseline"]
-    rows = [["teacher", cli._pm(b["teacher"]), "", ""],
-            ["student, scratch", cli._pm(b["scratch"]), "", ""],
-            ["student, scratch + weight decay", cli._pm(b["scratch_wd"]), "", ""]]
+    rows = [["teacher", _report.pm(b["teacher"]), "", ""],
+            ["student, scratch", _report.pm(b["scratch"]), "", ""],
+            ["student, scratch + weight decay", _report.pm(b["scratch_wd"]), "", ""]]
     for (label, _), v in zip(FAMILIES, r["variants"], strict=True):
         g, gw = v["gain_vs_scratch"], v["gain_vs_scratch_wd"]
-        rows.append([f"distilled, {label}", cli._pm(v["acc"]),
+        rows.append([f"distilled, {label}", _report.pm(v["acc"]),
                      f"{100 * g['mean']:+.1f} ± {100 * g['std']:.1f} ({g['wins']}/{SEEDS})",
                      f"{100 * gw['mean']:+.1f} ± {100 * gw['std']:.1f} ({gw['wins']}/{SEEDS})"])
-    table = cli._format_table(["model", "test acc (%)", "gain over scratch",
+    table = _report.format_table(["model", "test acc (%)", "gain over scratch",
                                "gain over scratch + wd"], rows)
-    call = ("experiments.run_variants(experiments.DistillSetup(seeds=5), [\n"
+    call = ("sweeps.run_variants(experiments.DistillSetup(seeds=5), [\n"
             + "".join(f"    {v!r},\n" for _, v in FAMILIES) + "])")
     note = ("Every feature and relation term is added to the default response blend "
             "(T = 4, alpha = 0.9) on the students' and teacher's last hidden layers, with the "
