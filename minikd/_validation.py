@@ -4,7 +4,8 @@ Every public function converts and checks its inputs here, once, so that bad inp
 message that names the function, the parameter, what was expected and what was given, in the
 shape scikit-learn uses:
 
-    The 'temperature' parameter of kd_loss must be a float in the range (0, inf). Got -1.0 instead.
+    The 'temperature' parameter of kd_loss must be a float in the range [1e-6, 1e6].
+    Got -1.0 instead.
 
 Nothing below the boundary re-validates: the private ``_``-functions trust their callers.
 """
@@ -168,18 +169,31 @@ def _as_real_scalar(x, name, func, expected):
     return float(x)
 
 
+TEMPERATURE_RANGE = (1e-6, 1e6)
+
+
 def check_temperature(temperature, func, name="temperature"):
-    """Return ``temperature`` as a float, or raise unless it is a finite real number > 0."""
-    expected = "a float in the range (0, inf)"
+    """Return ``temperature`` as a float, or raise unless it is a real number in [1e-6, 1e6].
+
+    Outside that range a float computation breaks although T is finite: ``z / T`` overflows
+    for float32 at T ~ 1e-46 (a NaN softmax), ``T**2`` overflows at T ~ 2e19 (float32) or 1e154
+    (float64) and meets a zero KL (NaN). Papers and libraries use 1 to 20; tests use 0.05 to 100.
+    """
+    low, high = TEMPERATURE_RANGE
+    expected = "a float in the range [1e-6, 1e6]"
     t = _as_real_scalar(temperature, name, func, expected)
-    if not (math.isfinite(t) and t > 0):
+    if not (low <= t <= high):  # False for NaN too
         raise param_error(name, func, expected, repr(t))
     return t
 
 
 def check_positive(value, name, func):
     """Return ``value`` as a float, or raise unless it is a finite real number > 0."""
-    return check_temperature(value, func, name)
+    expected = "a float in the range (0, inf)"
+    v = _as_real_scalar(value, name, func, expected)
+    if not (math.isfinite(v) and v > 0):
+        raise param_error(name, func, expected, repr(v))
+    return v
 
 
 def check_nonnegative(value, name, func):

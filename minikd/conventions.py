@@ -127,7 +127,7 @@ def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, tempe
         Class indices for the hard term; needed unless ``alpha == 1``. "hf_distilbert" skips
         positions labelled -100 (its MLM labels); for "torchdistill", None selects the bare KL.
     temperature : float, default 4.0
-        T > 0, for the soft term.
+        T in [1e-6, 1e6], for the soft term.
     alpha : float in [0, 1], default 1.0
         Weight of the soft term (minikd's convention for every preset; see each
         ``Convention.weights`` for the library's own knob).

@@ -242,7 +242,7 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     teacher_logits : array_like of shape (N, C) or (..., C)
         Same shape; a constant (no gradient).
     temperature : float, default 1.0
-        T > 0.
+        T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
 
@@ -293,7 +293,7 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     teacher_logits : array_like of shape (N, C) or (..., C)
         Same shape; a constant (no gradient).
     temperature : float, default 1.0
-        T > 0.
+        T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
 
@@ -341,7 +341,7 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     teacher_logits : array_like of shape (N, C) or (..., C)
         Same shape; a constant (no gradient).
     temperature : float, default 4.0
-        T > 0.
+        T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
 
@@ -397,7 +397,7 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
         Class indices in [0, C) or ``ignore_index``; None only when ``alpha == 1``. A position
         whose label is ``ignore_index`` is skipped in both terms.
     temperature : float, default 4.0
-        T > 0, for the soft term.
+        T in [1e-6, 1e6], for the soft term.
     alpha : float in [0, 1], default 0.9
         Weight of the soft term.
     mask : array_like of bool of shape (N,) or (...,), optional
@@ -484,7 +484,7 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     beta : float >= 0, default 8.0
         Weight of NCKD (mdistiller's CIFAR-100 default).
     temperature : float, default 4.0
-        T > 0.
+        T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
     ignore_index : int or None, default -100
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_temperature, check_unit_interval, param_error
+from ._validation import (
+    as_float_array,
+    check_logit_range,
+    check_temperature,
+    check_unit_interval,
+    param_error,
+)
 from .layers import _dropout_mask
 from .softmax import _softmax
 
@@ -291,10 +297,13 @@ class MLP:
         ----------
         x : array_like of shape (N, D)
         temperature : float, default 1.0
-            T > 0; T > 1 gives the softened targets of Hinton et al. (2015), §2.
+            T in [1e-6, 1e6]; T > 1 gives the softened targets of Hinton et al. (2015), §2.
         """
-        t = check_temperature(temperature, "MLP.predict_proba")
-        return _softmax(self._logits(self._check_x(x, "MLP.predict_proba")), t)
+        func = "MLP.predict_proba"
+        t = check_temperature(temperature, func)
+        z = self._logits(self._check_x(x, func))  # (N, C)
+        check_logit_range(z, t, "x (the logits it gives)", func)
+        return _softmax(z, t)
 
     # -- checks -----------------------------------------------------------------------------
 

@@ -101,7 +101,8 @@ def softmax(z, *, temperature=1.0):
     z : array_like of shape (..., C)
         Logits.
     temperature : float, default 1.0
-        T > 0. Larger T gives a softer (higher-entropy) distribution (Hinton et al. 2015, §2).
+        T in [1e-6, 1e6]. Larger T gives a softer (higher-entropy) distribution
+        (Hinton et al. 2015, §2).
 
     Returns
     -------
@@ -133,7 +134,7 @@ def log_softmax(z, *, temperature=1.0):
     z : array_like of shape (..., C)
         Logits.
     temperature : float, default 1.0
-        T > 0.
+        T in [1e-6, 1e6] (wider values overflow in float arithmetic).
 
     Returns
     -------

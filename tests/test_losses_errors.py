@@ -105,7 +105,7 @@ def test_message_shape_is_sklearn_like():
     with pytest.raises(ValueError) as info:
         minikd.kd_loss(Z, Z, temperature=-1.0)
     assert str(info.value) == ("The 'temperature' parameter of kd_loss must be a float in the "
-                               "range (0, inf). Got -1.0 instead.")
+                               "range [1e-6, 1e6]. Got -1.0 instead.")
 
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, np.nan])
@@ -155,16 +155,19 @@ def test_bad_ignore_index(name, ignore_index):
 
 # ---------------------------------------------------------------- fuzz: only ValueError/TypeError
 
+EXTREME_T = [5e-324, 1e-46, 1e39, 1e300]
 _junk_scalar = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3),
                          st.floats(allow_nan=True, allow_infinity=True), st.complex_numbers(),
-                         st.just(object()))
+                         st.just(object()),
+                         st.sampled_from(EXTREME_T))  # a zero KL times an overflowing T^2
 _junk_array = st.one_of(
     _junk_scalar,
     st.lists(_junk_scalar, max_size=3),
     st.lists(st.lists(st.floats(), max_size=3), max_size=3),
     st.lists(st.lists(st.integers(-3, 3), min_size=2, max_size=2), min_size=1, max_size=3),
     st.sampled_from([Z, Z[:1], Z[:, :2], Z > 0, Z.astype(np.float32), np.zeros((2, 3, 0)),
-                     Z[None], Y, np.array([[np.nan, 1.0]]), np.array([[1e308, -1e308]])]),
+                     Z[None], Y, np.array([[np.nan, 1.0]]), np.array([[1e308, -1e308]]),
+                     np.zeros((2, 3)), np.zeros((2, 3), np.float32)]),
 )
 _junk_kw = st.dictionaries(
     st.sampled_from(["temperature", "alpha", "beta", "mask", "reduction", "ignore_index"]),
@@ -196,6 +199,21 @@ def test_fuzz_only_value_or_type_errors_escape(name, a, b, c, kw):
             return
     values = out if isinstance(out, np.ndarray) else np.r_[out.loss, np.ravel(out.grad)]
     assert np.all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("temperature", EXTREME_T)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(k for k, v in KEYWORDS.items() if "temperature" in v))
+def test_extreme_temperature_with_small_logits_is_refused(name, dtype, temperature):
+    # Before the range check: NaN (float32 z / 1e-46, or T^2 = inf times a zero KL).
+    z = np.zeros((2, 3), dtype)
+    args = (z, z, np.zeros(2, np.int64))[: N_POSITIONAL.get(name, 2)]
+    if name == "softmax_vjp":  # (dout, p): p must be a probability row
+        args = (z + 1.0, np.full((2, 3), 1 / 3, dtype))
+    with pytest.raises(ValueError) as info:
+        getattr(minikd, name)(*args, temperature=temperature)
+    _message(info, name, "temperature")
+    assert "[1e-6, 1e6]" in str(info.value)
 
 
 def test_extreme_finite_logits_do_not_overflow():
