@@ -471,6 +471,10 @@ def build_parser():
     return parser
 
 
+def _first_line(err):
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def main(argv=None):
     """Entry point of the ``minikd`` command. Returns the exit status."""
     parser = build_parser()
@@ -485,14 +489,17 @@ def main(argv=None):
     except UsageError as err:
         print(str(err), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `minikd distill | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+        return EXIT_OK
     except (ValueError, TypeError, OSError) as err:
         # Boundary validation in the library names the parameter; one line, no traceback.
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"minikd: error: {first}", file=sys.stderr)
+        print(f"minikd: error: {_first_line(err)}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # e.g. `minikd distill | head`: stop quietly
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        return EXIT_OK
+    except ArithmeticError as err:  # training diverged (NonFiniteLossError names where)
+        print(f"minikd: training failed: {_first_line(err)}", file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         print("minikd: interrupted", file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ from ._validation import (
     common_float_dtype,
     param_error,
 )
+from .layers import linear_backward, linear_forward
 
 __all__ = [
     "attention_transfer_loss",
@@ -136,17 +137,8 @@ def init_regressor(in_features, out_features, *, rng=None, dtype=np.float64):
     return {"W": w, "b": b}
 
 
-def _regressor_forward(h, w, b):
-    return h @ w + b, (h, w)  # (N, H_t)
-
-
-def _regressor_backward(dout, cache):
-    h, w = cache
-    return dout @ w.T, h.T @ dout, dout.sum(axis=0)  # (N, H_s), (H_s, H_t), (H_t,)
-
-
 def regressor_forward(h, W, b):
-    r"""Forward pass of the FitNets linear regressor.
+    r"""Forward pass of the FitNets linear regressor: :func:`minikd.linear_forward` by name.
 
     .. math::
 
@@ -154,6 +146,9 @@ def regressor_forward(h, W, b):
         \frac{\partial L}{\partial h} = \bar r W^\top, \quad
         \frac{\partial L}{\partial W} = h^\top \bar r, \quad
         \frac{\partial L}{\partial b} = \textstyle\sum_n \bar r_n
+
+    The regressor is an affine layer, so this is :func:`minikd.linear_forward` (which validates
+    the inputs and names itself in its error messages), under the name FitNets gives it.
 
     Parameters
     ----------
@@ -174,22 +169,16 @@ def regressor_forward(h, W, b):
     >>> out.tolist()
     [[1.0, 2.0, 4.0]]
     """
-    func = "regressor_forward"
-    h = as_float_array(h, "h", func, ndim=2)
-    w = as_float_array(W, "W", func, ndim=2)
-    b = as_float_array(b, "b", func, ndim=1)
-    if w.shape[0] != h.shape[1]:
-        raise param_error("W", func, f"an array with {h.shape[1]} rows (the width of h)",
-                          f"shape {w.shape}")
-    if b.shape != (w.shape[1],):
-        raise param_error("b", func, f"an array of shape ({w.shape[1]},)", f"shape {b.shape}")
-    dtype = common_float_dtype(h, w, b)
-    return _regressor_forward(h.astype(dtype, copy=False), w.astype(dtype, copy=False),
-                              b.astype(dtype, copy=False))
+    return linear_forward(h, W, b)
 
 
 def regressor_backward(dout, cache):
-    r"""Backward pass of the FitNets linear regressor (see :func:`regressor_forward`).
+    r"""Backward pass of the FitNets linear regressor: :func:`minikd.linear_backward` by name.
+
+    .. math::
+
+        \bar h = \bar r W^\top, \qquad \bar W = h^\top \bar r, \qquad
+        \bar b = \mathbf{1}^\top \bar r
 
     Parameters
     ----------
@@ -210,17 +199,11 @@ def regressor_backward(dout, cache):
     >>> [g.tolist() for g in regressor_backward(np.array([[1.0, -1.0]]), cache)]
     [[[1.0, -1.0]], [[1.0, -1.0], [2.0, -2.0]], [1.0, -1.0]]
     """
-    func = "regressor_backward"
     if not (isinstance(cache, tuple) and len(cache) == 2
             and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in cache)):
-        raise param_error("cache", func, "the cache returned by regressor_forward",
-                          type(cache).__name__, TypeError)
-    h, w = cache
-    dout = as_float_array(dout, "dout", func, ndim=2)
-    if dout.shape != (h.shape[0], w.shape[1]):
-        raise param_error("dout", func, f"an array of shape {(h.shape[0], w.shape[1])}",
-                          f"shape {dout.shape}")
-    return _regressor_backward(dout.astype(h.dtype, copy=False), cache)
+        raise param_error("cache", "regressor_backward", "the cache returned by "
+                          "regressor_forward", type(cache).__name__, TypeError)
+    return linear_backward(dout, cache)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ SWEEP = ["sweep", "--seeds", str(SEEDS), "--t", "1", "2", "4", "8", "16",
 OMIT = ["omit-class", "--seeds", str(SEEDS)]
 FAMILIES = [
     ("response: KD only", {"family": "response"}),
-    ("feature: FitNets hint (x100)", {"family": "feature", "feature_loss": "fitnets"}),
+    ("feature: FitNets hint (x10, default)", {"family": "feature", "feature_loss": "fitnets"}),
+    ("feature: FitNets hint (x100, libraries')",
+     {"family": "feature", "feature_loss": "fitnets", "beta": 100.0}),
     ("relation: SP (x3000)", {"family": "relation", "relation_loss": "sp"}),
     ("relation: PKT (x30000)", {"family": "relation", "relation_loss": "pkt"}),
 ]
