@@ -428,7 +428,7 @@ def _train_distilled(setup, data, teacher, seed, verbose, name="distilled"):
     # Adam over the student's arrays and, for FitNets, the regressor's (a factory, so the
     # trainer hands it every parameter it trains).
     hist = distill(teacher, student, data.X_train, data.y_train, method=setup.method,
-                   temperature=setup.temperature, alpha=setup.alpha, beta=setup.beta,
+                   temperature=setup.temperature, alpha=setup.alpha, beta=setup.term_weight,
                    epochs=setup.epochs, batch_size=setup.batch_size,
                    optimizer=lambda params: Adam(params, lr=setup.lr), X_val=data.X_test,
                    y_val=data.y_test, rng=_streams(seed)[3], verbose=verbose,
