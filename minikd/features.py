@@ -20,6 +20,7 @@ from ._reduce import LossGrad
 from ._validation import (
     _as_real_scalar,
     as_float_array,
+    check_feature_range,
     check_same_shape,
     common_float_dtype,
     param_error,
@@ -41,10 +42,13 @@ AT_MODES = ("code", "paper")
 
 def _student_teacher(student, teacher, names, func, *, ndim=None, min_ndim=2):
     """Convert both inputs to one float dtype (float32 only if both are float32)."""
-    s = as_float_array(student, names[0], func, ndim=ndim, min_ndim=min_ndim)
-    t = as_float_array(teacher, names[1], func, ndim=ndim, min_ndim=min_ndim)
+    s = as_float_array(student, names[0], func, ndim=ndim, min_ndim=min_ndim, check_finite=False)
+    t = as_float_array(teacher, names[1], func, ndim=ndim, min_ndim=min_ndim, check_finite=False)
     dtype = common_float_dtype(s, t)
-    return s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    s, t = s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    check_feature_range(s, names[0], func)  # squares and sums of squares must not overflow
+    check_feature_range(t, names[1], func)
+    return s, t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,10 +264,14 @@ def cosine_loss(student_hidden, teacher_hidden):
 # Attention transfer
 
 
+AT_MAX_P = 16.0  # |f|^p overflows float32 at |f| = 3 for p ~ 80; the paper uses p = 1, 2, 4
+
+
 def _check_p(p, func):
-    value = _as_real_scalar(p, "p", func, "a float in the range [1, inf)")
-    if not (np.isfinite(value) and value >= 1.0):
-        raise param_error("p", func, "a float in the range [1, inf)", repr(value))
+    expected = f"a float in the range [1, {AT_MAX_P:g}]"
+    value = _as_real_scalar(p, "p", func, expected)
+    if not (1.0 <= value <= AT_MAX_P):  # False for NaN too
+        raise param_error("p", func, expected, repr(value))
     return value
 
 
@@ -321,7 +329,9 @@ def attention_transfer_loss(student_maps, teacher_maps, *, p=2, mode="code"):
     teacher_maps : array_like of shape (N, C_t, H, W)
         Teacher activations: same N and spatial shape, any channel count.
     p : float, default 2
-        Exponent of the activations, :math:`p \ge 1`.
+        Exponent of the activations, :math:`1 \le p \le 16` (the paper uses 1, 2 and 4; a
+        larger p overflows :math:`|f|^p`). The maps must keep :math:`|f|^p` below
+        :func:`minikd._validation.feature_limit`.
     mode : {"code", "paper"}, default "code"
 
     Returns
@@ -341,6 +351,8 @@ def attention_transfer_loss(student_maps, teacher_maps, *, p=2, mode="code"):
     s, t = _student_teacher(student_maps, teacher_maps, ("student_maps", "teacher_maps"), func,
                             min_ndim=3)
     p = _check_p(p, func)
+    check_feature_range(s, "student_maps", func, power=p)  # |f|^p and its squares stay finite
+    check_feature_range(t, "teacher_maps", func, power=p)
     if mode not in AT_MODES:
         raise param_error("mode", func, f"one of {AT_MODES}", repr(mode))
     if s.shape[0] != t.shape[0] or s.shape[2:] != t.shape[2:]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._normalize import l2_normalize, l2_normalize_vjp
 from ._reduce import LossGrad
-from ._validation import as_float_array, common_float_dtype, param_error
+from ._validation import as_float_array, check_feature_range, common_float_dtype, param_error
 
 __all__ = ["pkt_loss", "rkd_angle_loss", "rkd_distance_loss", "sp_loss"]
 
@@ -29,17 +29,19 @@ PKT_EPS = 1e-7  # passalis/probabilistic_kt, RepDistiller, mdistiller, torchdist
 
 def _pair(s, t, func, *, min_rows=1):
     """Validate (N, F_s), (N, F_t) batches, flatten trailing axes, share one float dtype."""
-    s = as_float_array(s, "s", func, min_ndim=2)
-    t = as_float_array(t, "t", func, min_ndim=2)
+    s = as_float_array(s, "s", func, min_ndim=2, check_finite=False)
+    t = as_float_array(t, "t", func, min_ndim=2, check_finite=False)
+    dtype = common_float_dtype(s, t)
+    s, t = s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    check_feature_range(s, "s", func)  # distances, Gram matrices, norms: sums of squares
+    check_feature_range(t, "t", func)
     if t.shape[0] != s.shape[0]:
         raise param_error("t", func, f"an array with N = {s.shape[0]} rows (one per row of s)",
                           f"shape {t.shape}")
     if s.shape[0] < min_rows:
         raise param_error("s", func, f"an array with at least {min_rows} rows",
                           f"shape {s.shape}")
-    dtype = common_float_dtype(s, t)
-    return (s.reshape(s.shape[0], -1).astype(dtype, copy=False),
-            t.reshape(t.shape[0], -1).astype(dtype, copy=False))
+    return s.reshape(s.shape[0], -1), t.reshape(t.shape[0], -1)
 
 
 def _smooth_l1(x):
@@ -353,7 +355,8 @@ def pkt_loss(s, t):
     ds_hat = 0.5 * ((dk + dk.T) @ s_hat)  # (N, F_s)
     # The second term is s (s . ds_hat) / (|s| (|s| + eps)^2); its limit at s = 0 is 0.
     radial = np.einsum("nf,nf->n", s, ds_hat)[:, None]  # (N, 1)
-    coef = np.divide(radial, norm * (norm + PKT_EPS) ** 2, out=np.zeros_like(radial),
-                     where=norm > 0)
+    # divided in two steps: |s|^3 overflows for |s| above the cube root of the largest float
+    coef = np.divide(radial, norm, out=np.zeros_like(radial), where=norm > 0)
+    coef /= (norm + PKT_EPS) ** 2
     grad = ds_hat / (norm + PKT_EPS) - coef * s  # (N, F_s)
     return LossGrad(loss, grad.reshape(np.shape(s_in)))
