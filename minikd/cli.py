@@ -331,8 +331,8 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
         return
     g.add_argument("--weight-decay", type=_nonneg_float, metavar="W",
-                   help=f"L2 weight decay of the regularised scratch student "
-                        f"(default: {d.weight_decay:g})")
+                   help=f"decoupled (AdamW) weight decay of the regularised scratch student "
+                        f"(default: {d.weight_decay:g}, the best of 0.01, 0.03, 0.1, 0.3 for it)")
     g = p.add_argument_group("distillation")
     g.add_argument("--family", choices=["response", "feature", "relation"],
                    help=f"what the student copies besides the soft targets (default: {d.family})")
@@ -357,7 +357,8 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                         f"cosine or attention transfer (the last two need equal widths) "
                         f"(default: {d.feature_loss})")
     g.add_argument("--relation-loss", choices=["rkd", "sp", "pkt"],
-                   help=f"with --family relation (default: {d.relation_loss})")
+                   help=f"with --family relation: PKT, similarity-preserving, or RKD (slow: "
+                        f"its angle term is O(B^3) per batch) (default: {d.relation_loss})")
 
 
 # -- parser -----------------------------------------------------------------------------------
