@@ -177,36 +177,40 @@ class _Optimizer:
             np.subtract(p, d, out=p)
 
     def _save_state(self, grads):
-        """Copies of the persistent state this step may change: whole flat arrays when the step
-        updates every buffer (one copy each), else the touched buffers one by one."""
+        """What a refused step needs to put the persistent state back: per state, a copy of its
+        flat array and of its key -> view mapping (one copy, no per-key work), or copies of the
+        buffers of the keys in ``grads`` when no flat array backs that state."""
         saved = []
         for name in self._state_names:
-            flat = self._flat_step(grads, name)
+            views = self._state(name)
+            flat = self._flat.get(name)
             if flat is not None:
                 backup = self._backup.get(name)
                 if backup is None or backup.shape != flat.shape or backup.dtype != flat.dtype:
                     backup = self._backup[name] = np.empty_like(flat)
                 np.copyto(backup, flat)
-                saved.append((name, None, flat, backup))
+                saved.append((name, dict(views), flat, backup))
             else:
-                views = self._state(name)
-                for key in grads:
-                    buf = views.get(key)
-                    saved.append((name, key, buf, None if buf is None else buf.copy()))
+                saved.append((name, None, None, {key: (views.get(key), None if views.get(key)
+                                                       is None else views[key].copy())
+                                                 for key in grads}))
         return saved
 
     def _restore_state(self, saved):
-        """Undo a refused step's changes to every buffer saved by :meth:`_save_state`."""
-        for name, key, buf, backup in saved:
-            views = self._state(name)
-            if key is None:
-                np.copyto(buf, backup)
-            elif buf is None or backup is None:
-                views.pop(key, None)  # the buffer was new: it starts from zeros next time
-                self._flat.pop(name, None)
-            else:
-                views[key] = buf  # the same array (a replaced buffer is put back too)
-                np.copyto(buf, backup)
+        """Undo a refused step's changes to the state saved by :meth:`_save_state`."""
+        for name, views, flat, backup in saved:
+            if flat is not None:  # buffers replaced during the step are dropped again
+                np.copyto(flat, backup)
+                self._states[name] = views
+                self._flat[name] = flat
+                continue
+            current = self._states[name]
+            for key, (buf, copy) in backup.items():
+                if buf is None:
+                    current.pop(key, None)  # new in this step: starts from zeros next time
+                else:
+                    current[key] = buf  # the same array (a replaced buffer is put back too)
+                    np.copyto(buf, copy)
 
     def _fill_deltas(self, grads, deltas, every):
         """Write each parameter's update into ``deltas[key]``; ``every``: all are updated."""
