@@ -13,7 +13,7 @@ from ._kd_presets import KL, MD, RD, TD
 from ._reduce import LossGrad
 from ._validation import param_error
 from .features import attention_transfer_loss
-from .relations import _smooth_l1, rkd_angle_loss, rkd_distance_loss
+from .relations import _pdist, _smooth_l1, rkd_angle_loss, rkd_distance_loss
 
 
 def _at_code(s, t):
@@ -128,19 +128,9 @@ def _rkd_distance_kd_lib(s, t):
     """
     n = s.shape[0]
     m = n * (n - 1)
-
-    def pdist(e):
-        sq = np.einsum("nf,nf->n", e, e)  # (N,)
-        d2 = sq[:, None] + sq[None, :] - 2.0 * (e @ e.T)  # (N, N)
-        active = d2 >= KD_LIB_RKD_CLAMP
-        d = np.sqrt(np.maximum(d2, KD_LIB_RKD_CLAMP))  # (N, N)
-        np.fill_diagonal(d, 0.0)
-        np.fill_diagonal(active, False)
-        return d, active
-
-    d_t, _ = pdist(t)
+    d_t, _ = _pdist(t, clamp=KD_LIB_RKD_CLAMP)
     psi_t = d_t / (d_t.sum() / m + KD_LIB_RKD_MEAN_EPS)  # (N, N)
-    d, active = pdist(s)
+    d, active = _pdist(s, clamp=KD_LIB_RKD_CLAMP)
     mu = d.sum() / m + KD_LIB_RKD_MEAN_EPS
     value, slope = _smooth_l1(d / mu - psi_t)  # (N, N)
     g = slope / (n * n)

@@ -6,6 +6,10 @@ __all__ = ["DATASET_NAMES", "OMIT_ROWS", "ROW_NAMES", "distill_report", "format_
            "omit_report", "pm", "sweep_report"]
 
 
+def _seeds(n):
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
 def format_table(headers, rows):
     """Left-aligned first column, right-aligned others, two spaces between columns."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
@@ -47,7 +51,7 @@ def distill_report(r):
     lines = [
         f"minikd distill: {DATASET_NAMES[st['dataset']]} ({r['data']['n_train']} train / "
         f"{r['data']['n_test']} test, {r['data']['n_features']} features, "
-        f"{r['data']['n_classes']} classes), {st['seeds']} seeds, {r['seconds']:.1f} s",
+        f"{r['data']['n_classes']} classes), {_seeds(st['seeds'])}, {r['seconds']:.1f} s",
         f"teacher {arch(m['teacher']['sizes'])} (dropout {st['teacher_dropout']:g}, "
         f"{st['teacher_epochs']} epochs); students {arch(m['student']['sizes'])} "
         f"({st['epochs']} epochs); Adam lr {st['lr']:g}, batch {st['batch_size']}",
@@ -102,7 +106,7 @@ def omit_report(r):
     c = st["omit"]
     lines = [
         f"minikd omit-class: Hinton et al. (2015) §3 on {DATASET_NAMES[st['dataset']]}: no "
-        f"example of class {c} in the transfer set; {st['seeds']} seeds, {r['seconds']:.1f} s",
+        f"example of class {c} in the transfer set; {_seeds(st['seeds'])}, {r['seconds']:.1f} s",
         f"teacher {arch([d['n_features'], *st['teacher_hidden'], d['n_classes']])} (dropout "
         f"{st['teacher_dropout']:g}, {st['teacher_epochs']} epochs); student "
         f"{arch([d['n_features'], *st['student_hidden'], d['n_classes']])} ({st['epochs']} "
@@ -125,7 +129,7 @@ def sweep_report(result):
     """The text of :func:`minikd.sweeps.run_sweep`'s result: the gain on the (T, alpha) grid."""
     st, b = result["setup"], result["baseline"]
     lines = [
-        f"minikd sweep: {DATASET_NAMES[st['dataset']]}, {st['seeds']} seeds, "
+        f"minikd sweep: {DATASET_NAMES[st['dataset']]}, {_seeds(st['seeds'])}, "
         f"{result['seconds']:.1f} s; teacher {pm(b['teacher'])} %, scratch "
         f"{pm(b['scratch'])} %, scratch + weight decay {pm(b['scratch_wd'])} %",
         "gain of the distilled student over scratch, points (mean ± std over seeds):",

@@ -20,6 +20,11 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "as_labels",
+    "check_bool",
+    "check_choice",
+    "check_feature_range",
+    "check_fraction",
+    "check_int",
     "check_logit_range",
     "check_nonnegative",
     "check_positive",
@@ -28,6 +33,7 @@ __all__ = [
     "check_temperature",
     "check_unit_interval",
     "common_float_dtype",
+    "feature_limit",
     "param_error",
 ]
 
@@ -156,6 +162,32 @@ def check_logit_range(z, temperature, name, func):
                           f"{temperature!r} (larger ones overflow)", f"|z| = {got:.3g}")
 
 
+def feature_limit(dtype, power=1.0):
+    """The largest |x| check_feature_range accepts: (sqrt(max float) / 1e3) ** (1 / power)."""
+    return (math.sqrt(_FLOAT_MAX[dtype]) * 1e-3) ** (1.0 / power)
+
+
+def check_feature_range(x, name, func, *, power=1.0):
+    """Raise unless ``x`` is finite and every |x| ** power stays below sqrt(max float) / 1e3.
+
+    Feature and relation losses square their inputs and sum the squares (MSE, Gram matrices,
+    pairwise distances, norms), so finite features above the square root of the largest float
+    give inf or nan. The bound (1.8e16 for float32, 1.3e151 for float64) leaves a factor of 1e6
+    for the sums. ``power`` is for inputs raised to a power first (attention maps: |f|^p).
+    """
+    limit = feature_limit(x.dtype, power)
+    # the ufuncs' reduce skips the Python wrappers of ndarray.min/max; False for NaN too
+    if not (-limit <= np.minimum.reduce(x, axis=None)
+            and np.maximum.reduce(x, axis=None) <= limit):
+        _check_finite(x, name, func)
+        got = max(abs(float(x.min())), abs(float(x.max())))
+        what = f"values with |x| <= {limit:.3g}"
+        if power != 1.0:
+            what += f" (|x|^p <= {feature_limit(x.dtype):.3g} at p = {power:g})"
+        raise param_error(name, func, f"{what}; larger ones overflow in {x.dtype}",
+                          f"|x| = {got:.3g}")
+
+
 def check_same_shape(a, b, name_a, name_b, func):
     """Raise if two arrays do not have the same shape."""
     if a.shape != b.shape:
@@ -212,6 +244,44 @@ def check_unit_interval(value, name, func):
     if not (0.0 <= v <= 1.0):
         raise param_error(name, func, expected, repr(v))
     return v
+
+
+def check_int(value, name, func, *, low=None, high=None):
+    """Return ``value`` as an int, or raise unless it is an integer (not a bool) in [low, high]."""
+    expected = (f"an int in the range [{'-inf' if low is None else low}, "
+                f"{'inf' if high is None else high}]")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise param_error(name, func, expected, _describe(value), TypeError)
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise param_error(name, func, expected, repr(v))
+    return v
+
+
+def check_fraction(value, name, func, *, closed_low=True, closed_high=False):
+    """Return ``value`` as a float, or raise unless it is a real number in the unit interval with
+    the given ends: [0, 1) by default (momentum, Adam's betas); (0, 1) for a split fraction."""
+    expected = f"a float in the range {'[' if closed_low else '('}0, 1{']' if closed_high else ')'}"
+    v = _as_real_scalar(value, name, func, expected)
+    low_ok = v >= 0.0 if closed_low else v > 0.0
+    high_ok = v <= 1.0 if closed_high else v < 1.0
+    if not (low_ok and high_ok):  # False for NaN too
+        raise param_error(name, func, expected, repr(v))
+    return v
+
+
+def check_bool(value, name, func):
+    """Return ``value`` as a bool, or raise TypeError unless it is a bool (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise param_error(name, func, "a bool", _describe(value), TypeError)
+    return bool(value)
+
+
+def check_choice(value, name, func, choices):
+    """Return ``value``, or raise ValueError unless it is one of ``choices`` (same type, equal)."""
+    if not any(isinstance(value, type(c)) and value == c for c in choices):
+        raise param_error(name, func, f"one of {tuple(choices)}", _describe(value))
+    return value
 
 
 def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=None):

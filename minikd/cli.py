@@ -331,8 +331,8 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
         return
     g.add_argument("--weight-decay", type=_nonneg_float, metavar="W",
-                   help=f"L2 weight decay of the regularised scratch student "
-                        f"(default: {d.weight_decay:g})")
+                   help=f"decoupled (AdamW) weight decay of the regularised scratch student "
+                        f"(default: {d.weight_decay:g}, the best of 0.01, 0.03, 0.1, 0.3 for it)")
     g = p.add_argument_group("distillation")
     g.add_argument("--family", choices=["response", "feature", "relation"],
                    help=f"what the student copies besides the soft targets (default: {d.family})")
@@ -357,7 +357,8 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
                         f"cosine or attention transfer (the last two need equal widths) "
                         f"(default: {d.feature_loss})")
     g.add_argument("--relation-loss", choices=["rkd", "sp", "pkt"],
-                   help=f"with --family relation (default: {d.relation_loss})")
+                   help=f"with --family relation: PKT, similarity-preserving, or RKD (slow: "
+                        f"its angle term is O(B^3) per batch) (default: {d.relation_loss})")
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -471,6 +472,10 @@ def build_parser():
     return parser
 
 
+def _first_line(err):
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def main(argv=None):
     """Entry point of the ``minikd`` command. Returns the exit status."""
     parser = build_parser()
@@ -485,14 +490,17 @@ def main(argv=None):
     except UsageError as err:
         print(str(err), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `minikd distill | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+        return EXIT_OK
     except (ValueError, TypeError, OSError) as err:
         # Boundary validation in the library names the parameter; one line, no traceback.
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"minikd: error: {first}", file=sys.stderr)
+        print(f"minikd: error: {_first_line(err)}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # e.g. `minikd distill | head`: stop quietly
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        return EXIT_OK
+    except ArithmeticError as err:  # training diverged (NonFiniteLossError names where)
+        print(f"minikd: training failed: {_first_line(err)}", file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         print("minikd: interrupted", file=sys.stderr)
         return 130

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gzip
 import numbers
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,7 +40,14 @@ import numpy as np
 
 from . import _mnist1d
 from ._mnist1d import mnist1d_templates
-from ._validation import as_float_array, param_error
+from ._validation import (
+    as_float_array,
+    check_bool,
+    check_fraction,
+    check_int,
+    check_nonnegative,
+    param_error,
+)
 
 __all__ = [
     "Split",
@@ -65,40 +73,6 @@ class Split(NamedTuple):
     y_test: np.ndarray
 
 
-# ---------------------------------------------------------------------------------------------
-# small boundary checks this module needs beyond minikd._validation
-# ---------------------------------------------------------------------------------------------
-
-def _check_int(value, name, func, low, high=None):
-    expected = f"an int in the range [{low}, {'inf' if high is None else high}]"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
-def _check_fraction(value, name, func):
-    expected = "a float in the range (0, 1)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
-def _check_nonneg(value, name, func):
-    expected = "a float in the range [0, inf)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = float(value)
-    if not (np.isfinite(value) and value >= 0.0):
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
 def _check_labels(y, n, func, name="y"):
     """Integer labels of shape (n,), any integer values (not tied to a class count)."""
     arr = np.asarray(y)
@@ -118,7 +92,7 @@ def _as_rng(rng, func):
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.RandomState(_check_int(rng, "rng", func, 0, 2**32 - 1))
+        return np.random.RandomState(check_int(rng, "rng", func, low=0, high=2**32 - 1))
     raise param_error("rng", func, "None, an int, a numpy Generator or a RandomState",
                       repr(rng), TypeError)
 
@@ -197,8 +171,8 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
     array([102, 104,  89, 106, 106,  98,  99,  96,  98, 102])
     """
     func = "make_mnist1d"
-    n_samples = _check_int(n_samples, "n_samples", func, 10)
-    train_fraction = _check_fraction(train_fraction, "train_fraction", func)
+    n_samples = check_int(n_samples, "n_samples", func, low=10)
+    train_fraction = check_fraction(train_fraction, "train_fraction", func, closed_low=False)
     if (not isinstance(padding, (tuple, list)) or len(padding) != 2
             or not all(isinstance(p, numbers.Integral) and not isinstance(p, (bool, np.bool_))
                        and 0 <= p for p in padding) or padding[0] > padding[1]):
@@ -206,16 +180,20 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
                           repr(padding))
     p_lo, p_hi = int(padding[0]), int(padding[1])
     n_points = 12 + p_hi  # L = 72 by default: the signal length after dilation
-    scale_coeff = _check_nonneg(scale_coeff, "scale_coeff", func)
-    max_translation = _check_int(max_translation, "max_translation", func, 1, n_points)
-    corr_noise_scale = _check_nonneg(corr_noise_scale, "corr_noise_scale", func)
-    iid_noise_scale = _check_nonneg(iid_noise_scale, "iid_noise_scale", func)
-    shear_scale = _check_nonneg(shear_scale, "shear_scale", func)
-    if not isinstance(shuffle_seq, (bool, np.bool_)):
-        raise param_error("shuffle_seq", func, "a bool", repr(shuffle_seq), TypeError)
-    length = _check_int(length, "length", func, 2)
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise param_error("dtype", func, "float32 or float64", repr(dtype), TypeError)
+    scale_coeff = check_nonnegative(scale_coeff, "scale_coeff", func)
+    max_translation = check_int(max_translation, "max_translation", func, low=1,
+                                high=n_points)
+    corr_noise_scale = check_nonnegative(corr_noise_scale, "corr_noise_scale", func)
+    iid_noise_scale = check_nonnegative(iid_noise_scale, "iid_noise_scale", func)
+    shear_scale = check_nonnegative(shear_scale, "shear_scale", func)
+    shuffle_seq = check_bool(shuffle_seq, "shuffle_seq", func)
+    length = check_int(length, "length", func, low=2)
+    try:
+        known = np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:  # not a dtype at all ('foo'): numpy's own message would escape
+        known = False
+    if not known:
+        raise param_error("dtype", func, "float32 or float64", repr(dtype)[:60], TypeError)
     per_class = n_samples // 10
     n_train = int(10 * per_class * train_fraction)
     if not 0 < n_train < 10 * per_class:
@@ -314,7 +292,7 @@ def load_idx(path):
     if blob[:2] == b"\x1f\x8b":
         try:
             blob = gzip.decompress(blob)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:  # zlib.error: corrupt deflate data
             raise ValueError(f"load_idx: {path} looks gzipped but cannot be decompressed "
                              f"({err}).") from err
     if len(blob) < 4 or blob[0] != 0 or blob[1] != 0:
@@ -474,7 +452,7 @@ def train_val_split(X, y, *, val_fraction=0.2, rng=None):
     func = "train_val_split"
     X = as_float_array(X, "X", func, ndim=2)
     y = _check_labels(y, X.shape[0], func)
-    val_fraction = _check_fraction(val_fraction, "val_fraction", func)
+    val_fraction = check_fraction(val_fraction, "val_fraction", func, closed_low=False)
     if isinstance(rng, np.random.RandomState):
         raise param_error("rng", func, "None, an int or a numpy Generator", "a RandomState",
                           TypeError)

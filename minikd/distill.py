@@ -43,13 +43,12 @@ from ._validation import (
     param_error,
 )
 from .features import (
-    _regressor_backward,
-    _regressor_forward,
     attention_transfer_loss,
     cosine_loss,
     hint_loss,
     init_regressor,
 )
+from .layers import linear_backward, linear_forward
 from .losses import cross_entropy, kd_loss
 from .mlp import MLP
 from .optim import SGD
@@ -276,9 +275,9 @@ class Distiller:
                 h_s, h_t = cache.hidden[i], self.teacher_hidden[j][idx]  # (B, H_s), (B, H_t)
                 if self.method == "fitnets":
                     w, b = self.params[f"reg{k}.W"], self.params[f"reg{k}.b"]
-                    r, rcache = _regressor_forward(h_s, w, b)  # (B, H_t)
+                    r, rcache = linear_forward(h_s, w, b)  # (B, H_t): the regressor
                     loss, dr = hint_loss(r, h_t)
-                    dh, dw, db = _regressor_backward(dr * self.beta, rcache)
+                    dh, dw, db = linear_backward(dr * self.beta, rcache)
                     grads_extra[f"reg{k}.W"], grads_extra[f"reg{k}.b"] = dw, db
                 else:
                     loss, dh = _feature_term(self.method, h_s, h_t)

@@ -20,10 +20,12 @@ from ._reduce import LossGrad
 from ._validation import (
     _as_real_scalar,
     as_float_array,
+    check_feature_range,
     check_same_shape,
     common_float_dtype,
     param_error,
 )
+from .layers import linear_backward, linear_forward
 
 __all__ = [
     "attention_transfer_loss",
@@ -40,10 +42,13 @@ AT_MODES = ("code", "paper")
 
 def _student_teacher(student, teacher, names, func, *, ndim=None, min_ndim=2):
     """Convert both inputs to one float dtype (float32 only if both are float32)."""
-    s = as_float_array(student, names[0], func, ndim=ndim, min_ndim=min_ndim)
-    t = as_float_array(teacher, names[1], func, ndim=ndim, min_ndim=min_ndim)
+    s = as_float_array(student, names[0], func, ndim=ndim, min_ndim=min_ndim, check_finite=False)
+    t = as_float_array(teacher, names[1], func, ndim=ndim, min_ndim=min_ndim, check_finite=False)
     dtype = common_float_dtype(s, t)
-    return s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    s, t = s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    check_feature_range(s, names[0], func)  # squares and sums of squares must not overflow
+    check_feature_range(t, names[1], func)
+    return s, t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,17 +137,8 @@ def init_regressor(in_features, out_features, *, rng=None, dtype=np.float64):
     return {"W": w, "b": b}
 
 
-def _regressor_forward(h, w, b):
-    return h @ w + b, (h, w)  # (N, H_t)
-
-
-def _regressor_backward(dout, cache):
-    h, w = cache
-    return dout @ w.T, h.T @ dout, dout.sum(axis=0)  # (N, H_s), (H_s, H_t), (H_t,)
-
-
 def regressor_forward(h, W, b):
-    r"""Forward pass of the FitNets linear regressor.
+    r"""Forward pass of the FitNets linear regressor: :func:`minikd.linear_forward` by name.
 
     .. math::
 
@@ -150,6 +146,9 @@ def regressor_forward(h, W, b):
         \frac{\partial L}{\partial h} = \bar r W^\top, \quad
         \frac{\partial L}{\partial W} = h^\top \bar r, \quad
         \frac{\partial L}{\partial b} = \textstyle\sum_n \bar r_n
+
+    The regressor is an affine layer, so this is :func:`minikd.linear_forward` (which validates
+    the inputs and names itself in its error messages), under the name FitNets gives it.
 
     Parameters
     ----------
@@ -170,22 +169,16 @@ def regressor_forward(h, W, b):
     >>> out.tolist()
     [[1.0, 2.0, 4.0]]
     """
-    func = "regressor_forward"
-    h = as_float_array(h, "h", func, ndim=2)
-    w = as_float_array(W, "W", func, ndim=2)
-    b = as_float_array(b, "b", func, ndim=1)
-    if w.shape[0] != h.shape[1]:
-        raise param_error("W", func, f"an array with {h.shape[1]} rows (the width of h)",
-                          f"shape {w.shape}")
-    if b.shape != (w.shape[1],):
-        raise param_error("b", func, f"an array of shape ({w.shape[1]},)", f"shape {b.shape}")
-    dtype = common_float_dtype(h, w, b)
-    return _regressor_forward(h.astype(dtype, copy=False), w.astype(dtype, copy=False),
-                              b.astype(dtype, copy=False))
+    return linear_forward(h, W, b)
 
 
 def regressor_backward(dout, cache):
-    r"""Backward pass of the FitNets linear regressor (see :func:`regressor_forward`).
+    r"""Backward pass of the FitNets linear regressor: :func:`minikd.linear_backward` by name.
+
+    .. math::
+
+        \bar h = \bar r W^\top, \qquad \bar W = h^\top \bar r, \qquad
+        \bar b = \mathbf{1}^\top \bar r
 
     Parameters
     ----------
@@ -206,17 +199,11 @@ def regressor_backward(dout, cache):
     >>> [g.tolist() for g in regressor_backward(np.array([[1.0, -1.0]]), cache)]
     [[[1.0, -1.0]], [[1.0, -1.0], [2.0, -2.0]], [1.0, -1.0]]
     """
-    func = "regressor_backward"
     if not (isinstance(cache, tuple) and len(cache) == 2
             and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in cache)):
-        raise param_error("cache", func, "the cache returned by regressor_forward",
-                          type(cache).__name__, TypeError)
-    h, w = cache
-    dout = as_float_array(dout, "dout", func, ndim=2)
-    if dout.shape != (h.shape[0], w.shape[1]):
-        raise param_error("dout", func, f"an array of shape {(h.shape[0], w.shape[1])}",
-                          f"shape {dout.shape}")
-    return _regressor_backward(dout.astype(h.dtype, copy=False), cache)
+        raise param_error("cache", "regressor_backward", "the cache returned by "
+                          "regressor_forward", type(cache).__name__, TypeError)
+    return linear_backward(dout, cache)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,10 +264,14 @@ def cosine_loss(student_hidden, teacher_hidden):
 # Attention transfer
 
 
+AT_MAX_P = 16.0  # |f|^p overflows float32 at |f| = 3 for p ~ 80; the paper uses p = 1, 2, 4
+
+
 def _check_p(p, func):
-    value = _as_real_scalar(p, "p", func, "a float in the range [1, inf)")
-    if not (np.isfinite(value) and value >= 1.0):
-        raise param_error("p", func, "a float in the range [1, inf)", repr(value))
+    expected = f"a float in the range [1, {AT_MAX_P:g}]"
+    value = _as_real_scalar(p, "p", func, expected)
+    if not (1.0 <= value <= AT_MAX_P):  # False for NaN too
+        raise param_error("p", func, expected, repr(value))
     return value
 
 
@@ -338,7 +329,9 @@ def attention_transfer_loss(student_maps, teacher_maps, *, p=2, mode="code"):
     teacher_maps : array_like of shape (N, C_t, H, W)
         Teacher activations: same N and spatial shape, any channel count.
     p : float, default 2
-        Exponent of the activations, :math:`p \ge 1`.
+        Exponent of the activations, :math:`1 \le p \le 16` (the paper uses 1, 2 and 4; a
+        larger p overflows :math:`|f|^p`). The maps must keep :math:`|f|^p` below
+        :func:`minikd._validation.feature_limit`.
     mode : {"code", "paper"}, default "code"
 
     Returns
@@ -358,6 +351,8 @@ def attention_transfer_loss(student_maps, teacher_maps, *, p=2, mode="code"):
     s, t = _student_teacher(student_maps, teacher_maps, ("student_maps", "teacher_maps"), func,
                             min_ndim=3)
     p = _check_p(p, func)
+    check_feature_range(s, "student_maps", func, power=p)  # |f|^p and its squares stay finite
+    check_feature_range(t, "teacher_maps", func, power=p)
     if mode not in AT_MODES:
         raise param_error("mode", func, f"one of {AT_MODES}", repr(mode))
     if s.shape[0] != t.shape[0] or s.shape[2:] != t.shape[2:]:

@@ -409,3 +409,23 @@ def test_distill_on_a_folder_without_idx_files_is_one_line(tmp_path, capsys):
                                  "-q"], capsys)
     assert status == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "found in" in err
+
+
+def test_diverged_training_is_one_line_and_exit_1(capsys, monkeypatch):
+    from minikd import NonFiniteLossError, experiments
+
+    def diverge(setup, verbose, save_dir):
+        raise NonFiniteLossError("seed 0 distilled: epoch 3, step 7/32: loss term 'loss' is nan",
+                                 epoch=3, step=7)
+
+    monkeypatch.setattr(experiments, "run_distill", diverge)
+    status, out, err = run_main(["distill", "-q"], capsys)
+    assert status == 1 and out == ""
+    assert err.strip() == ("minikd: training failed: seed 0 distilled: epoch 3, step 7/32: "
+                           "loss term 'loss' is nan")
+
+
+def test_one_seed_is_singular(capsys):
+    status, out, _ = run_main(["distill", *TINY[:2], "--seeds", "1", *TINY[4:], "-q"], capsys)
+    assert status == 0
+    assert ", 1 seed, " in out.splitlines()[0]

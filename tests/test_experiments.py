@@ -161,3 +161,25 @@ def test_blas_threads_fallback_sets_and_restores(monkeypatch):
     assert [get() for _, get in controls] == before
     with _threads.blas_threads(None):
         assert [get() for _, get in controls] == before
+
+
+@pytest.mark.parametrize("overrides, method, beta", [
+    ({"family": "response"}, "kd", 0.0),
+    ({"family": "feature"}, "fitnets", 10.0),
+    ({"family": "feature", "beta": 100.0}, "fitnets", 100.0),
+    ({"family": "relation", "relation_loss": "sp"}, "sp", 3000.0),
+])
+def test_the_setup_reaches_the_trainer(overrides, method, beta, monkeypatch):
+    seen = {}
+
+    def fake_distill(teacher, student, X, y, **kwargs):
+        seen.update(kwargs)
+        return {"val_acc": [0.5]}
+
+    monkeypatch.setattr(E, "distill", fake_distill)
+    data = E.load_dataset("digits")
+    setup = E.DistillSetup(temperature=3.0, alpha=0.7, **overrides).checked()
+    E._train_distilled(setup, data, teacher=None, seed=0, verbose=False)
+    assert (seen["method"], seen["beta"]) == (method, beta)
+    assert (seen["temperature"], seen["alpha"]) == (3.0, 0.7)
+    assert seen["epochs"] == setup.epochs and seen["batch_size"] == setup.batch_size

@@ -39,7 +39,9 @@ SWEEP = ["sweep", "--seeds", str(SEEDS), "--t", "1", "2", "4", "8", "16",
 OMIT = ["omit-class", "--seeds", str(SEEDS)]
 FAMILIES = [
     ("response: KD only", {"family": "response"}),
-    ("feature: FitNets hint (x100)", {"family": "feature", "feature_loss": "fitnets"}),
+    ("feature: FitNets hint (x10, default)", {"family": "feature", "feature_loss": "fitnets"}),
+    ("feature: FitNets hint (x100, libraries')",
+     {"family": "feature", "feature_loss": "fitnets", "beta": 100.0}),
     ("relation: SP (x3000)", {"family": "relation", "relation_loss": "sp"}),
     ("relation: PKT (x30000)", {"family": "relation", "relation_loss": "pkt"}),
 ]
@@ -119,8 +121,10 @@ def main():
         "",
         f"minikd {minikd.__version__}, Python {platform.python_version()}, NumPy "
         f"{np.__version__}, OPENBLAS_NUM_THREADS={threads}, {platform.machine()}, "
-        f"{os.cpu_count()} cores. Accuracies are means ± sample std over {SEEDS} seeds; "
-        "float32 results change slightly with the number of BLAS threads.",
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start (the wall "
+        "times below are this machine's, shared with other jobs). Accuracies are means ± "
+        f"sample std over {SEEDS} seeds; float32 results change slightly with the number of "
+        "BLAS threads.",
         "",
     ]
     argv, pic = with_plot(DISTILL + ["-q"], "distill_curves.png")
@@ -153,7 +157,12 @@ def main():
     argv, pic = with_plot(["temperature", "5", "3", "1", "0.5", "--names", "cat", "dog", "car",
                            "horse", "--t", "1", "2", "4", "20", "-q"], "temperature.png")
     text, sec = run_cli(argv)
-    parts.append(section("Softmax and temperature", argv, text, sec, pic, ""))
+    parts.append(section(
+        "Softmax and temperature", argv, text, sec, pic,
+        "Each row is the softmax of the same logits at a higher temperature; every row follows "
+        "from the first (softmax(z / T) is proportional to softmax(z) ** (1 / T)), which is why "
+        "examples/02_temperature.py prints the real T = 4 row next to a tutorial's "
+        "illustrative one."))
 
     parts.append(f"Total: {time.perf_counter() - start:.0f} s.\n")
     tmp = OUT.with_suffix(".md.tmp")
