@@ -36,6 +36,7 @@ measure without them, unset both in that command alone::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -328,10 +329,16 @@ def time_round_robin(fns, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf_
             fn()
             fn()
             n = numbers[name]
-            t0 = clock()
-            for _ in range(n):
-                fn()
-            samples[name].append((clock() - t0) / n)
+            # as timeit does: a garbage collection during a block would charge one library
+            # for the objects of the other (importing torch creates ~10^5 of them)
+            gc.disable()
+            try:
+                t0 = clock()
+                for _ in range(n):
+                    fn()
+                samples[name].append((clock() - t0) / n)
+            finally:
+                gc.enable()
     return samples
 
 
