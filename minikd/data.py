@@ -6,7 +6,7 @@ r"""Datasets for the experiments, all local: nothing is downloaded at run time.
   numpy and scipy. The default experiment of ``minikd distill`` runs on it.
 * :func:`load_digits` — the UCI 8x8 handwritten digits (1797 x 64), shipped inside the package.
 * :func:`load_idx`, :func:`load_mnist` — the IDX files of MNIST / Fashion-MNIST (gzipped or not)
-  from a folder you name.
+  from a folder you name (the code is in ``minikd/_idx.py``).
 * Transfer-set tools: :func:`omit_classes` (Hinton et al. 2015, §3: a transfer set that never
   shows one class), :func:`train_val_split` (stratified), :func:`standardize` (fit on the first
   array, apply to all). A transfer set is used *unlabeled* simply by passing only its ``X`` to the
@@ -30,7 +30,6 @@ Machine Learning Repository, doi:10.24432/C50P49, licensed CC BY 4.0. The shippe
 
 from __future__ import annotations
 
-import gzip
 import numbers
 from pathlib import Path
 from typing import NamedTuple
@@ -38,8 +37,16 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _mnist1d
+from ._idx import load_idx, load_mnist
 from ._mnist1d import mnist1d_templates
-from ._validation import as_float_array, param_error
+from ._validation import (
+    as_float_array,
+    check_bool,
+    check_fraction,
+    check_int,
+    check_nonnegative,
+    param_error,
+)
 
 __all__ = [
     "Split",
@@ -65,40 +72,6 @@ class Split(NamedTuple):
     y_test: np.ndarray
 
 
-# ---------------------------------------------------------------------------------------------
-# small boundary checks this module needs beyond minikd._validation
-# ---------------------------------------------------------------------------------------------
-
-def _check_int(value, name, func, low, high=None):
-    expected = f"an int in the range [{low}, {'inf' if high is None else high}]"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
-def _check_fraction(value, name, func):
-    expected = "a float in the range (0, 1)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
-def _check_nonneg(value, name, func):
-    expected = "a float in the range [0, inf)"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise param_error(name, func, expected, repr(value), TypeError)
-    value = float(value)
-    if not (np.isfinite(value) and value >= 0.0):
-        raise param_error(name, func, expected, repr(value))
-    return value
-
-
 def _check_labels(y, n, func, name="y"):
     """Integer labels of shape (n,), any integer values (not tied to a class count)."""
     arr = np.asarray(y)
@@ -118,7 +91,7 @@ def _as_rng(rng, func):
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.RandomState(_check_int(rng, "rng", func, 0, 2**32 - 1))
+        return np.random.RandomState(check_int(rng, "rng", func, low=0, high=2**32 - 1))
     raise param_error("rng", func, "None, an int, a numpy Generator or a RandomState",
                       repr(rng), TypeError)
 
@@ -197,8 +170,8 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
     array([102, 104,  89, 106, 106,  98,  99,  96,  98, 102])
     """
     func = "make_mnist1d"
-    n_samples = _check_int(n_samples, "n_samples", func, 10)
-    train_fraction = _check_fraction(train_fraction, "train_fraction", func)
+    n_samples = check_int(n_samples, "n_samples", func, low=10)
+    train_fraction = check_fraction(train_fraction, "train_fraction", func, closed_low=False)
     if (not isinstance(padding, (tuple, list)) or len(padding) != 2
             or not all(isinstance(p, numbers.Integral) and not isinstance(p, (bool, np.bool_))
                        and 0 <= p for p in padding) or padding[0] > padding[1]):
@@ -206,16 +179,20 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
                           repr(padding))
     p_lo, p_hi = int(padding[0]), int(padding[1])
     n_points = 12 + p_hi  # L = 72 by default: the signal length after dilation
-    scale_coeff = _check_nonneg(scale_coeff, "scale_coeff", func)
-    max_translation = _check_int(max_translation, "max_translation", func, 1, n_points)
-    corr_noise_scale = _check_nonneg(corr_noise_scale, "corr_noise_scale", func)
-    iid_noise_scale = _check_nonneg(iid_noise_scale, "iid_noise_scale", func)
-    shear_scale = _check_nonneg(shear_scale, "shear_scale", func)
-    if not isinstance(shuffle_seq, (bool, np.bool_)):
-        raise param_error("shuffle_seq", func, "a bool", repr(shuffle_seq), TypeError)
-    length = _check_int(length, "length", func, 2)
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise param_error("dtype", func, "float32 or float64", repr(dtype), TypeError)
+    scale_coeff = check_nonnegative(scale_coeff, "scale_coeff", func)
+    max_translation = check_int(max_translation, "max_translation", func, low=1,
+                                high=n_points)
+    corr_noise_scale = check_nonnegative(corr_noise_scale, "corr_noise_scale", func)
+    iid_noise_scale = check_nonnegative(iid_noise_scale, "iid_noise_scale", func)
+    shear_scale = check_nonnegative(shear_scale, "shear_scale", func)
+    shuffle_seq = check_bool(shuffle_seq, "shuffle_seq", func)
+    length = check_int(length, "length", func, low=2)
+    try:
+        known = np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:  # not a dtype at all ('foo'): numpy's own message would escape
+        known = False
+    if not known:
+        raise param_error("dtype", func, "float32 or float64", repr(dtype)[:60], TypeError)
     per_class = n_samples // 10
     n_train = int(10 * per_class * train_fraction)
     if not 0 < n_train < 10 * per_class:
@@ -264,142 +241,6 @@ def load_digits():
         raise ValueError(f"load_digits: {path} is not the expected 1797 x (64 pixels + label) "
                          f"table with pixels in 0..16. Got shape {raw.shape}.")
     return (raw[:, :64] / 16.0).astype(np.float32), raw[:, 64].copy()
-
-
-# ---------------------------------------------------------------------------------------------
-# IDX files (MNIST, Fashion-MNIST)
-# ---------------------------------------------------------------------------------------------
-
-# IDX type byte -> big-endian dtype (LeCun et al., the MNIST page: "THE IDX FILE FORMAT").
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def load_idx(path):
-    r"""Read one IDX file (gzipped or not) into an array.
-
-    The format: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
-    0x0D float32, 0x0E float64), the number of dimensions, each dimension as a big-endian
-    uint32, then the values in C order, big-endian. A file starting with the gzip magic
-    ``1f 8b`` is decompressed first, whatever its name.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-
-    Returns
-    -------
-    ndarray of the stored shape, in the stored type (native byte order)
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        For a bad magic number, an unknown type byte, a broken gzip stream, or a data section
-        shorter or longer than the header says. The message names the file.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> f = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
-    >>> _ = open(f, "wb").write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
-    >>> load_idx(f)
-    array([7, 2, 1], dtype=uint8)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"load_idx: no such file: {path}")
-    blob = path.read_bytes()
-    if blob[:2] == b"\x1f\x8b":
-        try:
-            blob = gzip.decompress(blob)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"load_idx: {path} looks gzipped but cannot be decompressed "
-                             f"({err}).") from err
-    if len(blob) < 4 or blob[0] != 0 or blob[1] != 0:
-        raise ValueError(f"load_idx: {path} is not an IDX file: bad magic number "
-                         f"{blob[:4].hex() or 'empty'} (expected 0000 followed by type and ndim).")
-    code, ndim = blob[2], blob[3]
-    if code not in _IDX_TYPES:
-        raise ValueError(f"load_idx: {path} has unknown IDX type byte 0x{code:02x}.")
-    if ndim == 0 or len(blob) < 4 + 4 * ndim:
-        raise ValueError(f"load_idx: {path} has a truncated header ({len(blob)} bytes for "
-                         f"{ndim} dimensions).")
-    shape = tuple(int(d) for d in np.frombuffer(blob, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(blob) - 4 - 4 * ndim
-    if got != expected:
-        what = "truncated" if got < expected else "longer than its header says"
-        raise ValueError(f"load_idx: {path} is {what}: shape {shape} needs {expected} data "
-                         f"bytes, found {got}.")
-    data = np.frombuffer(blob, dtype, offset=4 + 4 * ndim).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
-
-
-def _find_idx(folder, stem):
-    names = [f"{stem}-ubyte", f"{stem}-ubyte.gz", f"{stem.replace('-idx', '.idx')}-ubyte",
-             f"{stem.replace('-idx', '.idx')}-ubyte.gz"]
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"load_mnist: none of {', '.join(names)} found in {folder}")
-
-
-def load_mnist(folder, *, kind="train"):
-    r"""Load MNIST or Fashion-MNIST from the standard IDX files in a folder you name.
-
-    Looks for ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (``kind="train"``)
-    or ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (``kind="test"``), each
-    optionally ending in ``.gz`` (the ``.idx3-ubyte`` spelling is accepted too).
-
-    Parameters
-    ----------
-    folder : str or os.PathLike
-        Folder holding the files.
-    kind : {"train", "test"}
-        Which split.
-
-    Returns
-    -------
-    X : ndarray of shape (N, rows * cols), float32
-        Pixels / 255, in [0, 1], each image flattened row-major.
-    y : ndarray of shape (N,), int64
-        Labels 0..9.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder or a file is missing.
-    ValueError
-        If a file is malformed (see :func:`load_idx`), the images are not a 3-D uint8 array,
-        the labels not a 1-D uint8 array of values 0..9, or their counts differ.
-    """
-    func = "load_mnist"
-    if kind not in ("train", "test"):
-        raise param_error("kind", func, "'train' or 'test'", repr(kind))
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"load_mnist: no such folder: {folder}")
-    prefix = "train" if kind == "train" else "t10k"
-    images_path = _find_idx(folder, f"{prefix}-images-idx3")
-    labels_path = _find_idx(folder, f"{prefix}-labels-idx1")
-    images, labels = load_idx(images_path), load_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"load_mnist: {images_path} must hold a 3-D uint8 array (images, rows, "
-                         f"cols). Got {images.ndim}-D {images.dtype}.")
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(f"load_mnist: {labels_path} must hold a 1-D uint8 array. "
-                         f"Got {labels.ndim}-D {labels.dtype}.")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"load_mnist: {images_path} has {images.shape[0]} images but "
-                         f"{labels_path} has {labels.shape[0]} labels.")
-    if labels.size and labels.max() > 9:
-        raise ValueError(f"load_mnist: {labels_path} holds label {int(labels.max())}; "
-                         "expected 0..9.")
-    X = images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
-    return X, labels.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,7 +315,7 @@ def train_val_split(X, y, *, val_fraction=0.2, rng=None):
     func = "train_val_split"
     X = as_float_array(X, "X", func, ndim=2)
     y = _check_labels(y, X.shape[0], func)
-    val_fraction = _check_fraction(val_fraction, "val_fraction", func)
+    val_fraction = check_fraction(val_fraction, "val_fraction", func, closed_low=False)
     if isinstance(rng, np.random.RandomState):
         raise param_error("rng", func, "None, an int or a numpy Generator", "a RandomState",
                           TypeError)

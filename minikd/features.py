@@ -148,7 +148,8 @@ def regressor_forward(h, W, b):
         \frac{\partial L}{\partial b} = \textstyle\sum_n \bar r_n
 
     The regressor is an affine layer, so this is :func:`minikd.linear_forward` (which validates
-    the inputs and names itself in its error messages), under the name FitNets gives it.
+    the inputs and names itself in its error messages), under the name FitNets gives it;
+    :func:`regressor_backward` is :func:`minikd.linear_backward` likewise.
 
     Parameters
     ----------
@@ -199,10 +200,6 @@ def regressor_backward(dout, cache):
     >>> [g.tolist() for g in regressor_backward(np.array([[1.0, -1.0]]), cache)]
     [[[1.0, -1.0]], [[1.0, -1.0], [2.0, -2.0]], [1.0, -1.0]]
     """
-    if not (isinstance(cache, tuple) and len(cache) == 2
-            and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in cache)):
-        raise param_error("cache", "regressor_backward", "the cache returned by "
-                          "regressor_forward", type(cache).__name__, TypeError)
     return linear_backward(dout, cache)
 
 

@@ -28,6 +28,9 @@ __all__ = [
 
 
 def _check_dout(dout, like, func):
+    if not (isinstance(like, np.ndarray) and like.dtype.kind == "f"):  # the forward's cache
+        raise param_error("cache", func, f"the cache returned by {func[:-9]}_forward",
+                          type(like).__name__, TypeError)
     dout = as_float_array(dout, "dout", func, ndim=like.ndim, dtype=like.dtype,
                           allow_empty=True)
     if dout.shape != like.shape:
@@ -113,6 +116,10 @@ def linear_backward(dout, cache):
     (array([[1. , 1.5]]), array([[ 1., -1.],
            [ 2., -2.]]), array([ 1., -1.]))
     """
+    if not (isinstance(cache, tuple) and len(cache) == 2
+            and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in cache)):
+        raise param_error("cache", "linear_backward", "the cache returned by linear_forward",
+                          type(cache).__name__, TypeError)
     x, W = cache
     dout = _check_dout(dout, np.empty((x.shape[0], W.shape[1]), W.dtype), "linear_backward")
     dx = dout @ W.T  # (N, D)

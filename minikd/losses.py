@@ -27,6 +27,7 @@ from ._reduce import reduce_positions, resolve_mask
 from ._validation import (
     as_float_array,
     as_labels,
+    check_choice,
     check_logit_range,
     check_nonnegative,
     check_same_shape,
@@ -86,10 +87,7 @@ def _labels(labels, lead_shape, n_classes, func, ignore_index):
     return y, np.where(y == ignore_index, 0, y), y
 
 
-def _check_reduction(reduction, func):
-    if not isinstance(reduction, str) or reduction not in ("batchmean", "sum", "mean"):
-        raise param_error("reduction", func, "one of ('batchmean', 'sum', 'mean')",
-                          repr(reduction))
+_REDUCTIONS = ("batchmean", "sum", "mean")  # _reduce's "sequence_mean" is for token losses
 
 
 def _flat_index(y, C):
@@ -217,7 +215,7 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="ba
     func = "cross_entropy"
     z = _logits(logits, "logits", func)
     y, y_safe, y_ignored = _labels(labels, z.shape[:-1], z.shape[-1], func, ignore_index)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     selected = resolve_mask(mask, z.shape[:-1], func, labels=y_ignored, ignore_index=ignore_index)
     rows, grad = _ce_rows(z, y_safe)  # (...,), (..., C)
     return reduce_positions(rows, grad, selected, reduction, func)
@@ -265,7 +263,7 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     func = "soft_cross_entropy"
     T = check_temperature(temperature, func)
     st = _pair(student_logits, teacher_logits, func, T)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     selected = resolve_mask(mask, st.shape[1:-1], func)
     p, sh, ln = _softmax_parts(st, T)  # (2, ..., C), (2, ..., C), (2, ...)
     sh_s = sh[0]
@@ -316,7 +314,7 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     func = "kl_divergence"
     T = check_temperature(temperature, func)
     st = _pair(student_logits, teacher_logits, func, T)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     selected = resolve_mask(mask, st.shape[1:-1], func)
     rows, grad = _kl_rows(st, T)
     return reduce_positions(rows, grad, selected, reduction, func, grad_scale=1.0 / T)
@@ -367,7 +365,7 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     func = "kd_loss"
     T = check_temperature(temperature, func)
     st = _pair(student_logits, teacher_logits, func, T)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     selected = resolve_mask(mask, st.shape[1:-1], func)
     rows, grad = _kl_rows(st, T)
     return reduce_positions(rows, grad, selected, reduction, func, loss_scale=T * T,
@@ -425,7 +423,7 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     T = check_temperature(temperature, func)
     st = _pair(student_logits, teacher_logits, func, T)
     a = check_unit_interval(alpha, "alpha", func)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     if labels is None:
         if a != 1.0:
             raise param_error("labels", func, "an integer array of class indices (labels may be "
@@ -512,7 +510,7 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     b = check_nonnegative(beta, "beta", func)
     T = check_temperature(temperature, func)
     st = _pair(student_logits, teacher_logits, func, T)
-    _check_reduction(reduction, func)
+    check_choice(reduction, "reduction", func, _REDUCTIONS)
     C = st.shape[-1]
     if C < 2:
         raise param_error("student_logits", func, "logits with at least 2 classes (DKD splits "

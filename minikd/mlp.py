@@ -427,6 +427,25 @@ class MLP:
             dtype_name = str(data["dtype"][()])
             if dtype_name not in _DTYPES:
                 raise ValueError(f"unknown dtype {dtype_name!r}")
+        except (ValueError, TypeError) as err:
+            raise bad(f"inconsistent architecture ({err})") from err
+        # The stored arrays must fit sizes before the model allocates its own: a corrupt sizes
+        # such as [3, 2**40, 2] would otherwise ask for terabytes (MemoryError).
+        shapes = {}
+        for k in range(1, sizes.size):
+            shapes[f"W{k}"] = (int(sizes[k - 1]), int(sizes[k]))
+            shapes[f"b{k}"] = (int(sizes[k]),)
+        if shapes:
+            extra = sorted(set(data) - set(_META_KEYS) - set(shapes))
+            missing = sorted(set(shapes) - set(data))
+            if missing or extra:
+                raise bad(f"parameter arrays do not match sizes {sizes.tolist()}: missing "
+                          f"{missing}, unexpected {extra}")
+            for key, shape in shapes.items():
+                if data[key].shape != shape:
+                    raise bad(f"array '{key}' has shape {data[key].shape}; sizes "
+                              f"{sizes.tolist()} need {shape}")
+        try:
             model = cls([int(s) for s in sizes], activation=str(data["activation"][()]),
                         dropout=float(data["dropout"]), dtype=_DTYPES[dtype_name], rng=rng)
         except (ValueError, TypeError) as err:

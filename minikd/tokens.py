@@ -41,6 +41,9 @@ from ._reduce import LossGrad, reduction_factor, resolve_mask
 from ._validation import (
     as_float_array,
     as_labels,
+    check_bool,
+    check_choice,
+    check_fraction,
     check_logit_range,
     check_same_shape,
     check_temperature,
@@ -70,25 +73,6 @@ TAILS = ("renorm", "bucket")
 
 # -- boundary checks shared by every public function ------------------------------------------
 
-def _check_bool(value, name, func):
-    if not isinstance(value, (bool, np.bool_)):
-        raise param_error(name, func, "a bool", repr(value), TypeError)
-    return bool(value)
-
-
-def _check_choice(value, name, func, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise param_error(name, func, f"one of {choices}", repr(value))
-    return value
-
-
-def _check_alpha(alpha, func):
-    a = check_unit_interval(alpha, "alpha", func)
-    if a == 1.0:  # the mixture is then the other distribution itself: the loss is identically 0
-        raise param_error("alpha", func, "a float in the range [0, 1)", repr(a))
-    return a
-
-
 def _selection(mask, labels, ignore_index, lead, vocab, func):
     """The bool mask over the leading axes (None: all positions), from mask and/or labels."""
     if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
@@ -105,11 +89,11 @@ def _kernel_for(divergence, beta, alpha, convention, func, beta_name="beta"):
     if divergence == "reverse_kl":
         return _dv.reverse_kl, None
     if divergence == "generalized_jsd":
-        conv = _check_choice(convention, "convention", func, JSD_CONVENTIONS)
+        conv = check_choice(convention, "convention", func, JSD_CONVENTIONS)
         return _JSD_KERNELS[conv], check_unit_interval(beta, beta_name, func)
     if divergence == "skew_kl":
-        return _dv.skew_kl, _check_alpha(alpha, func)
-    return _dv.skew_reverse_kl, _check_alpha(alpha, func)
+        return _dv.skew_kl, check_fraction(alpha, "alpha", func)
+    return _dv.skew_reverse_kl, check_fraction(alpha, "alpha", func)
 
 
 def _reduce_rows(z_s, lead, sel, reduction, n_classes, temperature, t2_scale, func):
@@ -131,7 +115,7 @@ def _pairwise(kernel, w, z_s, z_t, func, temperature, mask, labels, ignore_index
     zs, zt = zs.astype(dtype, copy=False), zt.astype(dtype, copy=False)
     check_logit_range(zs, temperature, "z_s", func)  # finite, and far from overflow in z / T
     check_logit_range(zt, temperature, "z_t", func)
-    t2_scale = _check_bool(t2_scale, "t2_scale", func)
+    t2_scale = check_bool(t2_scale, "t2_scale", func)
     lead, vocab = zs.shape[:-1], zs.shape[-1]
     sel = _selection(mask, labels, ignore_index, lead, vocab, func)
     factor, t2, rows, gscale = _reduce_rows(zs, lead, sel, reduction, vocab, temperature,
@@ -168,7 +152,7 @@ def forward_kl(z_s, z_t, *, temperature=1.0, mask=None, labels=None, ignore_inde
     z_t : array_like of shape (..., V)
         Teacher logits (constants).
     temperature : float, default 1.0
-        T > 0, applied to both.
+        T in [1e-6, 1e6], applied to both.
     mask : ndarray of bool of shape (...,), optional
         Positions to include.
     labels : array_like of int of shape (...,), optional
@@ -413,7 +397,7 @@ def token_divergence(z_s, z_t, *, divergence="forward_kl", beta=0.5, alpha=0.1,
     0.4621
     """
     func = "token_divergence"
-    kernel, w = _kernel_for(_check_choice(divergence, "divergence", func, DIVERGENCES), beta,
+    kernel, w = _kernel_for(check_choice(divergence, "divergence", func, DIVERGENCES), beta,
                             alpha, convention, func)
     return _pairwise(kernel, w, z_s, z_t, func, temperature, mask, labels, ignore_index,
                      reduction, t2_scale)
@@ -500,10 +484,10 @@ def topk_divergence(z_s, topk_values, topk_indices, *, tail="renorm", divergence
                           f"1 <= K <= V = {vocab}", f"shape {vals.shape}")
     k = vals.shape[-1]
     idx = _topk_indices(topk_indices, vals.shape, vocab, func)
-    tail = _check_choice(tail, "tail", func, TAILS)
-    kernel, w = _kernel_for(_check_choice(divergence, "divergence", func, DIVERGENCES), beta,
+    tail = check_choice(tail, "tail", func, TAILS)
+    kernel, w = _kernel_for(check_choice(divergence, "divergence", func, DIVERGENCES), beta,
                             alpha, convention, func)
-    t2_scale = _check_bool(t2_scale, "t2_scale", func)
+    t2_scale = check_bool(t2_scale, "t2_scale", func)
     sel = _selection(mask, labels, ignore_index, lead, vocab, func)
     n_out = k if tail == "renorm" else k + 1
     factor, t2, rows, gscale = _reduce_rows(zs, lead, sel, reduction, n_out, temperature,

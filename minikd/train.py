@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from ._validation import as_labels, check_positive, param_error
+from ._validation import as_labels, check_bool, check_int, check_positive, param_error
 from .losses import cross_entropy
 from .mlp import MLP
 from .optim import SGD, NonFiniteUpdateError, _Optimizer, clip_grad_norm
@@ -94,14 +94,6 @@ class History:
 
     def __repr__(self):
         return f"History({len(self.records)} epochs, columns={self.columns})"
-
-
-def _check_int(value, name, func, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise param_error(name, func, f"an int >= {minimum}", repr(value), TypeError)
-    if value < minimum:
-        raise param_error(name, func, f"an int >= {minimum}", repr(value))
-    return int(value)
 
 
 def _check_callable(value, name, func, optional=True):
@@ -192,18 +184,17 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
     if not callable(getattr(optimizer, "step", None)):
         raise param_error("optimizer", func, "an object with a step(grads) method",
                           type(optimizer).__name__, TypeError)
-    n_samples = _check_int(n_samples, "n_samples", func, 1)
+    n_samples = check_int(n_samples, "n_samples", func, low=1)
     step = _check_callable(step, "step", func, optional=False)
-    epochs = _check_int(epochs, "epochs", func, 1)
-    batch_size = _check_int(batch_size, "batch_size", func, 1)
+    epochs = check_int(epochs, "epochs", func, low=1)
+    batch_size = check_int(batch_size, "batch_size", func, low=1)
     evaluate = _check_callable(evaluate, "evaluate", func)
     schedule = _check_callable(schedule, "schedule", func)
     if clip_norm is not None:
         clip_norm = check_positive(clip_norm, "clip_norm", func)
     if not isinstance(label, str):
         raise param_error("label", func, "a str", repr(label), TypeError)
-    if not isinstance(verbose, (bool, np.bool_)):
-        raise param_error("verbose", func, "a bool", repr(verbose), TypeError)
+    verbose = check_bool(verbose, "verbose", func)
     rng = np.random.default_rng(rng)
     guard_params = not isinstance(optimizer, _Optimizer)
     n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)

@@ -133,3 +133,108 @@ def test_softmax_vjp_requires_probabilities(p):
 def test_softmax_vjp_accepts_float32_round_off_above_one():
     p = np.array([[1.0 + 1e-7, 0.0]], np.float32)
     assert np.all(np.isfinite(softmax_vjp(np.array([[1.0, 2.0]], np.float32), p)))
+
+
+# ------------------------------------------------------------------------ data, layers, MLP, optim
+
+import gzip  # noqa: E402
+
+from minikd import data, layers  # noqa: E402
+from minikd.optim import clip_grad_norm  # noqa: E402
+
+
+def test_load_idx_refuses_corrupt_deflate_data(tmp_path):
+    # A valid gzip header followed by garbage: gzip raises zlib.error, which leaked before.
+    raw = bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1])
+    blob = bytearray(gzip.compress(raw))
+    blob[10:14] = b"\xff\xff\xff\xff"  # inside the deflate stream, after the 10-byte header
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="looks gzipped but cannot be decompressed"):
+        data.load_idx(path)
+
+
+@pytest.mark.parametrize("dtype", ["foo", object(), 3])
+def test_make_mnist1d_refuses_a_non_dtype_with_the_standard_message(dtype):
+    with pytest.raises(TypeError) as info:
+        data.make_mnist1d(n_samples=100, dtype=dtype)
+    _standard(info, "make_mnist1d", "dtype")
+
+
+BAD_CACHES = [[1.0], "x", None, (1, 2), np.array([True, False]), {"x": 1}]
+
+
+@pytest.mark.parametrize("cache", BAD_CACHES)
+@pytest.mark.parametrize("name", ["linear_backward", "relu_backward", "tanh_backward",
+                                  "dropout_backward"])
+def test_backward_with_a_bad_cache_raises_type_error(name, cache):
+    if name == "dropout_backward" and cache is None:
+        return  # None is dropout's cache in eval mode
+    with pytest.raises(TypeError) as info:  # AttributeError before
+        getattr(layers, name)(np.ones((1, 2)), cache)
+    _standard(info, name, "cache")
+
+
+def test_linear_backward_refuses_a_cache_of_wrong_arrays():
+    with pytest.raises(TypeError):
+        layers.linear_backward(np.ones((1, 2)), (np.ones(2), np.ones((2, 2))))
+
+
+def test_mlp_load_refuses_huge_sizes_before_allocating(tmp_path):
+    model = MLP([3, 4, 2], rng=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays["sizes"] = np.array([3, 2**40, 2], np.int64)  # MemoryError before
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"array 'W1' has shape \(3, 4\); sizes"):
+        MLP.load(path)
+
+
+@pytest.mark.parametrize("grads", [{"w": [1.0]}, {"w": np.array([1, 2])}, {"w": 1.0}])
+def test_clip_grad_norm_refuses_non_float_arrays(grads):
+    with pytest.raises(TypeError) as info:  # AttributeError for the list before
+        clip_grad_norm(grads, 1.0)
+    _standard(info, "clip_grad_norm", "grads")
+
+
+# --------------------------------------------------------------- the shared validators themselves
+
+from minikd._validation import check_bool, check_choice, check_fraction, check_int  # noqa: E402
+
+
+def test_check_int():
+    assert check_int(np.int64(3), "n", "f", low=1) == 3
+    assert type(check_int(np.int64(3), "n", "f")) is int
+    for bad, exc in [(True, TypeError), (2.0, TypeError), ("3", TypeError), (0, ValueError),
+                     (11, ValueError)]:
+        with pytest.raises(exc) as info:
+            check_int(bad, "n", "f", low=1, high=10)
+        assert str(info.value).startswith("The 'n' parameter of f must be an int in the range "
+                                          "[1, 10]. Got ")
+    assert check_int(-(2**70), "n", "f") == -(2**70)  # no bounds: any int
+
+
+def test_check_fraction_ends():
+    assert check_fraction(0.0, "m", "f") == 0.0
+    with pytest.raises(ValueError, match=r"range \[0, 1\)"):
+        check_fraction(1.0, "m", "f")
+    with pytest.raises(ValueError, match=r"range \(0, 1\)"):
+        check_fraction(0.0, "m", "f", closed_low=False)
+    assert check_fraction(1.0, "m", "f", closed_high=True) == 1.0
+    for bad, exc in [(np.nan, ValueError), (True, TypeError), ("0.5", TypeError),
+                     (-0.1, ValueError)]:
+        with pytest.raises(exc):
+            check_fraction(bad, "m", "f")
+
+
+def test_check_bool_and_check_choice():
+    assert check_bool(np.bool_(True), "b", "f") is True
+    for bad in [1, 0, "yes", None]:
+        with pytest.raises(TypeError, match="must be a bool"):
+            check_bool(bad, "b", "f")
+    assert check_choice("sum", "reduction", "f", ("mean", "sum")) == "sum"
+    for bad in ["Sum", 1, None, np.array(["sum"]), ["sum"]]:
+        with pytest.raises(ValueError, match=r"must be one of \('mean', 'sum'\)"):
+            check_choice(bad, "reduction", "f", ("mean", "sum"))

@@ -158,3 +158,17 @@ def test_a_failing_block_fails(tmp_path):
     ((line, source),) = python_blocks(page.read_text())
     with pytest.raises(AssertionError, match="arithmetic"):
         exec(compile(source, f"bad.md:{line}", "exec"), {})  # noqa: S102
+
+
+def test_readme_example_prints_what_the_readme_says(capsys):
+    """The README's python block, run, prints exactly the ```text block that follows it."""
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    blocks = python_blocks(text)
+    assert len(blocks) == 1, "the README has one python example"
+    line, source = blocks[0]
+    after = text.splitlines()[line:]
+    start = next(i for i, row in enumerate(after) if row.strip() == "```text")
+    stop = next(i for i in range(start + 1, len(after)) if after[i].strip() == "```")
+    expected = "\n".join(after[start + 1 : stop])
+    exec(compile(source, f"README.md:{line}", "exec"), {"__name__": "readme"})  # noqa: S102
+    assert capsys.readouterr().out.rstrip("\n") == expected

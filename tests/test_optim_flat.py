@@ -107,3 +107,65 @@ def test_adam_flat_steps_match_per_parameter_optimizers():
             o.step({k: grads[k]})
     for k, p in params.items():
         np.testing.assert_allclose(p, alone[k][k], rtol=1e-12)
+
+
+BIG = {"W": (300, 250), "b": (250,)}  # above the size from which SGD bounds its update
+
+
+def _big(seed, dtype=np.float32, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return {k: (scale * rng.standard_normal(s)).astype(dtype) for k, s in BIG.items()}
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_sgd_bounded_path_follows_the_rule_on_large_arrays(weight_decay):
+    params = _big(0)
+    start = {k: p.copy() for k, p in params.items()}
+    grad_steps = [_big(seed) for seed in (1, 2, 3)]
+    opt = SGD(params, lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    assert not opt._update_is_bounded(grad_steps[0])  # no state yet: the first step saves it
+    for grads in grad_steps:
+        opt.step(grads)
+    assert opt._update_is_bounded(grad_steps[0])  # the path the later steps took
+    expected = _sgd_rule(start, grad_steps, lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    for k, p in params.items():
+        np.testing.assert_allclose(p, expected[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["nan", "huge lr"])
+def test_sgd_on_large_arrays_refuses_and_keeps_its_state(bad):
+    # The bound fails (a NaN norm, or lr * norm past sqrt(max float)): the step falls back to
+    # saving the state, is refused, and the next good step matches an undisturbed optimizer.
+    a, b = _big(0), _big(0)
+    opt_a, opt_b = SGD(a, lr=0.05, momentum=0.9), SGD(b, lr=0.05, momentum=0.9)
+    for opt in (opt_a, opt_b):
+        opt.step(_big(1))
+    grads = _big(2)
+    if bad == "nan":
+        grads["W"][7, 3] = np.nan
+    else:
+        opt_b.lr = 1e38  # lr * v' overflows float32 where |v'| > 3.4
+    assert not opt_b._update_is_bounded(grads)
+    with pytest.raises(NonFiniteUpdateError):
+        opt_b.step(grads)
+    opt_b.lr = 0.05
+    for opt in (opt_a, opt_b):
+        opt.step(_big(3))
+    for k in BIG:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_sgd_unbounded_but_finite_update_is_taken():
+    # lr * norm is past the bound, yet every entry of the update is finite: the step is taken
+    # (through the saved-state path) exactly as the rule says.
+    params = _big(0)
+    start = {k: p.copy() for k, p in params.items()}
+    opt = SGD(params, lr=1e18, momentum=0.9)
+    grads = [_big(1), _big(2)]
+    for g in grads:
+        opt.step(g)
+    assert not opt._update_is_bounded(grads[0])
+    expected = _sgd_rule(start, grads, lr=1e18, momentum=0.9)
+    for k, p in params.items():  # float32 against float64: relative to the largest entry
+        np.testing.assert_allclose(p, expected[k], rtol=1e-5,
+                                   atol=1e-6 * np.abs(expected[k]).max())

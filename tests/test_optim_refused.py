@@ -78,3 +78,26 @@ def test_finite_gradient_with_overflowing_update_restores_the_state(name):
     opt.lr = 0.1
     opt.step({"w": np.full(3, 0.1)})
     np.testing.assert_array_equal(params["w"], expected["w"])
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam"])
+def test_refused_step_after_a_replaced_parameter_restores_the_state(name):
+    # The refused step replaces W's buffers (new shape) inside the flat-array path; the
+    # restore must put back the old mapping, so both optimizers then take the same steps.
+    rng = np.random.default_rng(4)
+    start = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    first = {k: rng.standard_normal(v.shape) for k, v in start.items()}
+    a, b = ({k: v.copy() for k, v in start.items()} for _ in range(2))
+    opt_a, opt_b = MAKERS[name](a), MAKERS[name](b)
+    opt_a.step(first)
+    opt_b.step(first)
+    for params in (a, b):
+        params["W"] = np.ones((2, 2))
+    with pytest.raises(NonFiniteUpdateError):
+        opt_b.step({"W": np.full((2, 2), np.nan), "b": np.ones(2)})
+    then = {"W": np.full((2, 2), 0.5), "b": np.full(2, -0.5)}
+    for _ in range(2):
+        opt_a.step({k: v.copy() for k, v in then.items()})
+        opt_b.step({k: v.copy() for k, v in then.items()})
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
