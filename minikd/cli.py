@@ -350,8 +350,8 @@ def _add_setup_arguments(p, defaults, omit=False, sweep=False):
     g.add_argument("--beta", type=_nonneg_float,
                    help="weight of the feature or relation term (default: the libraries' "
                         "weight for that loss: cosine 1, at 1000, rkd 1 with 25 x distance + "
-                        "50 x angle inside, sp 3000, pkt 30000; fitnets 10, since the "
-                        "libraries' 100 kills these small networks' ReLUs)")
+                        "50 x angle inside, sp 3000, pkt 30000; fitnets 10: the libraries' 100 "
+                        "lets the hint swamp the KD term on these small networks)")
     g.add_argument("--feature-loss", choices=["fitnets", "cosine", "at"],
                    help=f"with --family feature: FitNets hint through a learned regressor, "
                         f"cosine or attention transfer (the last two need equal widths) "

@@ -207,6 +207,10 @@ def test_rkd_preset_gradient_matches_finite_differences(name, pair):
     if not _separated(s):
         # pull rows apart, irregularly (equal spacings put ψ on smooth-L1's kink at |x| = 1)
         s = s + np.random.default_rng(s.size).standard_normal(s.shape)
+    # Simple inputs can still put some ψ_s − ψ_t exactly on the kink (hypothesis found
+    # s = [[1, 0], [2, 0], [0, 0], [0, 0.125]]), where no derivative exists: an irregular
+    # nudge, small against the data, makes that a measure-zero event.
+    s = s + 1e-3 * np.random.default_rng(7).standard_normal(s.shape) * (1.0 + np.abs(s).max())
     loss, grad = rkd_loss_as(name, s, t)
     # atol: symmetric inputs are stationary points where FD leaves O(h²) (weights up to 50)
     gradcheck.assert_gradient(lambda x: rkd_loss_as(name, x, t).loss, s, grad, atol=1e-7,

@@ -100,7 +100,8 @@ def families_section():
             + "".join(f"    {v!r},\n" for _, v in FAMILIES) + "])")
     note = ("Every feature and relation term is added to the default response blend "
             "(T = 4, alpha = 0.9) on the students' and teacher's last hidden layers, with the "
-            "weight the libraries use for it (in brackets). The teachers and scratch students "
+            "weight the libraries use for it (in brackets), except FitNets, whose default in "
+            "minikd is 10: both are shown. The teachers and scratch students "
             "are shared: one per seed. RKD (`--relation-loss rkd`) is left out here: its angle "
             "term costs O(B³) per batch, about 0.1 s for a batch of 128 on one core, which "
             "makes one 100-epoch student take about 5 minutes. Cosine and attention transfer "
