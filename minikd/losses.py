@@ -125,9 +125,10 @@ def _blend_rows(st, y, temperature, alpha):
     """Per-position ``alpha T² KL(p_t || p_s) + (1 - alpha) CE(z_s, y)`` and its gradient.
 
     The kernel of :func:`distillation_loss` for ``0 <= alpha < 1``. ``st`` stacks student and
-    teacher logits, (2, ..., C); ``y`` holds safe labels, (...,). The gradient is returned
-    divided by ``1 - alpha``: ``aT/(1-a) (p^T_s - p^T_t) + p_s - onehot(y)``, so that the
-    reduction applies ``1 - alpha`` together with its own factor in one pass.
+    teacher logits, (2, ..., C); ``y`` holds safe labels, (...,). Both are returned divided by
+    ``1 - alpha`` (the rows ``aT²/(1-a) KL + CE``, the gradient
+    ``aT/(1-a) (p^T_s - p^T_t) + p_s - onehot(y)``), so that the reduction applies
+    ``1 - alpha`` together with its own factor, one pass fewer.
 
     Works class-major, on the (C, 2M) transpose (student columns first): the row max and the
     sums over classes then reduce a leading axis, which NumPy vectorises across positions, and
@@ -152,7 +153,7 @@ def _blend_rows(st, y, temperature, alpha):
     kl *= p[:, M:]  # 0 where p_t underflows, never nan
     rows = kl.sum(axis=0)  # (M,)
     rows += log_norm[:M] - log_norm[M:]
-    rows *= dt(a * T * T)
+    rows *= dt(a * T * T / (1.0 - a))
     grad = p[:, :M] - p[:, M:]  # (C, M): p^T_s - p^T_t
     grad *= dt(a * T / (1.0 - a))
     # hard term at T = 1 from the student's shift: -log p_y = log sum_c exp(sh_c) - sh_y
@@ -162,7 +163,6 @@ def _blend_rows(st, y, temperature, alpha):
     cols = np.arange(M)
     ce = np.log(norm1)
     ce -= sh[y.reshape(-1), cols]
-    ce *= dt(1.0 - a)
     rows += ce
     e[y.reshape(-1), cols] -= 1  # p_s - onehot(y)
     grad += e
@@ -438,8 +438,9 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
         rows, grad = _kl_rows(st, T)  # (...,), (..., C)
         return reduce_positions(rows, grad, selected, reduction, func, loss_scale=a * T * T,
                                 grad_scale=a * T)
-    rows, grad = _blend_rows(st, y_safe, T, a)  # (...,), (..., C), grad / (1 - alpha)
-    return reduce_positions(rows, grad, selected, reduction, func, grad_scale=1.0 - a)
+    rows, grad = _blend_rows(st, y_safe, T, a)  # (...,), (..., C), both / (1 - alpha)
+    return reduce_positions(rows, grad, selected, reduction, func, loss_scale=1.0 - a,
+                            grad_scale=1.0 - a)
 
 
 def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, temperature=4.0,
