@@ -13,11 +13,14 @@ from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
 from .losses import (
     cross_entropy,
     distillation_loss,
-    dkd_loss,
     kd_loss,
     kl_divergence,
     soft_cross_entropy,
 )
+
+# -- decoupled KD (dkd.py; also importable as minikd.losses.dkd_loss) --
+# isort: split
+from .dkd import dkd_loss
 
 # -- token-level losses for sequence models (tokens.py) --
 # isort: split
