@@ -49,7 +49,7 @@ from .features import (
 # isort: split
 from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 
-# -- networks, optimizers, training (layers.py, mlp.py, optim.py, train.py) --
+# -- networks, optimizers, training (layers.py, mlp.py, optim.py, schedules.py, train.py) --
 # isort: split
 from .layers import (
     dropout_backward,
@@ -62,15 +62,8 @@ from .layers import (
     tanh_forward,
 )
 from .mlp import MLP, ForwardCache
-from .optim import (
-    SGD,
-    Adam,
-    AdamW,
-    CosineSchedule,
-    NonFiniteUpdateError,
-    StepSchedule,
-    clip_grad_norm,
-)
+from .optim import SGD, Adam, AdamW, NonFiniteUpdateError
+from .schedules import CosineSchedule, StepSchedule, clip_grad_norm
 from .train import History, NonFiniteLossError, fit, train_loop
 
 # -- distillation trainer (distill.py) --
