@@ -18,7 +18,7 @@ from .losses import (
     soft_cross_entropy,
 )
 
-# -- decoupled KD (dkd.py; also importable as minikd.losses.dkd_loss) --
+# -- decoupled KD (dkd.py; builds on losses.py's boundary helpers) --
 # isort: split
 from .dkd import dkd_loss
 

@@ -40,7 +40,6 @@ from .softmax import _SHORT_ROW, _row_sum, _softmax_parts
 __all__ = [
     "cross_entropy",
     "distillation_loss",
-    "dkd_loss",
     "kd_loss",
     "kl_divergence",
     "soft_cross_entropy",
@@ -438,8 +437,3 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     rows, grad = _blend_rows(st, y_safe, T, a)  # (...,), (..., C), both / (1 - alpha)
     return reduce_positions(rows, grad, selected, reduction, func, loss_scale=1.0 - a,
                             grad_scale=1.0 - a)
-
-
-# DKD lives in dkd.py; re-exported so that minikd.losses.dkd_loss keeps working. Imported
-# last: dkd.py takes the boundary helpers above from this module.
-from .dkd import DKD_MASK, dkd_loss  # noqa: E402, F401
