@@ -116,7 +116,12 @@ def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_em
     if dtype is None:
         dtype = np.float32 if arr.dtype == np.float32 else np.float64
     if arr.dtype != dtype:
-        arr = arr.astype(dtype)
+        original = arr
+        with np.errstate(over="ignore"):  # out-of-range values become inf, reported below
+            arr = arr.astype(dtype)
+        if check_finite and not np.isfinite(arr).all() and np.isfinite(original).all():
+            raise param_error(name, func, f"values that fit in {np.dtype(dtype).name}",
+                              f"|x| up to {float(np.abs(original).max()):.3g}")
     if check_finite:
         _check_finite(arr, name, func)
     return arr

@@ -238,3 +238,13 @@ def test_check_bool_and_check_choice():
     for bad in ["Sum", 1, None, np.array(["sum"]), ["sum"]]:
         with pytest.raises(ValueError, match=r"must be one of \('mean', 'sum'\)"):
             check_choice(bad, "reduction", "f", ("mean", "sum"))
+
+
+def test_float64_input_beyond_float32_range_is_named_not_called_inf():
+    """A finite float64 value too large for a float32 model: a clear message, no RuntimeWarning."""
+    model = MLP([3, 4, 2], rng=0)  # float32
+    x = np.array([[1.0, 2.0, 1e300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="values that fit in float32.*1e\\+300"):
+            model.forward(x)
