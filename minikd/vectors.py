@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .softmax import log_softmax
+
 FORMAT = "minikd-vectors"
 FORMAT_VERSION = 1
 
@@ -174,7 +176,7 @@ def _token_cases():
     pair = {"z_s": _TS, "z_t": _TT, "labels": _TY}
     tt = np.asarray(_TT)
     idx = np.asarray(_TOPK_IDX)
-    log_p = tt - np.log(np.exp(tt).sum(axis=-1, keepdims=True))  # (N, L, V) at T = 1
+    log_p = log_softmax(tt)  # (N, L, V) at T = 1
     cases = [
         _case("forward_kl", "forward_kl", pair),
         _case("forward_kl/T=2-mask", "forward_kl", {"z_s": _TS, "z_t": _TT, "mask": _TMASK},
