@@ -17,6 +17,7 @@ import numpy as np
 
 from ._validation import (
     as_float_array,
+    check_int,
     check_positive,
     check_temperature,
     check_unit_interval,
@@ -222,17 +223,17 @@ class DistillSetup:
         """Return self after checking every field (ValueError/TypeError naming the field)."""
         func = "DistillSetup"
         for name in ("seeds", "teacher_epochs", "epochs", "batch_size"):
-            _check_int(getattr(self, name), name, func, 1)
-        _check_int(self.first_seed, "first_seed", func, 0)
+            check_int(getattr(self, name), name, func, low=1)
+        check_int(self.first_seed, "first_seed", func, low=0)
         if self.n_train is not None:
-            _check_int(self.n_train, "n_train", func, 2)
+            check_int(self.n_train, "n_train", func, low=2)
         for name in ("teacher_hidden", "student_hidden"):
             widths = getattr(self, name)
             if not isinstance(widths, (tuple, list)) or not widths:
                 raise param_error(name, func, "a non-empty tuple of ints", repr(widths),
                                   TypeError)
             for w in widths:
-                _check_int(w, name, func, 1)
+                check_int(w, name, func, low=1)
         if self.dataset not in DATASETS:
             raise param_error("dataset", func, f"one of {DATASETS}", repr(self.dataset))
         if self.family not in FAMILIES:
@@ -273,14 +274,6 @@ class DistillSetup:
         if self.method == "fitnets":
             return FITNETS_BETA
         return DEFAULT_BETA[self.method]
-
-
-def _check_int(value, name, func, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise param_error(name, func, f"an int >= {minimum}", repr(value), TypeError)
-    if value < minimum:
-        raise param_error(name, func, f"an int >= {minimum}", repr(value))
-    return int(value)
 
 
 def _accuracy(model, X, y):

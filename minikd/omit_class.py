@@ -9,10 +9,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ._validation import param_error
+from ._validation import check_fraction, check_int, param_error
 from .experiments import (
     DistillSetup,
-    _check_int,
     _mean_std,
     _n_classes,
     _train_distilled,
@@ -76,10 +75,8 @@ class OmitSetup:
             student_hidden=self.student_hidden, epochs=self.epochs, lr=self.lr,
             batch_size=self.batch_size, temperature=self.temperature, alpha=self.alpha)
         base.checked()
-        _check_int(self.omit, "omit", func, 0)
-        v = self.val_fraction
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
-            raise param_error("val_fraction", func, "a float in the range (0, 1)", repr(v))
+        check_int(self.omit, "omit", func, low=0)
+        check_fraction(self.val_fraction, "val_fraction", func, closed_low=False)
         return self
 
     def as_distill_setup(self):
