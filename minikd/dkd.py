@@ -88,7 +88,7 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     a = check_nonnegative(alpha, "alpha", func)
     b = check_nonnegative(beta, "beta", func)
     T = check_temperature(temperature, func)
-    z, shape = _pair(student_logits, teacher_logits, func, T)  # (C, 2, M)
+    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
     C = shape[-1]
     if C < 2:
@@ -97,7 +97,7 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     y, y_safe, y_ignored = _labels(labels, shape[:-1], C, func, ignore_index)
     selected = resolve_mask(mask, shape[:-1], func, labels=y_ignored,
                             ignore_index=ignore_index)
-    z_s, z_t = _rows(z[:, 0], shape), _rows(z[:, 1], shape)  # (..., C) each, one dtype
+    z_s, z_t = _rows(z[0], shape), _rows(z[1], shape)  # (..., C) each, one dtype
     onehot = np.arange(C) == y_safe[..., None]  # (..., C) bool
     idx = _flat_index(y_safe, C)  # (M,)
     log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(z_s / T, onehot, idx)

@@ -3,8 +3,8 @@ r"""The temperature softmax, its logarithm, and their vector-Jacobian products.
 Everything in minikd that turns logits into probabilities goes through one private kernel here,
 ``_softmax_columns``, so there is one stable implementation: shift each row by its maximum before
 ``exp`` (log-sum-exp), which keeps every finite input finite, including gaps of 1e4 at a
-temperature of 0.1. The kernel works on a class-major layout (classes on axis 0, built by
-``_columns``), where NumPy vectorises the reductions over short rows; ``_softmax``,
+temperature of 0.1. The kernel works on a class-major layout (classes ahead of positions, built
+by ``_columns``), where NumPy vectorises the reductions over short rows; ``_softmax``,
 ``_log_softmax`` and ``_softmax_and_log`` wrap it for (..., C) arrays.
 """
 
@@ -46,22 +46,23 @@ def _row_sum(a):
 
 
 def _columns(*arrays):
-    """(..., C) arrays of one shape side by side with the class axis first: (C, K, M).
+    """(..., C) arrays of one shape, each turned class-major and stacked: (K, C, M).
 
-    K is the number of arrays and M the number of positions (rows). Short rows are copied into
-    one contiguous array: NumPy reduces a short last axis one row at a time (about 18 us for
-    256 x 10), a leading axis vectorised across rows (about 2 us, the copy included). Long rows
-    stay a transposed view, whose reductions already run along contiguous memory.
+    K is the number of arrays and M the number of positions (rows); block ``k`` is array k's
+    (C, M) transpose. Short rows are copied, each block C-contiguous: NumPy reduces a short last
+    axis one row at a time (about 18 us for 256 x 10), a class axis ahead of the positions
+    vectorised across them (about 2 us, the copy included). Long rows stay a transposed view
+    (F-ordered blocks), whose class reductions already run along contiguous memory.
     """
     C = arrays[0].shape[-1]
     rows = [a.reshape(-1, C) for a in arrays]  # (M, C) each
-    if C <= _SHORT_ROW:
-        out = np.empty((C, len(rows), rows[0].shape[0]), np.result_type(*rows))  # (C, K, M)
-        for k, r in enumerate(rows):
-            out[:, k] = r.T
-        return out
-    stacked = rows[0][None] if len(rows) == 1 else np.stack(rows)  # (K, M, C)
-    return stacked.transpose(2, 0, 1)
+    if C > _SHORT_ROW:
+        stacked = rows[0][None] if len(rows) == 1 else np.stack(rows)  # (K, M, C)
+        return stacked.transpose(0, 2, 1)
+    out = np.empty((len(rows), C, rows[0].shape[0]), np.result_type(*rows))  # (K, C, M)
+    for block, r in zip(out, rows, strict=True):
+        block[...] = r.T
+    return out
 
 
 def _rows(a, shape):
@@ -70,42 +71,42 @@ def _rows(a, shape):
 
 
 def _softmax_columns(z, temperature=1.0):
-    """softmax(z / T) over the class axis 0 of ``z`` (C, ...), and the pieces of its log.
+    """softmax(z / T) over the class axis -2 of class-major logits ``z`` (..., C, M).
 
-    The one softmax of minikd: every other kernel calls it. ``temperature`` is a float or an
-    array broadcasting against ``z.shape[1:]`` (one temperature per column), so that one call can
-    soften several blocks of :func:`_columns` at different temperatures.
+    The one softmax of minikd: every other kernel calls it. ``z`` is a (C, M) block or the
+    (K, C, M) stack of :func:`_columns`; ``temperature`` is a float or an array broadcasting
+    against ``z`` (a (K, 1, 1) array softens each block at its own temperature).
 
     Returns ``(p, shifted, log_norm)`` with ``log p = shifted - log_norm``: ``p`` and ``shifted``
-    of ``z``'s shape, ``log_norm`` of shape ``z.shape[1:]``. The losses use the pieces to avoid
-    forming ``log p`` (an extra pass) when a column sum will do. Shifting by the column maximum
-    before ``exp`` (log-sum-exp) keeps every finite input finite, including gaps of 1e4 at a
+    of ``z``'s shape, ``log_norm`` of shape (..., M). The losses use the pieces to avoid forming
+    ``log p`` (an extra pass) when a column sum will do. Shifting by the column maximum before
+    ``exp`` (log-sum-exp) keeps every finite input finite, including gaps of 1e4 at a
     temperature of 0.1.
     """
-    shifted = z - z.max(axis=0)  # (C, ...); max(z / T) = max(z) / T for T > 0
+    shifted = z - z.max(axis=-2, keepdims=True)  # (..., C, M); max(z / T) = max(z) / T, T > 0
     if isinstance(temperature, np.ndarray) or temperature != 1.0:
         shifted /= np.asarray(temperature, shifted.dtype)
-    e = np.exp(shifted)  # (C, ...), largest entry of each column exactly 1
-    norm = e.sum(axis=0)  # (...), in [1, C]
+    e = np.exp(shifted)  # (..., C, M), largest entry of each column exactly 1
+    norm = e.sum(axis=-2, keepdims=True)  # (..., 1, M), in [1, C]
     e /= norm
-    return e, shifted, np.log(norm)
+    return e, shifted, np.log(norm[..., 0, :])
 
 
 def _log_softmax(z, temperature=1.0):
     """log softmax(z / T) over the last axis, without validation. ``z`` is float32 or float64."""
-    _, shifted, log_norm = _softmax_columns(_columns(z)[:, 0], temperature)  # (C, M), (M,)
+    _, shifted, log_norm = _softmax_columns(_columns(z)[0], temperature)  # (C, M), (M,)
     shifted -= log_norm
     return _rows(shifted, z.shape)
 
 
 def _softmax(z, temperature=1.0):
     """softmax(z / T) over the last axis, without validation."""
-    return _rows(_softmax_columns(_columns(z)[:, 0], temperature)[0], z.shape)
+    return _rows(_softmax_columns(_columns(z)[0], temperature)[0], z.shape)
 
 
 def _softmax_and_log(z, temperature=1.0):
     """(softmax(z / T), log softmax(z / T)) with a single ``exp``, without validation."""
-    p, shifted, log_norm = _softmax_columns(_columns(z)[:, 0], temperature)  # (C, M) ...
+    p, shifted, log_norm = _softmax_columns(_columns(z)[0], temperature)  # (C, M) ...
     shifted -= log_norm
     return _rows(p, z.shape), _rows(shifted, z.shape)
 
