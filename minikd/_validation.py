@@ -201,6 +201,8 @@ def check_same_shape(a, b, name_a, name_b, func):
 
 
 def _as_real_scalar(x, name, func, expected):
+    if type(x) is float:  # the common case, without the slower abstract-class checks
+        return x
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise param_error(name, func, expected, _describe(x), TypeError)
     return float(x)
@@ -284,9 +286,10 @@ def check_bool(value, name, func):
 
 def check_choice(value, name, func, choices):
     """Return ``value``, or raise ValueError unless it is one of ``choices`` (same type, equal)."""
-    if not any(isinstance(value, type(c)) and value == c for c in choices):
-        raise param_error(name, func, f"one of {tuple(choices)}", _describe(value))
-    return value
+    for c in choices:
+        if isinstance(value, type(c)) and value == c:
+            return value
+    raise param_error(name, func, f"one of {tuple(choices)}", _describe(value))
 
 
 def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=None):

@@ -14,7 +14,7 @@ import numpy as np
 from ._reduce import reduce_positions, resolve_mask
 from ._validation import check_choice, check_nonnegative, check_temperature, param_error
 from .losses import _REDUCTIONS, _flat_index, _labels, _pair
-from .softmax import _row_max, _row_sum, _softmax_and_log
+from .softmax import _row_max, _row_sum, _rows, _softmax_and_log
 
 __all__ = ["dkd_loss"]
 
@@ -88,19 +88,20 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     a = check_nonnegative(alpha, "alpha", func)
     b = check_nonnegative(beta, "beta", func)
     T = check_temperature(temperature, func)
-    st = _pair(student_logits, teacher_logits, func, T)
+    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
-    C = st.shape[-1]
+    C = shape[-1]
     if C < 2:
         raise param_error("student_logits", func, "logits with at least 2 classes (DKD splits "
-                          "target from non-target)", f"shape {st.shape[1:]}")
-    y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], C, func, ignore_index)
-    selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+                          "target from non-target)", f"shape {shape}")
+    y, y_safe, y_ignored = _labels(labels, shape[:-1], C, func, ignore_index)
+    selected = resolve_mask(mask, shape[:-1], func, labels=y_ignored,
                             ignore_index=ignore_index)
+    z_s, z_t = _rows(z[0], shape), _rows(z[1], shape)  # (..., C) each, one dtype
     onehot = np.arange(C) == y_safe[..., None]  # (..., C) bool
     idx = _flat_index(y_safe, C)  # (M,)
-    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(st[0] / T, onehot, idx)
-    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(st[1] / T, onehot, idx)
+    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(z_s / T, onehot, idx)
+    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(z_t / T, onehot, idx)
     b1_s, b2_s, b1_t, b2_t = (np.exp(v) for v in (log_b1_s, log_b2_s, log_b1_t, log_b2_t))
     tckd = b1_t * (log_b1_t - log_b1_s) + b2_t * (log_b2_t - log_b2_s)  # (...,)
     nckd = _row_sum(q_t * (log_q_t - log_q_s))  # (...,)

@@ -35,7 +35,7 @@ from ._validation import (
     in_logit_range,
     param_error,
 )
-from .softmax import _row_sum, _softmax_parts
+from .softmax import _columns, _rows, _softmax_columns
 
 __all__ = [
     "cross_entropy",
@@ -54,21 +54,24 @@ def _logits(x, name, func, temperature=1.0):
     return z
 
 
-def _pair(student_logits, teacher_logits, func, temperature):
-    """Validated student and teacher logits stacked into one (2, ..., C) array.
+def _pair(student_logits, teacher_logits, func, temperature, *, student_again=False):
+    """Validated student and teacher logits side by side, class-major, and their shape.
 
-    Stacking lets every softmax step run once on both (NumPy's per-call overhead, not the
-    arithmetic, dominates at (256, 10)). float32 only when both are float32.
+    Returns ``z`` of shape (K, C, M): ``z[0]`` the student, ``z[1]`` the teacher and, with
+    ``student_again``, ``z[2]`` the student once more (for a second temperature), each a
+    (C, M) block over the M positions; and the logits' shape (..., C). One array, so that each
+    softmax step runs once for all blocks (NumPy's per-call cost, not the arithmetic, dominates
+    at (256, 10)). float32 only when both are float32.
     """
     s = as_float_array(student_logits, "student_logits", func, min_ndim=2, check_finite=False)
     t = as_float_array(teacher_logits, "teacher_logits", func, min_ndim=2, check_finite=False)
     check_same_shape(s, t, "student_logits", "teacher_logits", func)
-    st = np.stack((s, t))  # (2, ..., C)
-    if not in_logit_range(st, temperature):  # find the culprit for the message
+    z = _columns(s, t, s) if student_again else _columns(s, t)  # (K, C, M)
+    if not in_logit_range(z[:2], temperature):  # find the culprit for the message
         check_logit_range(s, temperature, "student_logits", func)
         check_logit_range(t, temperature, "teacher_logits", func)
-        check_logit_range(st, temperature, "student_logits", func)  # float32 s, float64 t
-    return st
+        check_logit_range(z, temperature, "student_logits", func)  # float32 s, float64 t
+    return z, s.shape
 
 
 def _labels(labels, lead_shape, n_classes, func, ignore_index):
@@ -91,30 +94,50 @@ def _flat_index(y, C):
     return np.arange(0, y.size * C, C) + y.reshape(-1)  # (M,)
 
 
-# ---------------------------------------------------------------- kernels (private, no checks)
+def _reduce(rows, grad, shape, selected, reduction, func, **scales):
+    """:func:`reduce_positions` for class-major results: rows (M,) and grad (C, M) go back to
+    the logits' layout, (...,) and ``shape`` (..., C)."""
+    return reduce_positions(rows.reshape(shape[:-1]), _rows(grad, shape), selected, reduction,
+                            func, **scales)
 
-def _ce_rows(z, y):
-    """Per-position cross-entropy -log softmax(z)[y] and its gradient p - onehot(y)."""
-    p, shifted, log_norm = _softmax_parts(z)  # (..., C), (..., C), (...,)
-    idx = _flat_index(y, z.shape[-1])  # (M,)
-    rows = log_norm - shifted.reshape(-1)[idx].reshape(y.shape)  # -log p[y], (...,)
-    p.reshape(-1)[idx] -= 1  # p - onehot(y), in place through the flat view (p is contiguous)
+
+# ---------------------------------------------------------------- kernels (private, no checks)
+# Class-major: a block is (C, M), classes on axis 0 (see softmax._columns).
+
+def _label_entries(a, y):
+    """A flat view of the (C, M) block ``a`` and the positions in it of the entries (y_m, m).
+
+    The blocks of :func:`softmax._columns` are C-ordered (short rows) or F-ordered (long ones),
+    so the flat view exists either way; one flat index is several times cheaper than NumPy's
+    two-array fancy indexing (6 against 2 us for a gather-and-update at (10, 256)).
+    """
+    step_class, step_position = (stride // a.itemsize for stride in a.strides)
+    return a.ravel(order="K"), y * step_class + np.arange(0, y.size * step_position,
+                                                         step_position)
+
+
+def _ce_columns(p, shifted, log_norm, y):
+    """Per-position cross-entropy -log p[y] (M,) and its gradient p - onehot(y) (C, M), from
+    the softmax pieces of one block; ``p`` is overwritten. ``y`` is (M,)."""
+    flat_s, at_label = _label_entries(shifted, y)
+    rows = log_norm - flat_s[at_label]  # -log p[y] = log_norm - shifted[y], (M,)
+    flat_p, at_label = _label_entries(p, y)
+    flat_p[at_label] -= 1
     return rows, p
 
 
-def _kl_rows(st, temperature):
-    """Per-position KL(p_t || p_s) at temperature T, and d KL / d(z_s/T) = p_s - p_t.
+def _kl_columns(p, shifted, log_norm):
+    """Per-position KL(p_t || p_s) (M,) and d KL / d(z_s / T) = p_s - p_t (C, M).
 
-    ``st`` stacks student and teacher logits, (2, ..., C). With log p = shifted - log_norm and
-    sum_c p_t = 1, KL = sum_c p_t (shifted_t - shifted_s) + log_norm_s - log_norm_t, so no
-    (..., C) log p arrays are formed.
+    From the softmax pieces of a pair (:func:`_pair`): block 0 the student, block 1 the teacher.
+    With log p = shifted - log_norm and sum_c p_t = 1, KL = sum_c p_t (shifted_t - shifted_s)
+    + log_norm_s - log_norm_t, so no (C, M) log p arrays are formed.
     """
-    p, sh, ln = _softmax_parts(st, temperature)  # (2, ..., C), (2, ..., C), (2, ...)
-    d = sh[1] - sh[0]  # (..., C)
+    d = shifted[1] - shifted[0]  # (C, M)
     d *= p[1]  # p_t (log p_t - log p_s) up to the norms: 0 where p_t underflows, never nan
-    rows = _row_sum(d)  # (...,)
-    rows += ln[0] - ln[1]
-    return rows, p[0] - p[1]  # (...,), (..., C)
+    rows = d.sum(axis=0)  # (M,)
+    rows += log_norm[0] - log_norm[1]
+    return rows, p[0] - p[1]
 
 
 # ---------------------------------------------------------------- public losses
@@ -164,8 +187,9 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="ba
     y, y_safe, y_ignored = _labels(labels, z.shape[:-1], z.shape[-1], func, ignore_index)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
     selected = resolve_mask(mask, z.shape[:-1], func, labels=y_ignored, ignore_index=ignore_index)
-    rows, grad = _ce_rows(z, y_safe)  # (...,), (..., C)
-    return reduce_positions(rows, grad, selected, reduction, func)
+    p, shifted, log_norm = _softmax_columns(_columns(z)[0])  # (C, M), (C, M), (M,)
+    rows, grad = _ce_columns(p, shifted, log_norm, y_safe.reshape(-1))
+    return _reduce(rows, grad, z.shape, selected, reduction, func)
 
 
 def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=None,
@@ -209,15 +233,15 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     """
     func = "soft_cross_entropy"
     T = check_temperature(temperature, func)
-    st = _pair(student_logits, teacher_logits, func, T)
+    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, st.shape[1:-1], func)
-    p, sh, ln = _softmax_parts(st, T)  # (2, ..., C), (2, ..., C), (2, ...)
-    sh_s = sh[0]
+    selected = resolve_mask(mask, shape[:-1], func)
+    p, shifted, log_norm = _softmax_columns(z, T)  # (2, C, M), (2, C, M), (2, M)
+    sh_s = shifted[0]
     sh_s *= p[1]
-    rows = ln[0] - _row_sum(sh_s)  # -sum_c p_t log p_s, using sum_c p_t = 1; (...,)
-    p_s = p[0] - p[1]  # (..., C)
-    return reduce_positions(rows, p_s, selected, reduction, func, grad_scale=1.0 / T)
+    rows = log_norm[0] - sh_s.sum(axis=0)  # -sum_c p_t log p_s, using sum_c p_t = 1; (M,)
+    grad = p[0] - p[1]  # (C, M)
+    return _reduce(rows, grad, shape, selected, reduction, func, grad_scale=1.0 / T)
 
 
 def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
@@ -260,11 +284,11 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     """
     func = "kl_divergence"
     T = check_temperature(temperature, func)
-    st = _pair(student_logits, teacher_logits, func, T)
+    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, st.shape[1:-1], func)
-    rows, grad = _kl_rows(st, T)
-    return reduce_positions(rows, grad, selected, reduction, func, grad_scale=1.0 / T)
+    selected = resolve_mask(mask, shape[:-1], func)
+    rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
+    return _reduce(rows, grad, shape, selected, reduction, func, grad_scale=1.0 / T)
 
 
 def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduction="batchmean"):
@@ -311,12 +335,11 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     """
     func = "kd_loss"
     T = check_temperature(temperature, func)
-    st = _pair(student_logits, teacher_logits, func, T)
+    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, st.shape[1:-1], func)
-    rows, grad = _kl_rows(st, T)
-    return reduce_positions(rows, grad, selected, reduction, func, loss_scale=T * T,
-                            grad_scale=T)
+    selected = resolve_mask(mask, shape[:-1], func)
+    rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
+    return _reduce(rows, grad, shape, selected, reduction, func, loss_scale=T * T, grad_scale=T)
 
 
 def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0, alpha=0.9,
@@ -368,28 +391,31 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     """
     func = "distillation_loss"
     T = check_temperature(temperature, func)
-    st = _pair(student_logits, teacher_logits, func, T)
     a = check_unit_interval(alpha, "alpha", func)
+    blend = labels is not None and a != 1.0  # else the soft term alone
+    # the student twice when blending: block 2 is softened at T = 1 for the hard term
+    z, shape = _pair(student_logits, teacher_logits, func, T, student_again=blend)  # (K, C, M)
     check_choice(reduction, "reduction", func, _REDUCTIONS)
     if labels is None:
         if a != 1.0:
             raise param_error("labels", func, "an integer array of class indices (labels may be "
                               "None only when alpha == 1)", f"None with alpha={a!r}")
-        selected = resolve_mask(mask, st.shape[1:-1], func)
-        y_safe = None
+        selected = resolve_mask(mask, shape[:-1], func)
     else:
-        y, y_safe, y_ignored = _labels(labels, st.shape[1:-1], st.shape[-1], func, ignore_index)
-        selected = resolve_mask(mask, st.shape[1:-1], func, labels=y_ignored,
+        y, y_safe, y_ignored = _labels(labels, shape[:-1], shape[-1], func, ignore_index)
+        selected = resolve_mask(mask, shape[:-1], func, labels=y_ignored,
                                 ignore_index=ignore_index)
-    if y_safe is None or a == 1.0:
-        rows, grad = _kl_rows(st, T)  # (...,), (..., C)
-        return reduce_positions(rows, grad, selected, reduction, func, loss_scale=a * T * T,
-                                grad_scale=a * T)
-    kl, grad = _kl_rows(st, T)  # (...,), (..., C): KL and p^T_s - p^T_t
-    ce, dce = _ce_rows(st[0], y_safe)  # (...,), (..., C): CE at T = 1 and p_s - onehot(y)
+    if not blend:
+        rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
+        return _reduce(rows, grad, shape, selected, reduction, func, loss_scale=a * T * T,
+                       grad_scale=a * T)
+    temperatures = np.array([T, T, 1.0], z.dtype).reshape(3, 1, 1)  # one per block of z
+    p, shifted, log_norm = _softmax_columns(z, temperatures)  # (3, C, M), (3, C, M), (3, M)
+    kl, grad = _kl_columns(p, shifted, log_norm)  # (M,), (C, M): KL and p^T_s - p^T_t
+    ce, dce = _ce_columns(p[2], shifted[2], log_norm[2], y_safe.reshape(-1))  # at T = 1
     dt = grad.dtype.type
     grad *= dt(a * T)
     dce *= dt(1.0 - a)
     grad += dce  # a T (p^T_s - p^T_t) + (1 - a)(p_s - onehot(y))
-    rows = kl * dt(a * T * T) + ce * dt(1.0 - a)  # (...,)
-    return reduce_positions(rows, grad, selected, reduction, func)
+    rows = kl * dt(a * T * T) + ce * dt(1.0 - a)  # (M,)
+    return _reduce(rows, grad, shape, selected, reduction, func)
