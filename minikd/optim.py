@@ -1,28 +1,34 @@
 r"""Optimizers (SGD, Adam, AdamW): in-place updates of a ``params`` dict from its ``grads``.
 
 An optimizer holds a reference to a ``params`` dict and updates its arrays in place from a
-``grads`` dict with the same keys (a subset is fine: missing keys are left alone). Each step
-writes the amount to subtract, :math:`\Delta`, into a buffer kept per parameter, then applies
-:math:`\theta \leftarrow \theta - \Delta` with in-place NumPy operations, so a step allocates
-almost nothing.
-
-A step is all or nothing with respect to finiteness: if any :math:`\theta - \Delta` would hold
-NaN or inf (a NaN or inf gradient included), :class:`NonFiniteUpdateError` is raised and
-neither the parameters nor the optimizer's own state (step count, momentum, moments) change:
-the state is copied before the step (one copy of each flat state array) and put back on refusal,
-so the next finite step is the one a fresh optimizer would take. The check costs one dot
-product: when :math:`\Delta \cdot \Delta` is finite, every
-:math:`|\Delta_i|` is below the square root of the largest float, far too small for the
-subtraction to overflow.
-
-The per-parameter buffers (:math:`\Delta`, momentum, ...) are views into one flat array per kind
-when the parameters share a dtype. A step that updates every parameter then runs the work that
-is the same for all of them (the finiteness check, SGD's momentum decay and learning-rate scale)
-once on the flat array: on a small network NumPy's fixed cost per call, not the arithmetic,
-is most of a step.
-
+``grads`` dict with the same keys (a subset is fine: missing keys and their state are left alone).
 Update rules follow PyTorch's ``torch.optim`` (SGD with ``dampening=0``; Adam and AdamW of
 Kingma & Ba 2015, Algorithm 1, and Loshchilov & Hutter 2019, Algorithm 2).
+
+A step is refused, and changes nothing, when the update or the optimizer's new state would hold
+NaN or inf (a NaN or inf gradient included): :class:`NonFiniteUpdateError` is raised and the
+parameters, step count and state are as before, so the next finite step is the one an
+undisturbed optimizer would take. A step has three phases:
+
+1. *compute* the candidate state (SGD's velocity, Adam's ``m`` and ``v``) into a second set of
+   buffers and the update as :math:`\Delta = s\,u`, a scalar times an array (SGD: the new
+   velocity, or :math:`g'`; Adam: :math:`\hat m / (\sqrt{\hat v} + \epsilon)`), reading but
+   never writing the state or the parameters;
+2. *check* with one dot product: if :math:`s \sqrt{u \cdot u} < \sqrt{\max}` (the largest
+   float), every :math:`|\Delta_i|` is far too small for :math:`\theta - \Delta` to overflow;
+   otherwise each :math:`\theta - \Delta` is checked (a huge learning rate can fail the bound
+   with every entry finite: that step is taken). Adam also checks its new ``v``: :math:`g'^2`
+   can overflow to inf while :math:`\Delta = m / \infty = 0` stays finite;
+3. *commit*: the candidate buffers become the state (a swap of references, no copy), then
+   :math:`\Delta` is written and :math:`\theta \leftarrow \theta - \Delta`. Writing it only now
+   lets SGD with momentum put it in the old velocity's buffer: two buffers, not three, which
+   matters once they outgrow the CPU's cache.
+
+The buffers of the parameters that share a dtype are views into one flat array per kind, so the
+work that is the same for every parameter (momentum decay, scaling, the check) is one NumPy call
+per step, not one per parameter (on a small network NumPy's fixed cost per call, not the
+arithmetic, is most of a step). A step on a subset of the keys works on each key's views and
+commits by copying them: a swap of the flat arrays would take the other keys' state along.
 
 The learning-rate schedules and :func:`clip_grad_norm` are in :mod:`minikd.schedules`
 (re-exported here).
@@ -34,43 +40,79 @@ import math
 
 import numpy as np
 
-from ._validation import (
-    check_bool,
-    check_fraction,
-    check_nonnegative,
-    check_positive,
-    param_error,
-)
+from ._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
 from .schedules import CosineSchedule, StepSchedule, clip_grad_norm  # re-exported
 
-__all__ = [
-    "SGD",
-    "Adam",
-    "AdamW",
-    "CosineSchedule",
-    "NonFiniteUpdateError",
-    "StepSchedule",
-    "clip_grad_norm",
-]
-
-
-_BOUND_MIN_SIZE = 1 << 16  # parameters from which SGD bounds its update instead of saving state
+__all__ = ["SGD", "Adam", "AdamW", "CosineSchedule", "NonFiniteUpdateError", "StepSchedule",
+           "clip_grad_norm"]
 
 
 class NonFiniteUpdateError(ArithmeticError):
-    """An optimizer step would have made a parameter NaN or inf; no parameter was changed."""
+    """An optimizer step would have made a parameter or the optimizer's state NaN or inf; nothing
+    was changed."""
 
 
-def _update_is_finite(p, delta):
-    """Whether ``p - delta`` is finite (the slow, exact check)."""
-    return bool(np.isfinite(p - delta).all())
+def _finite(x):
+    """Whether every entry of ``x`` is finite: a dot product, or isfinite if squares overflow."""
+    return math.isfinite(np.vdot(x, x)) or bool(np.isfinite(x).all())
+
+
+class _Buffer:
+    """One buffer per parameter, ``at[key]`` shaped like ``params[key]``, all of them views of
+    one array ``whole`` (for the work that is the same for every parameter)."""
+
+    __slots__ = ("whole", "at")
+
+    def __init__(self, whole, at):
+        self.whole, self.at = whole, at
+
+    @classmethod
+    def zeros(cls, shapes, dtype):
+        whole = np.zeros(sum(math.prod(s) for s in shapes.values()), dtype)
+        at, start = {}, 0
+        for key, shape in shapes.items():
+            at[key] = whole[start:start + math.prod(shape)].reshape(shape)
+            start += math.prod(shape)
+        return cls(whole, at)
+
+    def only(self, key):
+        return _Buffer(self.at[key], {key: self.at[key]})
+
+
+class _Part:
+    """The buffers of parameters updated together: each state (``state[name]``) and its candidate
+    (``next[name]``), and two scratch buffers ``delta`` and ``tmp``, all :class:`_Buffer`."""
+
+    __slots__ = ("keys", "state", "next", "delta", "tmp", "limit", "u", "s")
+
+    def __init__(self, shapes, dtype, state_names, buffers=None):
+        if buffers is None:  # zeros: np.zeros's calloc leaves an unused scratch unallocated
+            buffers = [{n: _Buffer.zeros(shapes, dtype) for n in state_names} for _ in "sn"]
+            buffers += [_Buffer.zeros(shapes, dtype) for _ in "dt"]
+        self.keys = tuple(shapes)
+        self.state, self.next, self.delta, self.tmp = buffers
+        self.limit = math.sqrt(float(np.finfo(dtype).max))  # the bound on |Delta_i|
+        self.u, self.s = "delta", 1.0  # this step's update: s times delta, or s times next[u]
+
+    def update(self):
+        """The array u of this step's update, Delta = s u (while u is a candidate)."""
+        return self.delta if self.u == "delta" else self.next[self.u]
+
+    def only(self, key):
+        """The part of one parameter: views into this part's buffers."""
+        return _Part({key: None}, self.delta.whole.dtype, (), [
+            {n: b.only(key) for n, b in self.state.items()},
+            {n: b.only(key) for n, b in self.next.items()}, self.delta.only(key),
+            self.tmp.only(key)])
 
 
 class _Optimizer:
-    """Shared bookkeeping: the params dict, the learning rate, the step count, the buffers."""
+    """Shared bookkeeping: the params dict, the learning rate, the step count, the buffers, and
+    the compute -> check -> commit step. Subclasses write their rule in :meth:`_compute`."""
 
     _name = "Optimizer"
-    _state_names = ()  # the states that persist across steps (scratch buffers excluded)
+    _state_names = ()  # the states that persist across steps
+    _checked_states = ()  # new states whose finiteness the check of Delta does not imply
 
     def __init__(self, params, lr):
         func = self._name
@@ -84,9 +126,8 @@ class _Optimizer:
         self.params = params
         self.lr = lr
         self.t = 0  # completed steps
-        self._states = {}  # name -> {key: buffer shaped like params[key]}
-        self._flat = {}  # name -> the flat array behind every buffer of that state, if one is
-        self._backup = {}  # name -> a flat array for _save_state's copy of that state
+        self._like, self._part_of = {}, {}  # key -> (shape, dtype) and part of its buffers
+        self._sync()
 
     @property
     def lr(self):
@@ -97,44 +138,31 @@ class _Optimizer:
     def lr(self, value):
         self._lr = check_nonnegative(value, "lr", self._name)
 
+    def _sync(self):
+        """Make the buffers again if a parameter was added, removed or replaced by one of another
+        shape or dtype (one part per dtype); a parameter that kept its shape and dtype keeps its
+        state, a new or reshaped one starts from zeros."""
+        like = {key: (p.shape, p.dtype) for key, p in self.params.items()}
+        if like == self._like:
+            return
+        kept = {name: {key: self._part_of[key].state[name].at[key] for key in self._like}
+                for name in self._state_names}
+        groups = {}
+        for key, (shape, dtype) in like.items():
+            groups.setdefault(dtype, {})[key] = shape
+        self._parts = [_Part(shapes, dtype, self._state_names) for dtype, shapes in groups.items()]
+        self._part_of = {key: part for part in self._parts for key in part.keys}
+        for name, views in kept.items():
+            for key, view in views.items():
+                if like.get(key) == self._like[key]:
+                    np.copyto(self._part_of[key].state[name].at[key], view)
+        self._like = like
+
     def _state(self, name):
-        """The buffers called ``name``, zeros shaped like each parameter, keyed like params.
-
-        Views into one flat array (``self._flat[name]``) when the parameters share a dtype.
-        """
-        views = self._states.get(name)
-        if views is None:
-            views = self._states[name] = {}
-            if len({p.dtype for p in self.params.values()}) == 1:
-                flat = np.zeros(sum(p.size for p in self.params.values()),
-                                next(iter(self.params.values())).dtype)
-                start = 0
-                for key, p in self.params.items():
-                    views[key] = flat[start:start + p.size].reshape(p.shape)
-                    start += p.size
-                self._flat[name] = flat
-        return views
-
-    def _buffer(self, name, key, like):
-        """The buffer of state ``name`` for parameter ``key`` (added or reshaped ones too)."""
-        views = self._state(name)
-        buf = views.get(key)
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-            buf = views[key] = np.zeros_like(like)
-            self._flat.pop(name, None)  # the flat array no longer backs every buffer
-        return buf
-
-    def _flat_step(self, grads, name):
-        """State ``name``'s flat array if this step updates every one of its buffers, else None."""
-        views = self._state(name)
-        flat = self._flat.get(name)
-        if flat is None or len(grads) != len(views):
-            return None
-        for key, g in grads.items():  # a parameter replaced by one of another shape or dtype
-            buf = views.get(key)
-            if buf is None or buf.shape != g.shape or buf.dtype != self.params[key].dtype:
-                return None
-        return flat
+        """State ``name`` keyed like params: a new dict of the current buffers, which alternate
+        between steps (read it again after a step)."""
+        self._sync()
+        return {key: self._part_of[key].state[name].at[key] for key in self.params}
 
     def step(self, grads):
         """Update the parameters in place from ``grads`` (a dict keyed like ``params``).
@@ -142,100 +170,75 @@ class _Optimizer:
         Raises
         ------
         NonFiniteUpdateError
-            When the update would make some parameter non-finite; parameters are unchanged.
+            When the update or the new state would hold NaN or inf; nothing is changed.
         """
         if not isinstance(grads, dict):
             raise param_error("grads", f"{self._name}.step", "a dict of arrays keyed like params",
                               type(grads).__name__, TypeError)
+        params, like = self.params, self._like
+        stale = len(like) != len(params)
         for key, g in grads.items():
-            p = self.params.get(key)
+            p = params.get(key)
             if p is None or getattr(g, "shape", None) != p.shape:
                 raise param_error("grads", f"{self._name}.step", "arrays shaped like params",
                                   f"key {key!r} with shape {getattr(g, 'shape', None)}")
-        flat_delta = self._flat_step(grads, "delta")
-        safe = flat_delta is not None and self._update_is_bounded(grads)
-        saved = None if safe else self._save_state(grads)
-        self.t += 1
-        if flat_delta is not None:  # the views are known to fit: no per-key lookups
-            views = self._states["delta"]
-            deltas = {key: views[key] for key in grads}
-        else:
-            deltas = {key: self._buffer("delta", key, self.params[key]) for key in grads}
-        self._fill_deltas(grads, deltas, flat_delta is not None)
-        if safe:
-            squares = 0.0  # every |delta_i| was bounded in advance
-        elif flat_delta is not None:
-            squares = float(np.vdot(flat_delta, flat_delta))
-        else:
-            squares = sum(float(np.vdot(d, d)) for d in deltas.values())
-        # A finite sum of squares bounds every |delta_i| by sqrt(max float), far too small for
-        # p - delta to overflow: a dot product instead of an isfinite pass.
-        if not math.isfinite(squares):
-            bad = [key for key, d in deltas.items()
-                   if not _update_is_finite(self.params[key], d)]
-            if bad:
-                self.t -= 1
-                self._restore_state(saved)
-                bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]
-                why = f" (non-finite gradient(s) {bad_grads})" if bad_grads else ""
-                raise NonFiniteUpdateError(
-                    f"{self._name} step {self.t + 1} (lr={self.lr:g}) would make parameter(s) "
-                    f"{bad} non-finite{why}; no parameter or optimizer state was changed.")
-        for key, d in deltas.items():
-            p = self.params[key]
-            np.subtract(p, d, out=p)
+            stale = stale or like.get(key) != (p.shape, p.dtype)
+        if stale:
+            self._sync()
+        every = len(grads) == len(params)
+        parts = self._parts if every else [self._part_of[key].only(key) for key in grads]
+        t = self.t + 1
+        for part in parts:
+            part.u, part.s = self._compute(part, grads, t)
+        self._check(parts, grads, t)
+        for part in parts:
+            if every:
+                part.state, part.next = part.next, part.state
+            else:  # views into the flat buffers: a swap would take the other keys along
+                for name, buf in part.state.items():
+                    np.copyto(buf.whole, part.next[name].whole)
+            # a new state's u is now in state[u], and next[u] (the old state) is free for Delta
+            u = part.u
+            src, delta = (part.delta,) * 2 if u == "delta" else (part.state[u], part.next[u])
+            if part.s != 1.0 or src is not delta:
+                np.multiply(src.whole, part.s, out=delta.whole)
+            for key in part.keys:
+                p = params[key]
+                np.subtract(p, delta.at[key], out=p)
+        self.t = t
 
-    def _update_is_bounded(self, grads):
-        """Whether this step's update is known to be finite before it is computed.
+    def _check(self, parts, grads, t):
+        """Raise :class:`NonFiniteUpdateError` if some theta - Delta or new state is not finite."""
+        checked = self._checked_states
+        if all(part.s * math.sqrt(np.vdot(part.update().whole, part.update().whole)) < part.limit
+               and all(_finite(part.next[n].whole) for n in checked)  # (< is False for NaN)
+               for part in parts):
+            return
+        bad = [key for part in parts for key in part.keys
+               if not (np.isfinite(self.params[key] - part.s * part.update().at[key]).all()
+                       and all(_finite(part.next[n].at[key]) for n in checked))]
+        if not bad:
+            return  # beyond the bound, yet every entry is finite: the step is taken
+        bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]
+        why = f" (non-finite gradient(s) {bad_grads})" if bad_grads else ""
+        state = f" or {self._name}'s state for them" if checked else ""
+        raise NonFiniteUpdateError(
+            f"{self._name} step {t} (lr={self.lr:g}) would make parameter(s) {bad}{state} "
+            f"non-finite{why}; no parameter or optimizer state was changed.")
 
-        Then the state need not be backed up for a refusal (a copy of every buffer: two passes
-        over all parameters' worth of memory, 2-3 % of a 784-800-800-10 step). False by default:
-        the state is saved, and a non-finite update is caught afterwards.
-        """
-        return False
+    def _decayed(self, part, key, g):
+        """g' = g + lambda theta (L2 weight decay in the gradient, in ``tmp``); g if lambda = 0."""
+        if not self.weight_decay:
+            return g
+        gd = part.tmp.at[key]
+        np.multiply(self.params[key], self.weight_decay, out=gd)
+        gd += g
+        return gd
 
-    def _save_state(self, grads):
-        """What a refused step needs to put the persistent state back: per state, a copy of its
-        flat array and of its key -> view mapping (one copy, no per-key work), or copies of the
-        buffers of the keys in ``grads`` when no flat array backs that state."""
-        saved = []
-        for name in self._state_names:
-            views = self._state(name)
-            flat = self._flat.get(name)
-            if flat is not None:
-                backup = self._backup.get(name)
-                if backup is None or backup.shape != flat.shape or backup.dtype != flat.dtype:
-                    backup = self._backup[name] = np.empty_like(flat)
-                np.copyto(backup, flat)
-                saved.append((name, dict(views), flat, backup))
-            else:
-                saved.append((name, None, None, {key: (views.get(key), None if views.get(key)
-                                                       is None else views[key].copy())
-                                                 for key in grads}))
-        return saved
-
-    def _restore_state(self, saved):
-        """Undo a refused step's changes to the state saved by :meth:`_save_state`."""
-        for name, views, flat, backup in saved:
-            if flat is not None:  # buffers replaced during the step are dropped again
-                np.copyto(flat, backup)
-                self._states[name] = views
-                self._flat[name] = flat
-                continue
-            current = self._states[name]
-            for key, (buf, copy) in backup.items():
-                if buf is None:
-                    current.pop(key, None)  # new in this step: starts from zeros next time
-                else:
-                    current[key] = buf  # the same array (a replaced buffer is put back too)
-                    np.copyto(buf, copy)
-
-    def _fill_deltas(self, grads, deltas, every):
-        """Write each parameter's update into ``deltas[key]``; ``every``: all are updated."""
-        for key, g in grads.items():
-            self._fill_delta(key, self.params[key], g, deltas[key])
-
-    def _fill_delta(self, key, p, g, delta):  # pragma: no cover - abstract
+    def _compute(self, part, grads, t):  # pragma: no cover - abstract
+        """Write step ``t``'s candidate state into ``part.next`` (reading, never writing,
+        ``part.state`` and the parameters) for the keys ``part.keys``, and return ``(u, s)``:
+        the update is s times ``part.next[u]``, or ``part.delta`` when u is ``"delta"``."""
         raise NotImplementedError
 
 
@@ -277,77 +280,36 @@ class SGD(_Optimizer):
     _name = "SGD"
 
     def __init__(self, params, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(params, lr)
         self.momentum = check_fraction(momentum, "momentum", "SGD")
         self.nesterov = check_bool(nesterov, "nesterov", "SGD")
         if self.nesterov and self.momentum == 0.0:
             raise param_error("nesterov", "SGD", "False when momentum is 0", "True")
-        self._state_names = ("velocity",) if self.momentum else ()
         self.weight_decay = check_nonnegative(weight_decay, "weight_decay", "SGD")
+        self._state_names = ("velocity",) if self.momentum else ()
+        super().__init__(params, lr)
 
     @property
     def velocity(self):
-        """The momentum buffers v, a dict keyed like ``params``."""
+        """The momentum buffers v, a dict keyed like ``params`` (read it again after a step)."""
+        if not self.momentum:
+            return {key: np.zeros_like(p) for key, p in self.params.items()}
         return self._state("velocity")
 
-    def _update_is_bounded(self, grads):
-        # Plain momentum on large arrays: v' = mu v + g' and delta = lr v' are bounded entry by
-        # entry by the norms, |v'_i| <= mu |v| + |g| + lambda |theta|. Three dot products (read
-        # passes) replace the state backup (a copy) and the check of delta.
-        flat_v = self._flat.get("velocity")
-        if (not self.momentum or self.nesterov or flat_v is None
-                or flat_v.size < _BOUND_MIN_SIZE  # small arrays: the backup is a cheap copy
-                or self._flat_step(grads, "velocity") is None):
-            return False
-        norm = self.momentum * math.sqrt(float(np.vdot(flat_v, flat_v)))
-        norm += math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-        if self.weight_decay:
-            norm += self.weight_decay * math.sqrt(sum(float(np.vdot(p, p))
-                                                      for p in self.params.values()))
-        limit = math.sqrt(float(np.finfo(flat_v.dtype).max))  # as for the check of delta
-        return norm < limit and self.lr * norm < limit  # False for NaN and inf too
-
-    def _fill_deltas(self, grads, deltas, every):
-        if not self.momentum or self.nesterov:
-            return super()._fill_deltas(grads, deltas, every)
-        # plain momentum: v = mu v + g', delta = lr v, with the two scalings done once on the
-        # flat arrays when every parameter is updated
-        flat_v = self._flat_step(grads, "velocity") if every else None
-        if flat_v is not None:
-            flat_v *= self.momentum
-            views = self._states["velocity"]
-            for key, g in grads.items():
-                views[key] += self._decayed(key, self.params[key], g)  # v = mu v + g'
-            np.multiply(flat_v, self.lr, out=self._flat["delta"])
-            return
-        for key, g in grads.items():
-            p = self.params[key]
-            v = self._buffer("velocity", key, p)
-            v *= self.momentum
-            v += self._decayed(key, p, g)  # v = mu v + g'
-            np.multiply(v, self.lr, out=deltas[key])
-
-    def _decayed(self, key, p, g):
-        """The gradient with weight decay, g' = g + lambda theta (g itself without decay)."""
-        if not self.weight_decay:
-            return g
-        gd = self._buffer("decayed", key, p)
-        np.multiply(p, self.weight_decay, out=gd)
-        gd += g
-        return gd
-
-    def _fill_delta(self, key, p, g, delta):
-        # without momentum, or with Nesterov's (plain momentum is in _fill_deltas)
-        g = self._decayed(key, p, g)
-        if not self.momentum:
-            np.multiply(g, self.lr, out=delta)
-            return
-        v = self._buffer("velocity", key, p)
-        v *= self.momentum
-        v += g  # v = mu v + g'
-        np.multiply(v, self.momentum, out=delta)  # Nesterov: lr (g' + mu v)
-        delta += g
-        delta *= self.lr
+    def _compute(self, part, grads, t):
+        mu, delta = self.momentum, part.delta
+        if not mu:
+            for key in part.keys:
+                np.multiply(self._decayed(part, key, grads[key]), self.lr, out=delta.at[key])
+            return "delta", 1.0  # Delta = lr g'
+        v = part.next["velocity"]
+        np.multiply(part.state["velocity"].whole, mu, out=v.whole)  # mu v, every key at once
+        for key in part.keys:
+            g = self._decayed(part, key, grads[key])
+            v.at[key] += g  # v' = mu v + g'
+            if self.nesterov:
+                np.multiply(v.at[key], mu, out=delta.at[key])
+                delta.at[key] += g  # g' + mu v'
+        return ("delta" if self.nesterov else "velocity"), self.lr  # Delta = lr (...) or lr v'
 
 
 class Adam(_Optimizer):
@@ -382,10 +344,10 @@ class Adam(_Optimizer):
 
     _name = "Adam"
     _state_names = ("m", "v")
+    _checked_states = ("v",)  # g'^2 can overflow to inf while Delta = m / inf = 0
     _decoupled = False
 
     def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
         func = self._name
         try:
             b1, b2 = betas
@@ -395,43 +357,43 @@ class Adam(_Optimizer):
         self.betas = (check_fraction(b1, "betas", func), check_fraction(b2, "betas", func))
         self.eps = check_positive(eps, "eps", func)
         self.weight_decay = check_nonnegative(weight_decay, "weight_decay", func)
+        super().__init__(params, lr)
 
     @property
     def m(self):
-        """First-moment estimates, a dict keyed like ``params``."""
+        """First-moment estimates, a dict keyed like ``params`` (read it again after a step)."""
         return self._state("m")
 
     @property
     def v(self):
-        """Second-moment estimates, a dict keyed like ``params``."""
+        """Second-moment estimates, a dict keyed like ``params`` (read it again after a step)."""
         return self._state("v")
 
-    def _fill_delta(self, key, p, g, delta):
+    def _compute(self, part, grads, t):
         b1, b2 = self.betas
-        tmp = self._buffer("tmp", key, p)
-        if self.weight_decay and not self._decoupled:
-            np.multiply(p, self.weight_decay, out=tmp)
-            tmp += g  # g' = g + lambda * theta
-            g = tmp
-        m = self._buffer("m", key, p)
-        v = self._buffer("v", key, p)
-        m *= b1
-        np.multiply(g, 1.0 - b1, out=delta)
-        m += delta  # m = b1 m + (1 - b1) g'
-        v *= b2
-        np.multiply(g, g, out=delta)
-        delta *= 1.0 - b2
-        v += delta  # v = b2 v + (1 - b2) g'^2
-        bc1 = 1.0 - b1 ** self.t
-        bc2 = 1.0 - b2 ** self.t
-        np.sqrt(v, out=delta)
-        delta *= 1.0 / math.sqrt(bc2)
-        delta += self.eps  # denominator sqrt(v_hat) + eps
-        np.divide(m, delta, out=delta)
-        delta *= self.lr / bc1
-        if self.weight_decay and self._decoupled:
-            np.multiply(p, self.lr * self.weight_decay, out=tmp)
-            delta += tmp  # theta (1 - lr lambda) - adam = theta - (adam + lr lambda theta)
+        m, v, ratio = part.next["m"], part.next["v"], part.delta
+        for key in part.keys:
+            g = grads[key] if self._decoupled else self._decayed(part, key, grads[key])
+            np.multiply(g, 1.0 - b1, out=m.at[key])
+            np.multiply(g, g, out=v.at[key])
+        m, v, r = m.whole, v.whole, ratio.whole
+        np.multiply(part.state["m"].whole, b1, out=r)
+        m += r  # m' = b1 m + (1 - b1) g'
+        v *= 1.0 - b2
+        np.multiply(part.state["v"].whole, b2, out=r)
+        v += r  # v' = b2 v + (1 - b2) g'^2
+        np.sqrt(v, out=r)
+        r *= 1.0 / math.sqrt(1.0 - b2 ** t)
+        r += self.eps  # sqrt(v' / (1 - b2^t)) + eps
+        np.divide(m, r, out=r)
+        bc1 = 1.0 - b1 ** t
+        if self._decoupled and self.weight_decay:
+            # theta (1 - lr lambda) - lr / bc1 r = theta - lr / bc1 (r + bc1 lambda theta)
+            for key in part.keys:
+                decay = part.tmp.at[key]
+                np.multiply(self.params[key], bc1 * self.weight_decay, out=decay)
+                ratio.at[key] += decay
+        return "delta", self.lr / bc1
 
 
 class AdamW(Adam):

@@ -109,7 +109,7 @@ def test_adam_flat_steps_match_per_parameter_optimizers():
         np.testing.assert_allclose(p, alone[k][k], rtol=1e-12)
 
 
-BIG = {"W": (300, 250), "b": (250,)}  # above the size from which SGD bounds its update
+BIG = {"W": (300, 250), "b": (250,)}  # 75,250 entries, flat buffers of 300 kB
 
 
 def _big(seed, dtype=np.float32, scale=1.0):
@@ -117,25 +117,24 @@ def _big(seed, dtype=np.float32, scale=1.0):
     return {k: (scale * rng.standard_normal(s)).astype(dtype) for k, s in BIG.items()}
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
-def test_sgd_bounded_path_follows_the_rule_on_large_arrays(weight_decay):
+@pytest.mark.parametrize(("nesterov", "weight_decay"), [(False, 0.0), (False, 0.05), (True, 0.05)])
+def test_sgd_on_large_arrays_follows_the_rule(nesterov, weight_decay):
     params = _big(0)
     start = {k: p.copy() for k, p in params.items()}
     grad_steps = [_big(seed) for seed in (1, 2, 3)]
-    opt = SGD(params, lr=0.05, momentum=0.9, weight_decay=weight_decay)
-    assert not opt._update_is_bounded(grad_steps[0])  # no state yet: the first step saves it
+    opt = SGD(params, lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=weight_decay)
     for grads in grad_steps:
         opt.step(grads)
-    assert opt._update_is_bounded(grad_steps[0])  # the path the later steps took
-    expected = _sgd_rule(start, grad_steps, lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    expected = _sgd_rule(start, grad_steps, lr=0.05, momentum=0.9, nesterov=nesterov,
+                         weight_decay=weight_decay)
     for k, p in params.items():
         np.testing.assert_allclose(p, expected[k], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("bad", ["nan", "huge lr"])
 def test_sgd_on_large_arrays_refuses_and_keeps_its_state(bad):
-    # The bound fails (a NaN norm, or lr * norm past sqrt(max float)): the step falls back to
-    # saving the state, is refused, and the next good step matches an undisturbed optimizer.
+    # A NaN gradient entry, or lr * v' overflowing float32: the step is refused, and the next
+    # good step matches an optimizer that never saw it (parameters and velocity, bit for bit).
     a, b = _big(0), _big(0)
     opt_a, opt_b = SGD(a, lr=0.05, momentum=0.9), SGD(b, lr=0.05, momentum=0.9)
     for opt in (opt_a, opt_b):
@@ -145,27 +144,123 @@ def test_sgd_on_large_arrays_refuses_and_keeps_its_state(bad):
         grads["W"][7, 3] = np.nan
     else:
         opt_b.lr = 1e38  # lr * v' overflows float32 where |v'| > 3.4
-    assert not opt_b._update_is_bounded(grads)
     with pytest.raises(NonFiniteUpdateError):
         opt_b.step(grads)
+    assert opt_b.t == 1
     opt_b.lr = 0.05
     for opt in (opt_a, opt_b):
         opt.step(_big(3))
     for k in BIG:
         np.testing.assert_array_equal(a[k], b[k])
+        np.testing.assert_array_equal(opt_a.velocity[k], opt_b.velocity[k])
 
 
 def test_sgd_unbounded_but_finite_update_is_taken():
-    # lr * norm is past the bound, yet every entry of the update is finite: the step is taken
-    # (through the saved-state path) exactly as the rule says.
+    # lr * ||v'|| (about 3e20) is past the bound sqrt(max float32) = 1.8e19, so the dot product
+    # cannot vouch for the update, yet every entry of it is finite (at most about 1e19): the
+    # entry-by-entry check lets the step through, exactly as the rule says.
     params = _big(0)
     start = {k: p.copy() for k, p in params.items()}
     opt = SGD(params, lr=1e18, momentum=0.9)
     grads = [_big(1), _big(2)]
     for g in grads:
         opt.step(g)
-    assert not opt._update_is_bounded(grads[0])
+    assert opt.t == 2
     expected = _sgd_rule(start, grads, lr=1e18, momentum=0.9)
     for k, p in params.items():  # float32 against float64: relative to the largest entry
         np.testing.assert_allclose(p, expected[k], rtol=1e-5,
                                    atol=1e-6 * np.abs(expected[k]).max())
+
+
+def test_adam_refuses_when_the_second_moment_overflows():
+    # g = 1e20 in float32: g^2 = inf, so v' = inf while Delta = m' / inf = 0 is finite. Taking
+    # the step would leave v = inf for good (every later update of that entry would be 0).
+    params = {"w": np.array([1.0, -1.0], np.float32)}
+    twin = {"w": params["w"].copy()}
+    opt, undisturbed = Adam(params, lr=0.01), Adam(twin, lr=0.01)
+    first = {"w": np.array([0.5, 0.25], np.float32)}
+    opt.step(first)
+    undisturbed.step(first)
+    before = {"w": params["w"].copy()}, {k: v.copy() for k, v in opt.m.items()}, \
+        {k: v.copy() for k, v in opt.v.items()}
+    with pytest.raises(NonFiniteUpdateError, match=r"\['w'\] or Adam's state"):
+        opt.step({"w": np.array([1e20, 0.5], np.float32)})
+    assert opt.t == 1
+    for now, then in zip((params, opt.m, opt.v), before, strict=True):
+        np.testing.assert_array_equal(now["w"], then["w"])
+    second = {"w": np.array([-0.5, 2.0], np.float32)}
+    opt.step(second)
+    undisturbed.step(second)
+    np.testing.assert_array_equal(params["w"], twin["w"])
+
+
+def test_adam_large_but_finite_second_moment_is_taken():
+    # g = 1e15 in float32: v' = 1e-3 g^2 = 1e27 is finite but its square, in the dot product
+    # that checks it, overflows; the entry-by-entry check then lets the step through.
+    params = {"w": np.array([1.0, -1.0], np.float32)}
+    Adam(params, lr=0.01).step({"w": np.array([1e15, -1e15], np.float32)})
+    np.testing.assert_allclose(params["w"], [0.99, -0.99], rtol=1e-6)  # first step: lr sign(g)
+
+
+def _sgd_velocity(grad_steps, momentum):
+    """The velocity v <- mu v + g of every key after each step, in float64."""
+    v, history = {}, []
+    for grads in grad_steps:
+        for k, g in grads.items():
+            v[k] = momentum * v.get(k, 0.0) + g.astype(np.float64)
+        history.append({k: np.broadcast_to(x, SHAPES[k]).copy() for k, x in v.items()})
+    return history
+
+
+def test_state_dicts_show_the_current_state_after_steps_and_a_refusal():
+    # The optimizer alternates between two sets of buffers; the velocity, m and v properties
+    # must always show the committed state, never the scratch set (which holds the refused
+    # candidate after a refusal).
+    params = _params()
+    opt = SGD(params, lr=0.1, momentum=0.9)
+    grad_steps = [_grads(keys, seed) for seed, keys in enumerate(STEPS)]
+    for grads, want in zip(grad_steps, _sgd_velocity(grad_steps, 0.9), strict=True):
+        opt.step(grads)
+        for k in want:
+            np.testing.assert_allclose(opt.velocity[k], want[k], rtol=1e-6)
+    held = {k: v.copy() for k, v in opt.velocity.items()}
+    for refused in (_grads(SHAPES, 9) | {"b1": np.full(3, np.nan, np.float32)},
+                    {"W2": np.full((3, 2), np.inf, np.float32)}):
+        with pytest.raises(NonFiniteUpdateError):
+            opt.step(refused)
+        for k in SHAPES:
+            np.testing.assert_array_equal(opt.velocity[k], held[k])
+    adam = Adam(_params(), lr=0.1, betas=(0.5, 0.75))
+    for seed in range(3):  # m = (1 - b1) sum b1^(t-i) g_i, v likewise with g_i^2
+        adam.step(_grads(SHAPES, seed))
+    gs = [_grads(SHAPES, seed) for seed in range(3)]
+    for k in SHAPES:
+        m = sum(0.5 * 0.5 ** (2 - i) * gs[i][k].astype(np.float64) for i in range(3))
+        v = sum(0.25 * 0.75 ** (2 - i) * gs[i][k].astype(np.float64) ** 2 for i in range(3))
+        np.testing.assert_allclose(adam.m[k], m, rtol=1e-6)
+        np.testing.assert_allclose(adam.v[k], v, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+                                  lambda p: SGD(p, lr=0.1, momentum=0.5, nesterov=True),
+                                  lambda p: Adam(p, lr=0.1), lambda p: SGD(p, lr=0.1)])
+def test_refused_steps_after_a_partial_step_change_nothing(make):
+    # A partial step commits by copying views into the flat buffers; refused steps after it
+    # (all keys, then a subset) must leave both the parameters and the state as they were.
+    a, b = _params(seed=3), _params(seed=3)
+    opt_a, opt_b = make(a), make(b)
+    good = [_grads(SHAPES, 0), _grads(["W1", "b2"], 1), _grads(SHAPES, 2)]
+    for i, grads in enumerate(good):
+        if i == 2:
+            for refused in (_grads(SHAPES, 5) | {"W2": np.full((3, 2), np.nan, np.float32)},
+                            {"b1": np.array([1.0, np.inf, 0.0], np.float32)}):
+                with pytest.raises(NonFiniteUpdateError):
+                    opt_b.step(refused)
+        opt_a.step(grads)
+        opt_b.step(grads)
+    assert opt_a.t == opt_b.t == 3
+    names = ["m", "v"] if isinstance(opt_a, Adam) else ["velocity"]
+    for k in SHAPES:
+        np.testing.assert_array_equal(a[k], b[k])
+        for name in names:
+            np.testing.assert_array_equal(getattr(opt_a, name)[k], getattr(opt_b, name)[k])
