@@ -109,14 +109,9 @@ class _Optimizer:
     _checked_states = ()  # new states whose finiteness a finite Delta does not imply
 
     def __init__(self, params, lr):
-        func = self._name
         if not isinstance(params, dict) or not params:
-            raise param_error("params", func, "a non-empty dict of str to float arrays",
+            raise param_error("params", self._name, "a non-empty dict of str to float arrays",
                               type(params).__name__, TypeError)
-        for key, p in params.items():
-            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
-                raise param_error("params", func, "a dict of float ndarrays",
-                                  f"{type(p).__name__} at key {key!r}", TypeError)
         self.params = params
         self.lr = lr
         self.t = 0  # completed steps
@@ -136,9 +131,14 @@ class _Optimizer:
         """Make the buffers again if a parameter was added, removed or replaced by one of another
         shape or dtype (one part per dtype); a parameter that kept its shape and dtype keeps its
         state, a new or reshaped one starts from zeros."""
-        like = {key: (p.shape, p.dtype) for key, p in self.params.items()}
+        like = {key: (getattr(p, "shape", None), getattr(p, "dtype", None))
+                for key, p in self.params.items()}
         if like == self._like:
             return
+        for key, p in self.params.items():  # at the start, and whenever a parameter changed
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                raise param_error("params", self._name, "a dict of float ndarrays",
+                                  f"{type(p).__name__} at key {key!r}", TypeError)
         old, old_like = self._part_of, self._like
         groups = {}
         for key, (shape, dtype) in like.items():
@@ -212,9 +212,10 @@ class _Optimizer:
                 break
         else:
             return
-        bad = [key for part in parts for key in part.keys
-               if not (np.isfinite(self.params[key] - part.s * part.update().at[key]).all()
-                       and all(_finite(part.next[n].at[key]) for n in checked))]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is looked for
+            bad = [key for part in parts for key in part.keys
+                   if not (np.isfinite(self.params[key] - part.s * part.update().at[key]).all()
+                           and all(_finite(part.next[n].at[key]) for n in checked))]
         if not bad:
             return  # beyond the bound, yet every entry is finite: the step is taken
         bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]

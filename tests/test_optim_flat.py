@@ -264,3 +264,12 @@ def test_refused_steps_after_a_partial_step_change_nothing(make):
         np.testing.assert_array_equal(a[k], b[k])
         for name in names:
             np.testing.assert_array_equal(getattr(opt_a, name)[k], getattr(opt_b, name)[k])
+
+
+def test_a_parameter_replaced_by_a_non_float_array_is_a_clear_type_error():
+    params = _params()
+    opt = SGD(params, lr=0.1, momentum=0.9)
+    opt.step(_grads(SHAPES, 0))
+    params["b1"] = np.zeros(3, np.int64)
+    with pytest.raises(TypeError, match="'params' parameter of SGD"):
+        opt.step(_grads(SHAPES, 1))
