@@ -120,7 +120,7 @@ def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.
     """
     if mask is None:
         count = per_position.size
-        total = per_position.sum(dtype=np.float64)
+        total = np.add.reduce(per_position, axis=None, dtype=np.float64)
     else:
         count = int(mask.sum())
         total = per_position.sum(where=mask, dtype=np.float64)

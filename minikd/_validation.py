@@ -335,7 +335,8 @@ def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=Non
         raise param_error(name, func, f"an integer array of shape {tuple(shape)} (one label per "
                           "row of logits)", f"shape {arr.shape}")
     arr = arr.astype(np.int64, copy=False)
-    if arr.size and 0 <= arr.min() and arr.max() < n_classes:  # the common case: two reductions
+    if arr.size and (0 <= np.minimum.reduce(arr, axis=None)  # the common case: two reductions
+                     and np.maximum.reduce(arr, axis=None) < n_classes):
         return arr
     valid = (arr >= 0) & (arr < n_classes)
     if ignore_index is not None:
