@@ -81,7 +81,8 @@ def _labels(labels, lead_shape, n_classes, func, ignore_index):
                                      or not isinstance(ignore_index, numbers.Integral)):
         raise param_error("ignore_index", func, "an int or None", repr(ignore_index), TypeError)
     y = as_labels(labels, lead_shape, n_classes, func, ignore_index=ignore_index)
-    if ignore_index is None or not (y.min() < 0 or ignore_index >= 0):
+    # a negative ignore_index can only be met by a negative label
+    if ignore_index is None or (ignore_index < 0 and np.minimum.reduce(y, axis=None) >= 0):
         return y, y, None
     return y, np.where(y == ignore_index, 0, y), y
 

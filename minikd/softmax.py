@@ -59,10 +59,8 @@ def _columns(*arrays):
     if C > _SHORT_ROW:
         stacked = rows[0][None] if len(rows) == 1 else np.stack(rows)  # (K, M, C)
         return stacked.transpose(0, 2, 1)
-    out = np.empty((len(rows), C, rows[0].shape[0]), np.result_type(*rows))  # (K, C, M)
-    for block, r in zip(out, rows, strict=True):
-        block[...] = r.T
-    return out
+    stacked = np.concatenate(rows).reshape(len(rows), -1, C)  # (K, M, C)
+    return np.ascontiguousarray(stacked.transpose(0, 2, 1))  # (K, C, M)
 
 
 def _rows(a, shape):
