@@ -158,8 +158,8 @@ def in_logit_range(z, temperature):
     """True when :func:`check_logit_range` would pass: a cheap test for a stacked batch."""
     limit = _limit(z.dtype, temperature)
     # one dot product settles the common case: every |z_i| <= sqrt(sum of squares) <= limit
-    # (False for NaN and inf, and when the squares overflow: then the two reductions below)
-    if z.flags.c_contiguous and float(np.vdot(z, z)) <= limit * limit:
+    # (not for NaN and inf, nor when the squares overflow: then the two reductions below)
+    if z.flags.c_contiguous and math.sqrt(np.vdot(z, z)) <= limit:
         return True
     # the ufuncs' reduce skips the Python wrappers of ndarray.min/max (a loss calls this per step)
     return bool(-limit <= np.minimum.reduce(z, axis=None)
