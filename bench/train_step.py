@@ -1,7 +1,8 @@
 r"""Time minikd's distillation training step against PyTorch eager and against the BLAS ceiling.
 
 One run, one process, for each student shape (784-800-800-10 and 784-30-30-10 at batch 128,
-64-16-10 at batch 64) and the teacher 784-1200-1200-10 forward pass:
+64-16-10 at batch 64, 784-800-800-10 at batch 256 too) and the teacher 784-1200-1200-10 forward
+pass:
 
 1. **minikd**: the KD training step through the public API only -- ``MLP.forward(x, train=True)``,
    ``distillation_loss`` against precomputed teacher logits, ``MLP.backward``, and an SGD step with
