@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import param_error
+from ._validation import check_choice, param_error
 
 __all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "reduction_factor", "resolve_mask"]
 
@@ -80,8 +80,7 @@ def reduction_factor(reduction, count, lead_shape, n_classes, func):
     axes, ``n_classes`` the C of ``"mean"``. A fully masked batch (M = 0) gives 0.0 for every
     reduction but ``"sum"``, so the loss is 0 and the gradient zeros, never 0/0.
     """
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise param_error("reduction", func, f"one of {REDUCTIONS}", repr(reduction)[:60])
+    check_choice(reduction, "reduction", func, REDUCTIONS)
     if reduction == "sum":
         return 1.0
     if count == 0:

@@ -37,6 +37,7 @@ from ._reduce import LossGrad
 from ._validation import (
     as_float_array,
     as_labels,
+    check_choice,
     check_same_shape,
     check_temperature,
     check_unit_interval,
@@ -156,8 +157,7 @@ def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, tempe
     kd_lib 0.167703
     """
     func = "kd_loss_as"
-    if not isinstance(convention, str) or convention not in _kp.PRESETS:
-        raise param_error("convention", func, f"one of {tuple(_kp.PRESETS)}", repr(convention))
+    check_choice(convention, "convention", func, tuple(_kp.PRESETS))
     any_rank = convention in _kp.ANY_RANK
     s = as_float_array(student_logits, "student_logits", func, ndim=None if any_rank else 2,
                        min_ndim=2)
@@ -225,8 +225,7 @@ def at_loss_as(convention, student_maps, teacher_maps):
     kd_lib 0.069039
     """
     func = "at_loss_as"
-    if not isinstance(convention, str) or convention not in _fp.AT_PRESETS:
-        raise param_error("convention", func, f"one of {tuple(_fp.AT_PRESETS)}", repr(convention))
+    check_choice(convention, "convention", func, tuple(_fp.AT_PRESETS))
     s = as_float_array(student_maps, "student_maps", func, min_ndim=3)
     t = as_float_array(teacher_maps, "teacher_maps", func, min_ndim=3)
     return _fp.AT_PRESETS[convention][0](s, t)
@@ -279,8 +278,7 @@ def rkd_loss_as(convention, s, t):
     kd_lib 0.100664
     """
     func = "rkd_loss_as"
-    if not isinstance(convention, str) or convention not in _fp.RKD_PRESETS:
-        raise param_error("convention", func, f"one of {tuple(_fp.RKD_PRESETS)}", repr(convention))
+    check_choice(convention, "convention", func, tuple(_fp.RKD_PRESETS))
     s_in = s
     s, t = _feature_pair(s, t, func, min_rows=2)
     loss, grad = _fp.RKD_PRESETS[convention][0](s, t)
