@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ._validation import check_nonnegative, param_error
+from ._validation import _all_finite, check_nonnegative, param_error
 
 
 class NonFiniteUpdateError(ArithmeticError):
@@ -40,11 +40,6 @@ class NonFiniteUpdateError(ArithmeticError):
     was changed."""
 
     __module__ = "minikd.optim"  # its public home (tracebacks, pickling)
-
-
-def _finite(x):
-    """Whether every entry of ``x`` is finite: a dot product, or isfinite if squares overflow."""
-    return math.isfinite(np.vdot(x, x)) or bool(np.isfinite(x).all())
 
 
 class _Buffer:
@@ -208,14 +203,14 @@ class _Optimizer:
             u = part.update().whole
             # s ||u|| < sqrt(max) bounds every |Delta_i| (module docstring); False for NaN, inf
             if not (part.s * math.sqrt(np.vdot(u, u)) < part.limit
-                    and all(_finite(part.next[n].whole) for n in checked)):
+                    and all(_all_finite(part.next[n].whole) for n in checked)):
                 break
         else:
             return
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is looked for
             bad = [key for part in parts for key in part.keys
                    if not (np.isfinite(self.params[key] - part.s * part.update().at[key]).all()
-                           and all(_finite(part.next[n].at[key]) for n in checked))]
+                           and all(_all_finite(part.next[n].at[key]) for n in checked))]
         if not bad:
             return  # beyond the bound, yet every entry is finite: the step is taken
         bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]
