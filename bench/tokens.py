@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from minikd import tokens
-from minikd.softmax import _log_softmax
+from minikd.losses import tokens
+from minikd.losses.softmax import _log_softmax
 
 
 def best_time(fn, repeat):

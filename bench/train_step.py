@@ -71,8 +71,8 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 import minikd  # noqa: E402
-from minikd.mlp import MLP  # noqa: E402
-from minikd.optim import SGD  # noqa: E402
+from minikd.nn.mlp import MLP  # noqa: E402
+from minikd.nn.optim import SGD  # noqa: E402
 
 # (name, layer sizes, batch) of the students, and the teacher whose forward pass is timed. The
 # issue's three shapes, and the large one at batch 256 too: on two threads the products split

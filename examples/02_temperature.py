@@ -58,7 +58,7 @@ def main(argv):
           f"is {fmt(softmax(logits, temperature=t_match))}.")
 
     if "--plot" in argv:
-        from minikd import plots
+        from minikd.experiments import plots
 
         path = argv[argv.index("--plot") + 1]
         dense = np.geomspace(0.5, 50.0, 60)

@@ -102,7 +102,7 @@ def main(argv):
     print("        `minikd distill` shows a gain larger than the seed-to-seed spread.")
 
     if "--plot" in argv:
-        from minikd import plots
+        from minikd.experiments import plots
 
         path = argv[argv.index("--plot") + 1]
         plots.plot_training_curves({"scratch": [history["val_acc"]], "distilled": [curve]},

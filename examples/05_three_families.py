@@ -21,7 +21,9 @@ import os
 import numpy as np
 
 import minikd
-from minikd import MLP, experiments, sweeps
+from minikd import MLP
+from minikd.experiments import distill_job as experiments
+from minikd.experiments import sweeps
 
 SEED = 0
 BATCH = 64

@@ -18,7 +18,7 @@ MINIKD_EXAMPLE_QUICK=1 runs a much shorter version (the smoke test uses it).
 
 import os
 
-from minikd.omit_class import run_omit_class
+from minikd.experiments.omit_class import run_omit_class
 
 OMIT = 3
 SEEDS = 3

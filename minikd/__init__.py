@@ -3,55 +3,59 @@
 Every loss returns its value and its closed-form gradient (``LossGrad``); every gradient is
 checked against finite differences (:mod:`minikd.gradcheck`). See ``docs/conventions.md`` for
 the conventions (shape letters, KL direction, reduction, where T² lives, what alpha weighs).
+
+The package is built in floors, each importing only the ones below it:
+``losses`` (softmax, response, DKD, tokens, features, relations), ``nn`` (layers, MLP,
+optimizers, schedules, model files), ``training`` (the loop and the distiller), ``verify``
+(gradcheck, conventions, golden vectors, self-check), ``experiments`` (data and the jobs) and
+``cli``. This namespace re-exports the public API of all of them.
 """
 
-from . import data, gradcheck
-from ._reduce import LossGrad
-from .softmax import log_softmax, log_softmax_vjp, softmax, softmax_vjp
+__version__ = "0.1.0"
 
-# -- response-based losses (losses.py) --
+# -- losses: (loss, grad) functions --
 from .losses import (
+    LossGrad,
+    attention_transfer_loss,
+    cosine_loss,
     cross_entropy,
     distillation_loss,
-    kd_loss,
-    kl_divergence,
-    soft_cross_entropy,
-)
-
-# -- decoupled KD (dkd.py; builds on losses.py's boundary helpers) --
-# isort: split
-from .dkd import dkd_loss
-
-# -- token-level losses for sequence models (tokens.py) --
-# isort: split
-from .tokens import (
+    dkd_loss,
     forward_kl,
     generalized_jsd,
+    hint_loss,
+    init_regressor,
+    kd_loss,
+    kl_divergence,
+    log_softmax,
+    log_softmax_vjp,
+    pkt_loss,
+    regressor_backward,
+    regressor_forward,
     reverse_kl,
+    rkd_angle_loss,
+    rkd_distance_loss,
     skew_kl,
     skew_reverse_kl,
+    soft_cross_entropy,
+    softmax,
+    softmax_vjp,
+    sp_loss,
     token_divergence,
     topk_divergence,
 )
 
-# -- feature-based losses (features.py) --
-# isort: split
-from .features import (
-    attention_transfer_loss,
-    cosine_loss,
-    hint_loss,
-    init_regressor,
-    regressor_backward,
-    regressor_forward,
-)
-
-# -- relation-based losses (relations.py) --
-# isort: split
-from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
-
-# -- networks, optimizers, training (layers.py, mlp.py, optim.py, schedules.py, train.py) --
-# isort: split
-from .layers import (
+# -- networks: layers, MLP, optimizers, schedules --
+from .nn import (
+    MLP,
+    SGD,
+    Adam,
+    AdamW,
+    CosineSchedule,
+    ForwardCache,
+    NonFiniteUpdateError,
+    StepSchedule,
+    clip_grad_norm,
     dropout_backward,
     dropout_forward,
     linear_backward,
@@ -61,18 +65,12 @@ from .layers import (
     tanh_backward,
     tanh_forward,
 )
-from .mlp import MLP, ForwardCache
-from .optim import SGD, Adam, AdamW, NonFiniteUpdateError
-from .schedules import CosineSchedule, StepSchedule, clip_grad_norm
-from .train import History, NonFiniteLossError, fit, train_loop
 
-# -- distillation trainer (distill.py) --
-# isort: split
-from .distill import Distiller, distill
+# -- training: the loop and the distiller --
+from .training import Distiller, History, NonFiniteLossError, distill, fit, train_loop
 
-# -- library conventions (conventions.py) --
-from .conventions import CONVENTIONS, Convention, at_loss_as, kd_loss_as, rkd_loss_as
+# -- verification: gradcheck, library conventions, golden vectors --
+from .verify import CONVENTIONS, Convention, at_loss_as, gradcheck, kd_loss_as, rkd_loss_as, vectors
 
-# -- datasets and transfer-set tools (data.py): used as minikd.data.* (imported above) --
-
-__version__ = "0.1.0"
+# -- experiments: minikd.data.* (data sets and transfer-set tools) --
+from .experiments import data

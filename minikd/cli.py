@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from ._report import ROW_NAMES, distill_report, format_table, omit_report, sweep_report
 from ._threads import blas_threads
+from .experiments.report import ROW_NAMES, distill_report, format_table, omit_report, sweep_report
 
 __all__ = ["main"]
 
@@ -116,7 +116,7 @@ def _plot(args, draw, *data):
     """Draw with matplotlib when ``--plot`` was given; a clear message if it is missing."""
     if not getattr(args, "plot", None):
         return EXIT_OK
-    from . import plots
+    from .experiments import plots
 
     try:
         plots.require_matplotlib()
@@ -132,7 +132,7 @@ def _plot(args, draw, *data):
 # -- commands ---------------------------------------------------------------------------------
 
 def _cmd_temperature(args):
-    from . import experiments
+    from .experiments import distill_job as experiments
 
     table = experiments.temperature_table(args.logits, args.t)
     names = args.names or [f"class {i}" for i in range(len(args.logits))]
@@ -148,13 +148,13 @@ def _cmd_temperature(args):
         rows = [[f"T = {t:g}"] + [f"{p:.4f}" for p in row]
                 for t, row in zip(args.t, table, strict=True)]
         print(format_table(["", *names], rows))
-    from . import plots
+    from .experiments import plots
 
     return _plot(args, plots.plot_temperature, args.t, table, names)
 
 
 def _cmd_gradcheck(args):
-    from . import selfcheck
+    from .verify import selfcheck
 
     rows = selfcheck.gradcheck_losses(temperatures=args.t, tol=args.tol, rng=args.seed)
     failed = [r for r in rows if r["status"] == "FAIL"]
@@ -176,7 +176,8 @@ def _cmd_gradcheck(args):
 
 
 def _cmd_distill(args):
-    from . import experiments, plots
+    from .experiments import distill_job as experiments
+    from .experiments import plots
 
     setup = _setup_from_args(args)
     with blas_threads(args.threads):
@@ -192,7 +193,7 @@ def _cmd_distill(args):
 
 
 def _cmd_omit_class(args):
-    from . import omit_class
+    from .experiments import omit_class
 
     setup = _setup_from_args(args, omit_class.OmitSetup)
     with blas_threads(args.threads):
@@ -205,7 +206,7 @@ def _cmd_omit_class(args):
 
 
 def _setup_from_args(args, cls=None):
-    from .experiments import DistillSetup
+    from .experiments.distill_job import DistillSetup
 
     cls = cls or DistillSetup
     fields = cls.__dataclass_fields__
@@ -219,7 +220,7 @@ def _setup_from_args(args, cls=None):
 
 
 def _cmd_sweep(args):
-    from . import plots, sweeps
+    from .experiments import plots, sweeps
 
     setup = _setup_from_args(args)
     with blas_threads(args.threads):
@@ -234,7 +235,7 @@ def _cmd_sweep(args):
 
 
 def _cmd_vectors(args):
-    from . import vectors
+    from .verify import vectors
 
     if args.check:
         doc = vectors.load_vectors(args.check)
@@ -367,7 +368,7 @@ def build_parser():
         description="Knowledge distillation from scratch in NumPy: experiments and self-checks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    from .experiments import DistillSetup
+    from .experiments.distill_job import DistillSetup
 
     defaults = DistillSetup()
     p = sub.add_parser(
@@ -384,7 +385,7 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_distill)
 
-    from .omit_class import OmitSetup
+    from .experiments.omit_class import OmitSetup
 
     defaults = OmitSetup()
     p = sub.add_parser(

@@ -39,9 +39,9 @@ def test_predict_proba_refuses_an_extreme_temperature(temperature):
 
 
 # ------------------------------------------------------------- feature and relation input range
-
-from minikd import features, relations, softmax_vjp  # noqa: E402
+from minikd import softmax_vjp  # noqa: E402
 from minikd._validation import feature_limit  # noqa: E402
+from minikd.losses import features, relations  # noqa: E402
 
 FEATURE_LOSSES = {
     "hint_loss": features.hint_loss, "cosine_loss": features.cosine_loss,
@@ -139,8 +139,9 @@ def test_softmax_vjp_accepts_float32_round_off_above_one():
 
 import gzip  # noqa: E402
 
-from minikd import data, layers  # noqa: E402
-from minikd.optim import clip_grad_norm  # noqa: E402
+from minikd import data  # noqa: E402
+from minikd.nn import layers  # noqa: E402
+from minikd.nn.optim import clip_grad_norm  # noqa: E402
 
 
 def test_load_idx_refuses_corrupt_deflate_data(tmp_path):

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from minikd import LossGrad, _report, cli, omit_class, selfcheck
+from minikd import LossGrad, cli
+from minikd.experiments import omit_class
+from minikd.experiments import report as _report
+from minikd.verify import selfcheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -343,7 +346,7 @@ def test_bad_experiment_arguments_exit_2_with_one_line(argv, capsys):
 # -- vectors --------------------------------------------------------------------------------------
 
 def test_vectors_round_trip_and_check(tmp_path, capsys):
-    from minikd import vectors
+    from minikd.verify import vectors
 
     path = tmp_path / "golden.json"
     status, out, err = run_main(["vectors", "--out", str(path)], capsys)
@@ -417,7 +420,8 @@ def test_distill_on_a_folder_without_idx_files_is_one_line(tmp_path, capsys):
 
 
 def test_diverged_training_is_one_line_and_exit_1(capsys, monkeypatch):
-    from minikd import NonFiniteLossError, experiments
+    from minikd import NonFiniteLossError
+    from minikd.experiments import distill_job as experiments
 
     def diverge(setup, verbose, save_dir):
         raise NonFiniteLossError("seed 0 distilled: epoch 3, step 7/32: loss term 'loss' is nan",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minikd import gradcheck
-from minikd.conventions import CONVENTIONS, Convention, kd_loss_as
+from minikd.verify.conventions import CONVENTIONS, Convention, kd_loss_as
 
 KD_NAMES = tuple(CONVENTIONS["kd"])
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minikd import gradcheck
-from minikd.conventions import CONVENTIONS, at_loss_as, rkd_loss_as
+from minikd.verify.conventions import CONVENTIONS, at_loss_as, rkd_loss_as
 
 AT_NAMES = tuple(CONVENTIONS["at"])
 RKD_NAMES = tuple(CONVENTIONS["rkd"])

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.ndimage import gaussian_filter
 
-from minikd import _mnist1d, data
-from minikd.data import (
+from minikd import data
+from minikd.experiments import mnist1d as _mnist1d
+from minikd.experiments.data import (
     load_digits,
     load_idx,
     load_mnist,

@@ -19,7 +19,7 @@ import minikd
 from minikd import MLP, Distiller, NonFiniteLossError, data, distill, gradcheck
 
 # The function minikd.distill shadows the module's name on the package: fetch the module itself.
-distill_module = importlib.import_module("minikd.distill")
+distill_module = importlib.import_module("minikd.training.distiller")
 
 FD_TOL = 1e-5
 FD_FLOOR = 1e-8  # central-difference round-off floor (see test_features.py)

@@ -5,9 +5,10 @@ may use names from an earlier one), in a temporary working directory, with matpl
 non-interactive backend. Blocks fenced as ```text, ```bash, ```console or bare ``` are not run.
 A block that raises (an ``assert`` included) fails the test and names the file and line.
 
-A page that quotes library code marks the fence ```python source=minikd.losses._kl_columns: such a
-block is not run; instead its lines must appear, contiguous and verbatim (up to indentation), in
-the source of that object, so "the exact code" on a page cannot drift from the code.
+A page that quotes library code marks the fence ```python source=minikd.losses.response.kd_loss:
+such a block is not run; instead its lines must appear, contiguous and verbatim (up to
+indentation), in the source of that object, so "the exact code" on a page cannot drift from the
+code.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def test_quoted_code_is_the_exact_code(page):
 def test_excerpt_check():
     assert _is_excerpt("b = 2\nc = 3", "def f():\n    a = 1\n    b = 2\n    c = 3\n")
     assert not _is_excerpt("b = 2\nc = 4", "def f():\n    a = 1\n    b = 2\n    c = 3\n")
-    assert _resolve("minikd.losses._kl_columns").__name__ == "_kl_columns"
+    assert _resolve("minikd.losses.response.kd_loss").__name__ == "kd_loss"
 
 
 def test_block_extraction():
@@ -138,12 +139,12 @@ def test_block_extraction():
         bare, not run
         ```
 
-        ```python source=minikd.losses._kl_columns
+        ```python source=minikd.losses.response._kl_columns
         quoted, not run
         ```
         """)
     assert python_blocks(text, quotes=True) == [
-        (27, "minikd.losses._kl_columns", "quoted, not run")]
+        (27, "minikd.losses.response._kl_columns", "quoted, not run")]
     blocks = python_blocks(text)
     assert [src for _, src in blocks] == ["x = 1", "y = x + 1"]
     assert blocks[0][0] == 4  # line of the first code line

@@ -36,7 +36,8 @@ def test_page_has_a_check_and_the_code(page):
 
 @pytest.mark.parametrize("page", existing(PAGES))
 def test_code_blocks_are_verbatim(page):
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "minikd").glob("*.py"))
+    files = sorted((ROOT / "minikd").rglob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in files)
     for body in blocks(page, "text"):
         assert body.strip("\n") in source, \
             f"{page}: a ```text code block is not verbatim in minikd's source:\n{body}"

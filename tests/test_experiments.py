@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import softmax as scipy_softmax
 
-from minikd import experiments as E
-from minikd import omit_class as O
-from minikd import selfcheck, sweeps
+from minikd.experiments import distill_job as E
+from minikd.experiments import omit_class as O
+from minikd.experiments import sweeps
+from minikd.verify import selfcheck
 
 # -- bias shifts (Hinton et al. 2015, §3) ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 
 import minikd
 from minikd import gradcheck
-from minikd.features import (
+from minikd.losses.features import (
     attention_transfer_loss,
     cosine_loss,
     hint_loss,
@@ -472,7 +472,7 @@ def test_init_regressor_reproducible():
 def test_exported_at_top_level():
     for name in ("hint_loss", "cosine_loss", "attention_transfer_loss", "init_regressor",
                  "regressor_forward", "regressor_backward"):
-        assert getattr(minikd, name) is getattr(minikd.features, name)
+        assert getattr(minikd, name) is getattr(minikd.losses.features, name)
 
 
 # ---------------------------------------------------------------------------------------------

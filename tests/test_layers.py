@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minikd import gradcheck
-from minikd.layers import (
+from minikd.nn.layers import (
     dropout_backward,
     dropout_forward,
     linear_backward,

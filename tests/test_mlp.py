@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from minikd import MLP, gradcheck
-from minikd.layers import (
+from minikd.nn.layers import (
     dropout_backward,
     linear_backward,
     linear_forward,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minikd.optim import (
+from minikd.nn.optim import (
     SGD,
     Adam,
     AdamW,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minikd.optim import SGD, Adam, NonFiniteUpdateError
+from minikd.nn.optim import SGD, Adam, NonFiniteUpdateError
 
 SHAPES = {"W1": (4, 3), "b1": (3,), "W2": (3, 2), "b2": (2,)}
 

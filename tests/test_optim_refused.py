@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minikd.optim import SGD, Adam, AdamW, NonFiniteUpdateError
+from minikd.nn.optim import SGD, Adam, AdamW, NonFiniteUpdateError
 
 MAKERS = {
     "sgd": lambda p, **kw: SGD(p, lr=0.1, **kw),

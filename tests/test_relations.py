@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 import minikd
 from minikd import gradcheck
-from minikd.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
+from minikd.losses.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 
 TOL = 1e-5
 # Each example costs tens of loss evaluations (finite differences): run a quarter of the
@@ -457,7 +457,7 @@ def test_float32_stays_float32_and_trailing_axes_flatten():
 
 def test_exported_at_top_level():
     for name in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        assert getattr(minikd, name) is getattr(minikd.relations, name)
+        assert getattr(minikd, name) is getattr(minikd.losses.relations, name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import minikd
-from minikd import gradcheck, tokens
+from minikd import gradcheck
+from minikd.losses import tokens
 from tests import naive_tokens as naive
 
 # (divergence, hyperparameter name, convention) for every loss and JSD convention
@@ -404,7 +405,7 @@ def test_float32_stays_float32_and_close(case):
 
 def test_blocks_do_not_change_the_result(monkeypatch):
     # many rows over several blocks, with a mask, against a single-block run
-    from minikd import _divergences
+    from minikd.losses import divergences as _divergences
     rng = np.random.default_rng(6)
     z_s, z_t = rng.normal(size=(5, 7, 11)), rng.normal(size=(5, 7, 11))
     mask = rng.random((5, 7)) < 0.7

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from minikd import tokens
+from minikd.losses import tokens
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from minikd import vectors
+from minikd.verify import vectors
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = DATA / "torch_fixtures.json"
@@ -91,7 +91,7 @@ def test_golden_vectors_agree_with_pytorch():
     script = _load_script()
     import numpy as np
 
-    from minikd.gradcheck import normwise_error
+    from minikd.verify.gradcheck import normwise_error
 
     doc = vectors.load_vectors(DATA / "golden_vectors.json")
     checked = 0

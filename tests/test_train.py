@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minikd import MLP, SGD, Adam, StepSchedule
-from minikd.train import History, NonFiniteLossError, fit, train_loop
+from minikd.training.loop import History, NonFiniteLossError, fit, train_loop
 
 
 def spirals(n_per_class=150, n_classes=3, noise=0.2, seed=0):
@@ -113,7 +113,7 @@ def test_fit_cross_entropy_matches_the_stand_in():
 
 def test_fit_trains_with_dropout_on(monkeypatch):
     """fit runs the model in training mode: one dropout mask per hidden layer per step."""
-    import minikd.mlp as mlp_module
+    import minikd.nn.mlp as mlp_module
 
     X, y = spirals(n_per_class=10)
     calls = []

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import minikd
-from minikd import vectors
+from minikd.verify import vectors
 
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "golden_vectors.json"
-REGENERATE = ("regenerate with: python -c \"from minikd.vectors import write_golden_vectors; "
-              "write_golden_vectors('tests/data/golden_vectors.json')\" (only if the change "
-              "is intended)")
+REGENERATE = ("regenerate with: python -c \"from minikd.verify.vectors import "
+              "write_golden_vectors; write_golden_vectors('tests/data/golden_vectors.json')\" "
+              "(only if the change is intended)")
 
 
 def test_shipped_golden_file_matches_minikd_now():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minikd
-from minikd.gradcheck import normwise_error
+from minikd.verify.gradcheck import normwise_error
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "verify.md"

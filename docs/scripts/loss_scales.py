@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import minikd  # noqa: E402
 from minikd import data  # noqa: E402
-from minikd.distill import DEFAULT_BETA  # noqa: E402
+from minikd.training.distiller import DEFAULT_BETA  # noqa: E402
 
 SEED = 0
 BATCH = 64

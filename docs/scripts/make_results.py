@@ -27,7 +27,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import minikd  # noqa: E402
-from minikd import _report, cli, experiments, sweeps  # noqa: E402
+from minikd import cli  # noqa: E402
+from minikd.experiments import distill_job as experiments  # noqa: E402
+from minikd.experiments import report as _report  # noqa: E402
+from minikd.experiments import sweeps  # noqa: E402
 
 OUT = ROOT / "docs" / "results.md"
 PICTURES = ROOT / "docs" / "results"

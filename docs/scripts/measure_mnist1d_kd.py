@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from minikd import MLP, AdamW, Distiller, fit
-from minikd.data import make_mnist1d, standardize
+from minikd.experiments.data import make_mnist1d, standardize
 
 _TEACHERS = {}  # seed -> (trained teacher, test accuracy, CPU seconds): reused across the sweep
 

@@ -815,7 +815,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent.parent))  # the repo root: minikd's atomic JSON writer
-    from minikd.vectors import _write_json
+    from minikd.verify.vectors import _write_json
 
     doc = build(args.seed)
     _write_json(doc, args.out)

@@ -19,17 +19,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _modelio
-from ._modelio import FORMAT_VERSION  # re-exported: minikd.mlp.FORMAT_VERSION
-from ._validation import (
+from .._validation import (
     as_float_array,
     check_logit_range,
     check_temperature,
     check_unit_interval,
     param_error,
 )
+from ..losses.softmax import _softmax
+from . import modelio as _modelio
 from .layers import _dropout_mask
-from .softmax import _softmax
+from .modelio import FORMAT_VERSION  # re-exported: minikd.mlp.FORMAT_VERSION
 
 __all__ = ["MLP", "ForwardCache", "FORMAT_VERSION"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, check_unit_interval, common_float_dtype, param_error
+from .._validation import as_float_array, check_unit_interval, common_float_dtype, param_error
 
 __all__ = [
     "dropout_backward",

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ._validation import check_fraction, check_int, param_error
-from .experiments import (
+from .._validation import check_fraction, check_int, param_error
+from .distill_job import (
     DistillSetup,
     _mean_std,
     _n_classes,

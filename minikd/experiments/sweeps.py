@@ -9,8 +9,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from ._validation import check_temperature, check_unit_interval, param_error
-from .experiments import (
+from .._validation import check_temperature, check_unit_interval, param_error
+from .distill_job import (
     _accuracy,
     _agreement,
     _mean_std,

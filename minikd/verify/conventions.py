@@ -29,12 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _feature_presets as _fp
-from . import _kd_presets as _kp
-from ._feature_presets import KD_LIB_RKD_CLAMP, KD_LIB_RKD_MEAN_EPS  # noqa: F401
-from ._kd_presets import KERAS_EPSILON  # noqa: F401  (documented constant)
-from ._reduce import LossGrad
-from ._validation import (
+from .._validation import (
     as_float_array,
     as_labels,
     check_choice,
@@ -43,7 +38,12 @@ from ._validation import (
     check_unit_interval,
     param_error,
 )
-from .relations import _pair as _feature_pair
+from ..losses.reduction import LossGrad
+from ..losses.relations import _pair as _feature_pair
+from . import feature_presets as _fp
+from . import kd_presets as _kp
+from .feature_presets import KD_LIB_RKD_CLAMP, KD_LIB_RKD_MEAN_EPS  # noqa: F401
+from .kd_presets import KERAS_EPSILON  # noqa: F401  (documented constant)
 
 __all__ = ["CONVENTIONS", "Convention", "at_loss_as", "kd_loss_as", "rkd_loss_as"]
 

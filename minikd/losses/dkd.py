@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduce import reduce_positions, resolve_mask
-from ._validation import check_choice, check_nonnegative, check_temperature, param_error
-from .losses import _REDUCTIONS, _flat_index, _labels, _pair
+from .._validation import check_choice, check_nonnegative, check_temperature, param_error
+from .reduction import reduce_positions, resolve_mask
+from .response import _REDUCTIONS, _flat_index, _labels, _pair
 from .softmax import _row_max, _row_sum, _rows, _softmax_and_log
 
 __all__ = ["dkd_loss"]

@@ -36,9 +36,7 @@ import numbers
 
 import numpy as np
 
-from . import _divergences as _dv
-from ._reduce import LossGrad, reduction_factor, resolve_mask
-from ._validation import (
+from .._validation import (
     as_float_array,
     as_labels,
     check_bool,
@@ -51,6 +49,8 @@ from ._validation import (
     common_float_dtype,
     param_error,
 )
+from . import divergences as _dv
+from .reduction import LossGrad, reduction_factor, resolve_mask
 
 __all__ = [
     "DIVERGENCES",

@@ -24,8 +24,8 @@ arguments (the test ``tests/test_data.py`` checks this where ``mnist1d`` is inst
 
 Digits: E. Alpaydin and C. Kaynak (1998), "Optical Recognition of Handwritten Digits", UCI
 Machine Learning Repository, doi:10.24432/C50P49, licensed CC BY 4.0. The shipped file
-``minikd/_datafiles/digits.csv.gz`` is byte-for-byte the copy that scikit-learn distributes (its
-1797 rows are the UCI test split), see ``minikd/_datafiles/README.md``.
+``minikd/experiments/datafiles/digits.csv.gz`` is byte-for-byte the copy that scikit-learn
+distributes (its 1797 rows are the UCI test split), see ``minikd/experiments/datafiles/README.md``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _mnist1d
-from ._idx import load_idx, load_mnist
-from ._mnist1d import mnist1d_templates
-from ._validation import (
+from .._validation import (
     as_float_array,
     check_bool,
     check_fraction,
@@ -47,6 +44,9 @@ from ._validation import (
     check_nonnegative,
     param_error,
 )
+from . import mnist1d as _mnist1d
+from .idx import load_idx, load_mnist
+from .mnist1d import mnist1d_templates
 
 __all__ = [
     "Split",
@@ -60,7 +60,7 @@ __all__ = [
     "train_val_split",
 ]
 
-_DATAFILES = Path(__file__).resolve().parent / "_datafiles"
+_DATAFILES = Path(__file__).resolve().parent / "datafiles"
 
 
 class Split(NamedTuple):

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_choice, param_error
+from .._validation import check_choice, param_error
 
 __all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "reduction_factor", "resolve_mask"]
 

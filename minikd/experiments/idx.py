@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import param_error
+from .._validation import param_error
 
 __all__ = ["load_idx", "load_mnist"]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kd_presets import KL, MD, RD, TD
-from ._reduce import LossGrad
-from ._validation import param_error
-from .features import attention_transfer_loss
-from .relations import _pdist, _smooth_l1, rkd_angle_loss, rkd_distance_loss
+from .._validation import param_error
+from ..losses.features import attention_transfer_loss
+from ..losses.reduction import LossGrad
+from ..losses.relations import _pdist, _smooth_l1, rkd_angle_loss, rkd_distance_loss
+from .kd_presets import KL, MD, RD, TD
 
 
 def _at_code(s, t):

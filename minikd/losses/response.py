@@ -23,8 +23,7 @@ import numbers
 
 import numpy as np
 
-from ._reduce import reduce_positions, resolve_mask
-from ._validation import (
+from .._validation import (
     as_float_array,
     as_labels,
     check_choice,
@@ -35,6 +34,7 @@ from ._validation import (
     in_logit_range,
     param_error,
 )
+from .reduction import reduce_positions, resolve_mask
 from .softmax import _columns, _rows, _softmax_columns
 
 __all__ = [

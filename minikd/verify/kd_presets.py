@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduce import LossGrad
-from ._validation import param_error
-from .losses import cross_entropy, distillation_loss, kd_loss, kl_divergence, soft_cross_entropy
-from .softmax import softmax, softmax_vjp
+from .._validation import param_error
+from ..losses.reduction import LossGrad
+from ..losses.response import (
+    cross_entropy,
+    distillation_loss,
+    kd_loss,
+    kl_divergence,
+    soft_cross_entropy,
+)
+from ..losses.softmax import softmax, softmax_vjp
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): KLDivergence clips both inputs to [1e-7, 1]
 

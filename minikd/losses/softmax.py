@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (
+from .._validation import (
     as_float_array,
     check_logit_range,
     check_same_shape,

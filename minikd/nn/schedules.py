@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._validation import check_int, check_nonnegative, check_positive, param_error
+from .._validation import check_int, check_nonnegative, check_positive, param_error
 
 __all__ = ["CosineSchedule", "StepSchedule", "clip_grad_norm"]
 

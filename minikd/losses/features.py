@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._normalize import l2_normalize, l2_normalize_vjp
-from ._reduce import LossGrad
-from ._validation import (
+from .._validation import (
     _as_real_scalar,
     as_float_array,
     check_feature_range,
@@ -25,7 +23,9 @@ from ._validation import (
     common_float_dtype,
     param_error,
 )
-from .layers import linear_backward, linear_forward
+from ..nn.layers import linear_backward, linear_forward
+from .normalize import l2_normalize, l2_normalize_vjp
+from .reduction import LossGrad
 
 __all__ = [
     "attention_transfer_loss",

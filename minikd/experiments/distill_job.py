@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ._validation import (
+from .._validation import (
     as_float_array,
     check_int,
     check_positive,
@@ -23,11 +23,11 @@ from ._validation import (
     check_unit_interval,
     param_error,
 )
-from .distill import DEFAULT_BETA, distill
-from .mlp import MLP
-from .optim import Adam, AdamW
-from .softmax import softmax
-from .train import fit
+from ..losses.softmax import softmax
+from ..nn.mlp import MLP
+from ..nn.optim import Adam, AdamW
+from ..training.distiller import DEFAULT_BETA, distill
+from ..training.loop import fit
 
 __all__ = [
     "DATASETS",

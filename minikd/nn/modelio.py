@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from ._validation import param_error
+from .._validation import param_error
 
 FORMAT_VERSION = 1
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from ._validation import (
+from .._validation import (
     as_labels,
     check_nonnegative,
     check_temperature,
@@ -42,18 +42,18 @@ from ._validation import (
     in_logit_range,
     param_error,
 )
-from .features import (
+from ..losses.features import (
     attention_transfer_loss,
     cosine_loss,
     hint_loss,
     init_regressor,
 )
-from .layers import linear_backward, linear_forward
-from .losses import cross_entropy, kd_loss
-from .mlp import MLP
-from .optim import SGD
-from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
-from .train import train_loop
+from ..losses.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
+from ..losses.response import cross_entropy, kd_loss
+from ..nn.layers import linear_backward, linear_forward
+from ..nn.mlp import MLP
+from ..nn.optim import SGD
+from .loop import train_loop
 
 __all__ = ["DEFAULT_BETA", "METHODS", "Distiller", "distill"]
 

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ._validation import _all_finite, check_nonnegative, param_error
+from .._validation import _all_finite, check_nonnegative, param_error
 
 
 class NonFiniteUpdateError(ArithmeticError):

@@ -27,10 +27,10 @@ import time
 
 import numpy as np
 
-from ._validation import as_labels, check_bool, check_int, check_positive, param_error
-from .losses import cross_entropy
-from .mlp import MLP
-from .optim import SGD, NonFiniteUpdateError, _Optimizer, clip_grad_norm
+from .._validation import as_labels, check_bool, check_int, check_positive, param_error
+from ..losses.response import cross_entropy
+from ..nn.mlp import MLP
+from ..nn.optim import SGD, NonFiniteUpdateError, _Optimizer, clip_grad_norm
 
 __all__ = ["History", "NonFiniteLossError", "fit", "train_loop"]
 

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
+from .._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
 from ._optimizer import NonFiniteUpdateError, _Optimizer  # re-exported (train.py: _Optimizer)
-from ._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
 from .schedules import CosineSchedule, StepSchedule, clip_grad_norm  # re-exported
 
 __all__ = ["SGD", "Adam", "AdamW", "CosineSchedule", "NonFiniteUpdateError", "StepSchedule",

@@ -8,8 +8,8 @@ import inspect
 
 import numpy as np
 
+from .._validation import check_temperature
 from . import gradcheck as _gc
-from ._validation import check_temperature
 
 __all__ = ["GRADCHECK_TEMPERATURES", "discover_losses", "gradcheck_losses"]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._normalize import l2_normalize, l2_normalize_vjp
-from ._reduce import LossGrad
-from ._validation import as_float_array, check_feature_range, common_float_dtype, param_error
+from .._validation import as_float_array, check_feature_range, common_float_dtype, param_error
+from .normalize import l2_normalize, l2_normalize_vjp
+from .reduction import LossGrad
 
 __all__ = ["pkt_loss", "rkd_angle_loss", "rkd_distance_loss", "sp_loss"]
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .softmax import log_softmax
+from ..losses.softmax import log_softmax
 
 FORMAT = "minikd-vectors"
 FORMAT_VERSION = 1
@@ -266,7 +266,7 @@ def golden_vectors():
     >>> round(case["loss"], 10)
     0.7579994684
     """
-    from . import __version__
+    from .. import __version__
 
     cases = [_encode_case(c, evaluate_case(c)) for c in golden_cases()]
     return {

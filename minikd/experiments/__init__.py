@@ -1,0 +1,5 @@
+"""The experiments floor: data sets and loaders, the distill / omit-class / sweep jobs, reports
+and plots."""
+
+from . import data
+from .distill_job import DistillSetup, load_dataset, run_distill, temperature_table
