@@ -1,6 +1,6 @@
 """Time the token-level losses on (N·L, V) = (4096, 32000) float32 logits, against baselines
 measured in the same run: one ``np.exp`` over the array (a single pass that allocates its
-output) and ``minikd.softmax._log_softmax`` over it.
+output) and ``minikd.losses.softmax.log_softmax_kernel`` over it.
 
     python bench/tokens.py            # full size, about a minute
     python bench/tokens.py --rows 512 # quicker
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from minikd.losses import tokens
-from minikd.losses.softmax import _log_softmax
+from minikd.losses.softmax import log_softmax_kernel
 
 
 def best_time(fn, repeat):
@@ -46,16 +46,16 @@ def main(argv=None):
     z_t = (3.0 * rng.standard_normal(shape)).astype(np.float32)
     labels = rng.integers(0, args.vocab, args.rows)
     labels[rng.random(args.rows) < 0.2] = -100
-    lp_t = _log_softmax(z_t, 2.0)
+    lp_t = log_softmax_kernel(z_t / 2.0)
     idx = np.argpartition(-z_t, args.k, axis=-1)[:, :args.k]
     top_lp = np.take_along_axis(lp_t, idx, axis=-1)
     top_z = np.take_along_axis(z_t, idx, axis=-1)
 
     t_exp = best_time(lambda: np.exp(z_s), args.repeat)
-    t_lsm = best_time(lambda: _log_softmax(z_s, 2.0), args.repeat)
+    t_lsm = best_time(lambda: log_softmax_kernel(z_s / 2.0), args.repeat)
     print(f"(N·L, V) = {shape}, float32, T = 2, best of {args.repeat}")
     print(f"baseline np.exp(z)            {t_exp * 1e3:8.1f} ms")
-    print(f"baseline _log_softmax(z, T)   {t_lsm * 1e3:8.1f} ms")
+    print(f"baseline log_softmax_kernel(z/T) {t_lsm * 1e3:8.1f} ms")
     print("each ratio uses the np.exp baseline re-measured just before that loss (the machine's "
           "load drifts)")
     print(f"{'loss (value + gradient)':34s} {'ms':>8s} {'/ exp':>7s}")

@@ -25,15 +25,18 @@ __all__ = [
     "check_feature_range",
     "check_fraction",
     "check_int",
+    "check_labels",
     "check_logit_range",
+    "check_mask",
     "check_nonnegative",
     "check_positive",
+    "check_pair",
     "check_same_shape",
-    "in_logit_range",
     "check_temperature",
     "check_unit_interval",
     "common_float_dtype",
     "feature_limit",
+    "logit_limit",
     "param_error",
 ]
 
@@ -127,20 +130,8 @@ def as_float_array(x, name, func, *, ndim=None, min_ndim=1, dtype=None, allow_em
     return arr
 
 
-def _all_finite(arr):
-    """Whether every entry of a float array is finite.
-
-    A finite sum of squares proves it in one BLAS pass without a temporary (a third to a half of
-    ``np.isfinite(arr).all()``'s time, which matters for a batch checked at every step); NaN,
-    inf, or squares that overflow (|x| above about 1e19 in float32) fall back to the exact test.
-    """
-    if arr.flags.c_contiguous and math.isfinite(np.vdot(arr, arr)):
-        return True
-    return bool(np.isfinite(arr).all())
-
-
 def _check_finite(arr, name, func):
-    if not _all_finite(arr):
+    if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise param_error(name, func, "finite (no NaN or inf)",
                           f"{arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
@@ -150,20 +141,9 @@ _FLOAT_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max),
               np.dtype(np.float64): float(np.finfo(np.float64).max)}
 
 
-def _limit(dtype, temperature):
-    return _FLOAT_MAX[dtype] * 1e-10 / max(temperature, 1.0 / temperature)
-
-
-def in_logit_range(z, temperature):
-    """True when :func:`check_logit_range` would pass: a cheap test for a stacked batch."""
-    limit = _limit(z.dtype, temperature)
-    # one dot product settles the common case: every |z_i| <= sqrt(sum of squares) <= limit
-    # (not for NaN and inf, nor when the squares overflow: then the two reductions below)
-    if z.flags.c_contiguous and math.sqrt(np.vdot(z, z)) <= limit:
-        return True
-    # the ufuncs' reduce skips the Python wrappers of ndarray.min/max (a loss calls this per step)
-    return bool(-limit <= np.minimum.reduce(z, axis=None)
-                and np.maximum.reduce(z, axis=None) <= limit)
+def logit_limit(dtype, temperature):
+    """The largest |z| check_logit_range accepts: 1e-10 of the largest float / max(T, 1/T)."""
+    return _FLOAT_MAX[np.dtype(dtype)] * 1e-10 / max(temperature, 1.0 / temperature)
 
 
 def check_logit_range(z, temperature, name, func):
@@ -175,7 +155,7 @@ def check_logit_range(z, temperature, name, func):
     giving inf or nan. The bound is 1e-10 of the largest float of ``z``'s dtype (1.8e298 for
     float64, 3.4e28 for float32), divided by max(T, 1/T).
     """
-    limit = _limit(z.dtype, temperature)
+    limit = logit_limit(z.dtype, temperature)
     if not (-limit <= z.min() and z.max() <= limit):  # False for NaN too
         _check_finite(z, name, func)
         got = max(abs(float(z.min())), abs(float(z.max())))
@@ -197,9 +177,7 @@ def check_feature_range(x, name, func, *, power=1.0):
     for the sums. ``power`` is for inputs raised to a power first (attention maps: |f|^p).
     """
     limit = feature_limit(x.dtype, power)
-    # the ufuncs' reduce skips the Python wrappers of ndarray.min/max; False for NaN too
-    if not (-limit <= np.minimum.reduce(x, axis=None)
-            and np.maximum.reduce(x, axis=None) <= limit):
+    if not (-limit <= x.min() and x.max() <= limit):  # False for NaN too
         _check_finite(x, name, func)
         got = max(abs(float(x.min())), abs(float(x.max())))
         what = f"values with |x| <= {limit:.3g}"
@@ -217,8 +195,6 @@ def check_same_shape(a, b, name_a, name_b, func):
 
 
 def _as_real_scalar(x, name, func, expected):
-    if type(x) is float:  # the common case, without the slower abstract-class checks
-        return x
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise param_error(name, func, expected, _describe(x), TypeError)
     return float(x)
@@ -338,11 +314,9 @@ def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=Non
     if arr.shape != tuple(shape):
         raise param_error(name, func, f"an integer array of shape {tuple(shape)} (one label per "
                           "row of logits)", f"shape {arr.shape}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and (0 <= np.minimum.reduce(arr, axis=None)  # the common case: two reductions
-                     and np.maximum.reduce(arr, axis=None) < n_classes):
-        return arr
-    valid = (arr >= 0) & (arr < n_classes)
+    # checked in the labels' own dtype: a cast to int64 first would wrap a uint64 label of
+    # 2**64 - 100 to -100, the ignore_index
+    valid = (arr >= 0) & (arr < n_classes)  # (...,)
     if ignore_index is not None:
         valid |= arr == ignore_index
     if not valid.all():
@@ -351,4 +325,85 @@ def as_labels(labels, shape, n_classes, func, *, name="labels", ignore_index=Non
         if ignore_index is not None:
             allowed += f" or equal to ignore_index={ignore_index}"
         raise param_error(name, func, f"class indices {allowed}", f"label {int(bad)}")
-    return arr
+    return arr.astype(np.int64, copy=False)
+
+
+def check_pair(student, teacher, func, *, names=("student_logits", "teacher_logits"),
+               temperature=None, match="shape", ndim=None, min_ndim=2, power=1.0):
+    """The one check of a student/teacher pair: two float arrays of one dtype, in range.
+
+    Parameters
+    ----------
+    student, teacher : array_like
+        Converted like :func:`as_float_array`; float32 only when both are float32.
+    func : str
+        The public function's name, for the messages.
+    names : (str, str)
+        The two parameters' names.
+    temperature : float, optional
+        Logits: each must satisfy :func:`check_logit_range` at this T. Without it the pair are
+        features, whose squares are summed: :func:`check_feature_range` (with ``power``).
+    match : {"shape", "rows"}
+        Same shape, or only the same number of rows (relation losses compare N x N matrices).
+    ndim, min_ndim : int
+        Exact or minimum number of dimensions of each.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The student and the teacher, as arrays of one float dtype.
+    """
+    s = as_float_array(student, names[0], func, ndim=ndim, min_ndim=min_ndim)
+    t = as_float_array(teacher, names[1], func, ndim=ndim, min_ndim=min_ndim)
+    if match == "shape":
+        check_same_shape(s, t, names[0], names[1], func)
+    elif t.shape[0] != s.shape[0]:
+        raise param_error(names[1], func, f"an array with N = {s.shape[0]} rows (one per row of "
+                          f"{names[0]})", f"shape {t.shape}")
+    dtype = common_float_dtype(s, t)
+    s, t = s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    for x, name in ((s, names[0]), (t, names[1])):
+        if temperature is None:
+            check_feature_range(x, name, func, power=power)
+        else:
+            check_logit_range(x, temperature, name, func)
+    return s, t
+
+
+def check_mask(mask, shape, func):
+    """``mask`` as a bool array of the positions' shape, or None (every position selected)."""
+    if mask is None:
+        return None
+    try:
+        m = np.asarray(mask)
+    except (ValueError, TypeError) as err:  # a ragged nested list
+        raise param_error("mask", func, f"a boolean array of shape {tuple(shape)}",
+                          _describe(mask), TypeError) from err
+    if m.dtype != np.bool_:
+        raise param_error("mask", func, "a boolean array over the leading axes",
+                          f"dtype {m.dtype}", TypeError)
+    if m.shape != tuple(shape):
+        raise param_error("mask", func, f"a boolean array of shape {tuple(shape)}",
+                          f"shape {m.shape}")
+    return m
+
+
+def check_labels(labels, shape, n_classes, func, *, ignore_index=-100, mask=None):
+    """Labels and mask of a label-taking loss, checked together.
+
+    Returns ``(y, selected)``: int64 labels of ``shape`` safe to index with (a position whose
+    label is ``ignore_index`` gets class 0), and the bool mask of the positions that count
+    (``mask`` without the ignored positions; None when every position counts).
+    """
+    if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
+                                     or not isinstance(ignore_index, numbers.Integral)):
+        raise param_error("ignore_index", func, "an int or None", _describe(ignore_index),
+                          TypeError)
+    y = as_labels(labels, shape, n_classes, func, ignore_index=ignore_index)
+    selected = check_mask(mask, shape, func)
+    if ignore_index is not None:
+        ignored = y == ignore_index  # (...,)
+        if ignored.any():
+            y = np.where(ignored, 0, y)
+            selected = ~ignored if selected is None else selected & ~ignored
+    return y, selected

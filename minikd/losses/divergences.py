@@ -27,7 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .softmax import _softmax_and_log
+from .softmax import log_softmax_kernel
+
+
+def _softmax_and_log(z, temperature):
+    log_p = log_softmax_kernel(z / temperature)
+    return np.exp(log_p), log_p
 
 _BLOCK_ELEMS = 1 << 16  # 256 kB of float32 per temporary: the block stays in cache
 

@@ -3,7 +3,7 @@ r"""Decoupled knowledge distillation (DKD): target-class plus non-target-class K
 Zhao et al. (2022) split Hinton's KD into TCKD, a KL divergence between the binary target /
 non-target distributions, and NCKD, a KL divergence between the distributions over the
 non-target classes, and weight them separately (``alpha``, ``beta``). The boundary checks and
-the reductions are those of :mod:`minikd.losses` (see its docstring for ``mask``,
+the reductions are those of :mod:`minikd.losses.response` (see its docstring for ``mask``,
 ``ignore_index`` and ``reduction``). See ``docs/derivations/dkd.md``.
 """
 
@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_nonnegative, check_temperature, param_error
-from .reduction import reduce_positions, resolve_mask
-from .response import _REDUCTIONS, _flat_index, _labels, _pair
-from .softmax import _row_max, _row_sum, _rows, _softmax_and_log
+from .._validation import (
+    check_choice,
+    check_labels,
+    check_nonnegative,
+    check_pair,
+    check_temperature,
+    param_error,
+)
+from .reduction import reduce_positions
+from .response import REDUCTIONS, kl_per_position
+from .softmax import log_softmax_kernel, softmax_kernel
 
 __all__ = ["dkd_loss"]
 
@@ -85,49 +92,54 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     3.531381
     """
     func = "dkd_loss"
-    a = check_nonnegative(alpha, "alpha", func)
-    b = check_nonnegative(beta, "beta", func)
+    alpha = check_nonnegative(alpha, "alpha", func)
+    beta = check_nonnegative(beta, "beta", func)
     T = check_temperature(temperature, func)
-    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
-    C = shape[-1]
-    if C < 2:
+    z_s, z_t = check_pair(student_logits, teacher_logits, func, temperature=T)
+    check_choice(reduction, "reduction", func, REDUCTIONS)
+    if z_s.shape[-1] < 2:
         raise param_error("student_logits", func, "logits with at least 2 classes (DKD splits "
-                          "target from non-target)", f"shape {shape}")
-    y, y_safe, y_ignored = _labels(labels, shape[:-1], C, func, ignore_index)
-    selected = resolve_mask(mask, shape[:-1], func, labels=y_ignored,
-                            ignore_index=ignore_index)
-    z_s, z_t = _rows(z[0], shape), _rows(z[1], shape)  # (..., C) each, one dtype
-    onehot = np.arange(C) == y_safe[..., None]  # (..., C) bool
-    idx = _flat_index(y_safe, C)  # (M,)
-    log_b1_s, log_b2_s, phat_s, log_q_s, q_s = _dkd_side(z_s / T, onehot, idx)
-    log_b1_t, log_b2_t, _, log_q_t, q_t = _dkd_side(z_t / T, onehot, idx)
-    b1_s, b2_s, b1_t, b2_t = (np.exp(v) for v in (log_b1_s, log_b2_s, log_b1_t, log_b2_t))
-    tckd = b1_t * (log_b1_t - log_b1_s) + b2_t * (log_b2_t - log_b2_s)  # (...,)
-    nckd = _row_sum(q_t * (log_q_t - log_q_s))  # (...,)
-    # d TCKD / du: b_s1 - b_t1 at the target, p_hat_s (b_s2 - b_t2) elsewhere
-    d_tckd = np.where(onehot, (b1_s - b1_t)[..., None], phat_s * (b2_s - b2_t)[..., None])
-    rows = (a * T * T) * tckd + (b * T * T) * nckd  # (...,)
-    grad = (a * T) * d_tckd + (b * T) * (q_s - q_t)  # (..., C)
-    return reduce_positions(rows, grad, selected, reduction, func)
+                          "target from non-target)", f"shape {z_s.shape}")
+    y, mask = check_labels(labels, z_s.shape[:-1], z_s.shape[-1], func,
+                           ignore_index=ignore_index, mask=mask)
+    return dkd_loss_kernel(z_s, z_t, y, alpha=alpha, beta=beta, temperature=T, mask=mask,
+                           reduction=reduction)
 
 
-def _dkd_side(u, onehot, idx):
-    """Stable pieces of DKD for one network, from u = z / T of shape (..., C).
+def dkd_loss_kernel(student_logits, teacher_logits, labels, *, alpha, beta, temperature,
+                    mask=None, reduction="batchmean"):
+    """:func:`dkd_loss` on checked arguments (labels in [0, C), C >= 2)."""
+    T = temperature
+    target = np.arange(student_logits.shape[-1]) == labels[..., None]  # (..., C) one-hot e_y
+    u_s, u_t = student_logits / T, teacher_logits / T  # (..., C)
+    # TCKD: KL between the binary target / non-target distributions b = (p_y, 1 - p_y)
+    log_b_s, p_hat_s = target_split(u_s, target)  # (..., 2), (..., C)
+    log_b_t, _ = target_split(u_t, target)
+    b_s, b_t = np.exp(log_b_s), np.exp(log_b_t)
+    tckd = (b_t * (log_b_t - log_b_s)).sum(axis=-1)  # (...,)
+    db = b_s - b_t  # (..., 2)
+    d_tckd = np.where(target, db[..., :1], p_hat_s * db[..., 1:])  # d TCKD / d u_s, (..., C)
+    # NCKD: KL between mdistiller's masked softmaxes q = softmax(u - 1000 e_y), at T = 1 on u
+    masked_s = np.where(target, u_s - DKD_MASK, u_s)  # (..., C)
+    masked_t = np.where(target, u_t - DKD_MASK, u_t)
+    nckd, d_nckd = kl_per_position(masked_s, masked_t, 1.0)
+    loss = T**2 * (alpha * tckd + beta * nckd)  # (...,)
+    grad = T * (alpha * d_tckd + beta * d_nckd)  # (..., C), chain rule through u = z / T
+    return reduce_positions(loss, grad, mask, reduction)
 
-    Returns (log b_1, log b_2, p_hat, log q, q): the log of the binary target /
-    non-target probabilities (...,), the renormalised non-target softmax (..., C) (0 at the
-    target), and mdistiller's masked softmax q = softmax(u - 1000 e_y) with its log (..., C).
+
+def target_split(u, target):
+    r"""The binary target / non-target split of softmax(u), stable for every finite u.
+
+    Returns ``log_b`` (..., 2), the log of :math:`b = (p_y, 1 - p_y)`, and
+    :math:`\hat p = \mathrm{softmax}` over the non-target classes (..., C), 0 at the target.
+    :math:`b` is the softmax of two logits, the target's :math:`u_y` and the non-target
+    normaliser :math:`\mathrm{LSE}_{c \ne y}(u_c) = \log\sum_{c \ne y} e^{u_c}`, so
+    :math:`\log(1 - p_y)` stays finite where :math:`p_y` rounds to 1.
     """
-    m = _row_max(u)  # (..., 1)
-    lse = m[..., 0] + np.log(_row_sum(np.exp(u - m)))  # (...,)
-    u_nt = np.where(onehot, -np.inf, u)  # (..., C), target removed
-    m_nt = _row_max(u_nt)  # finite: C >= 2
-    e_nt = np.exp(u_nt - m_nt)  # (..., C), 0 at the target
-    s_nt = _row_sum(e_nt)  # (...,) in [1, C-1]
-    lse_nt = m_nt[..., 0] + np.log(s_nt)
-    log_b1 = u.reshape(-1)[idx].reshape(lse.shape) - lse
-    log_b2 = lse_nt - lse
-    phat = e_nt / s_nt[..., None]
-    q, log_q = _softmax_and_log(u - u.dtype.type(DKD_MASK) * onehot)
-    return log_b1, log_b2, phat, log_q, q
+    u_nt = np.where(target, -np.inf, u)  # (..., C), the target removed
+    m_nt = u_nt.max(axis=-1)  # (...,), finite: C >= 2
+    lse_nt = m_nt + np.log(np.exp(u_nt - m_nt[..., None]).sum(axis=-1))  # (...,)
+    u_y = u[target].reshape(lse_nt.shape)  # (...,), one target per position
+    log_b = log_softmax_kernel(np.stack([u_y, lse_nt], axis=-1))  # (..., 2)
+    return log_b, softmax_kernel(u_nt)

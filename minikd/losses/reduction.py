@@ -26,9 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_choice, param_error
-
-__all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "reduction_factor", "resolve_mask"]
+__all__ = ["REDUCTIONS", "LossGrad", "reduce_positions", "reduction_factor"]
 
 REDUCTIONS = ("batchmean", "sum", "mean", "sequence_mean")
 
@@ -50,37 +48,14 @@ class LossGrad(NamedTuple):
     grad: np.ndarray
 
 
-def resolve_mask(mask, lead_shape, func, *, labels=None, ignore_index=-100):
-    """Turn ``mask`` (bool, over the leading axes) or ``labels == ignore_index`` into a bool mask.
-
-    Returns None when every position is selected (no mask and no ignored label), so callers can
-    skip the masking work on the common 2-D path.
-    """
-    selected = None
-    if mask is not None:
-        m = np.asarray(mask)
-        if m.dtype != np.bool_:
-            raise param_error("mask", func, "a boolean array over the leading axes",
-                              f"dtype {m.dtype}", TypeError)
-        if m.shape != tuple(lead_shape):
-            raise param_error("mask", func, f"a boolean array of shape {tuple(lead_shape)}",
-                              f"shape {m.shape}")
-        selected = m
-    if labels is not None and ignore_index is not None:
-        keep = labels != ignore_index
-        if not keep.all():
-            selected = keep if selected is None else (selected & keep)
-    return selected
-
-
-def reduction_factor(reduction, count, lead_shape, n_classes, func):
+def reduction_factor(reduction, count, shape, n_classes):
     """The factor that turns the sum over selected positions into the reduced loss.
 
-    ``count`` is the number of selected positions M, ``lead_shape`` the shape of the leading
-    axes, ``n_classes`` the C of ``"mean"``. A fully masked batch (M = 0) gives 0.0 for every
-    reduction but ``"sum"``, so the loss is 0 and the gradient zeros, never 0/0.
+    ``count`` is the number of selected positions M, ``shape`` the positions' shape (the logits'
+    without the class axis), ``n_classes`` the C of ``"mean"``. A fully masked batch (M = 0)
+    gives 0.0 for every reduction but ``"sum"``, so the loss is 0 and the gradient zeros, never
+    0/0.
     """
-    check_choice(reduction, "reduction", func, REDUCTIONS)
     if reduction == "sum":
         return 1.0
     if count == 0:
@@ -88,44 +63,36 @@ def reduction_factor(reduction, count, lead_shape, n_classes, func):
     if reduction == "batchmean":
         return 1.0 / count
     if reduction == "sequence_mean":
-        return 1.0 / (lead_shape[0] if len(lead_shape) else 1)
-    return 1.0 / (count * n_classes)
+        return 1.0 / (shape[0] if len(shape) else 1)
+    return 1.0 / (count * n_classes)  # "mean"
 
 
-def reduce_positions(per_position, grad, mask, reduction, func, *, loss_scale=1.0,
-                     grad_scale=1.0, n_classes=None):
-    """Reduce per-position losses and scale their gradients to match.
+def reduce_positions(per_position, grad, mask=None, reduction="batchmean"):
+    r"""Reduce per-position losses :math:`\ell_m` and scale their gradients to match.
+
+    :math:`L = f \sum_{m \in \text{mask}} \ell_m` and
+    :math:`\partial L / \partial z_m = f\, \partial \ell_m / \partial z_m` on selected
+    positions, 0 elsewhere, with f the :func:`reduction_factor`.
 
     Parameters
     ----------
     per_position : ndarray of shape (...,)
         Loss of each position (each row of logits).
     grad : ndarray of shape (..., C)
-        Gradient of each position's loss with respect to its row; modified in place.
+        Gradient of each position's loss with respect to its row.
     mask : ndarray of bool of shape (...,) or None
         Positions to keep; None keeps all.
     reduction : {"batchmean", "sum", "mean", "sequence_mean"}
-    func : str
-        Caller's name for error messages.
-    loss_scale, grad_scale : float, default 1.0
-        Constant factors for the reduced loss and the gradient (e.g. T² and T for ``kd_loss``),
-        folded into the reduction's own factor so the gradient is scaled in a single pass.
-    n_classes : int, optional
-        The C that ``"mean"`` divides by; defaults to ``grad.shape[-1]``.
 
     Returns
     -------
     LossGrad
+        The reduced loss and a new gradient array; the inputs are not modified.
     """
-    if mask is None:
-        count = per_position.size
-        total = np.add.reduce(per_position, axis=None, dtype=np.float64)
-    else:
-        count = int(mask.sum())
-        total = per_position.sum(where=mask, dtype=np.float64)
-        grad *= mask[..., None]
-    factor = reduction_factor(reduction, count, per_position.shape,
-                              grad.shape[-1] if n_classes is None else n_classes, func)
-    if factor * grad_scale != 1.0:
-        grad *= grad.dtype.type(factor * grad_scale)
-    return LossGrad(float(total * (factor * loss_scale)), grad)
+    if mask is not None:
+        per_position = np.where(mask, per_position, 0.0)  # (...,)
+        grad = grad * mask[..., None]  # (..., C)
+    count = per_position.size if mask is None else int(mask.sum())
+    factor = reduction_factor(reduction, count, per_position.shape, grad.shape[-1])
+    loss = factor * float(per_position.sum(dtype=np.float64))
+    return LossGrad(loss, grad * grad.dtype.type(factor))

@@ -2,7 +2,7 @@ r"""Response-based distillation losses: each returns its value and closed-form g
 
 All of them take logits of shape ``(..., C)``: a batch ``(N, C)``, or token sequences ``(N, L, V)``
 where every leading index is one *position*. A per-position loss :math:`\ell_m` is reduced by
-:func:`minikd._reduce.reduce_positions`:
+:func:`minikd.losses.reduction.reduce_positions`:
 
 * ``reduction="batchmean"`` (default): :math:`\frac{1}{M}\sum_m \ell_m` over the M selected
   positions (PyTorch's ``KLDivLoss(reduction="batchmean")`` on 2-D input, and
@@ -19,23 +19,21 @@ The KL direction is always :math:`\mathrm{KL}(p_t \,\|\, p_s)`, teacher first. S
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._validation import (
     as_float_array,
-    as_labels,
     check_choice,
+    check_labels,
     check_logit_range,
-    check_same_shape,
+    check_mask,
+    check_pair,
     check_temperature,
     check_unit_interval,
-    in_logit_range,
     param_error,
 )
-from .reduction import reduce_positions, resolve_mask
-from .softmax import _columns, _rows, _softmax_columns
+from .reduction import reduce_positions
+from .softmax import log_softmax_kernel
 
 __all__ = [
     "cross_entropy",
@@ -45,101 +43,90 @@ __all__ = [
     "soft_cross_entropy",
 ]
 
-
-# ---------------------------------------------------------------- boundary helpers (private)
-
-def _logits(x, name, func, temperature=1.0):
-    z = as_float_array(x, name, func, min_ndim=2, check_finite=False)
-    check_logit_range(z, temperature, name, func)  # refuses NaN/inf too
-    return z
+REDUCTIONS = ("batchmean", "sum", "mean")  # "sequence_mean" is for the token losses
 
 
-def _pair(student_logits, teacher_logits, func, temperature, *, student_again=False):
-    """Validated student and teacher logits side by side, class-major, and their shape.
+# ---------------------------------------------------------------- per-position pieces
+# Each returns the loss of every position (...,) and its gradient with respect to that
+# position's logits (..., C). They trust their callers: the arrays are checked float arrays.
 
-    Returns ``z`` of shape (K, C, M): ``z[0]`` the student, ``z[1]`` the teacher and, with
-    ``student_again``, ``z[2]`` the student once more (for a second temperature), each a
-    (C, M) block over the M positions; and the logits' shape (..., C). One array, so that each
-    softmax step runs once for all blocks (NumPy's per-call cost, not the arithmetic, dominates
-    at (256, 10)). float32 only when both are float32.
+def cross_entropy_per_position(logits, labels):
+    """-log p_y and its gradient p - e_y, with p = softmax(z); labels (...,) int64 in [0, C)."""
+    log_p = log_softmax_kernel(logits)  # (..., C)
+    nll = -np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]  # (...,)
+    one_hot = np.arange(logits.shape[-1]) == labels[..., None]  # (..., C) e_y
+    return nll, np.exp(log_p) - one_hot
+
+
+def kl_per_position(student_logits, teacher_logits, temperature):
+    """KL(p_t || p_s) of the soft targets p = softmax(z / T) and its gradient (p_s - p_t) / T.
+
+    The kernel of :func:`kl_divergence`, :func:`kd_loss`, :func:`distillation_loss` and the
+    token-level :func:`minikd.forward_kl`. ``0 log 0 = 0``: where p_t underflows to 0 its
+    log-probability is still finite, so the product is 0.
     """
-    s = as_float_array(student_logits, "student_logits", func, min_ndim=2, check_finite=False)
-    t = as_float_array(teacher_logits, "teacher_logits", func, min_ndim=2, check_finite=False)
-    check_same_shape(s, t, "student_logits", "teacher_logits", func)
-    z = _columns(s, t, s) if student_again else _columns(s, t)  # (K, C, M)
-    if not in_logit_range(z[:2], temperature):  # find the culprit for the message
-        check_logit_range(s, temperature, "student_logits", func)
-        check_logit_range(t, temperature, "teacher_logits", func)
-        check_logit_range(z, temperature, "student_logits", func)  # float32 s, float64 t
-    return z, s.shape
+    T = temperature
+    log_p_s = log_softmax_kernel(student_logits / T)  # (..., C)
+    log_p_t = log_softmax_kernel(teacher_logits / T)  # (..., C)
+    p_s, p_t = np.exp(log_p_s), np.exp(log_p_t)
+    kl = (p_t * (log_p_t - log_p_s)).sum(axis=-1)  # (...,)
+    return kl, (p_s - p_t) / T  # d kl / d z_s, (..., C)
 
 
-def _labels(labels, lead_shape, n_classes, func, ignore_index):
-    """int64 labels of the leading shape, a copy safe to index with (ignored -> class 0), and
-    the labels to pass to ``resolve_mask`` (None when no label is ignored)."""
-    if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
-                                     or not isinstance(ignore_index, numbers.Integral)):
-        raise param_error("ignore_index", func, "an int or None", repr(ignore_index), TypeError)
-    y = as_labels(labels, lead_shape, n_classes, func, ignore_index=ignore_index)
-    # a negative ignore_index can only be met by a negative label
-    if ignore_index is None or (ignore_index < 0 and np.minimum.reduce(y, axis=None) >= 0):
-        return y, y, None
-    return y, np.where(y == ignore_index, 0, y), y
+# ---------------------------------------------------------------- kernels (no checks)
+
+def cross_entropy_kernel(logits, labels, *, mask=None, reduction="batchmean"):
+    """:func:`cross_entropy` on checked arguments (labels in [0, C), mask without ignored)."""
+    nll, dnll = cross_entropy_per_position(logits, labels)  # (...,), (..., C)
+    return reduce_positions(nll, dnll, mask, reduction)
 
 
-_REDUCTIONS = ("batchmean", "sum", "mean")  # _reduce's "sequence_mean" is for token losses
+def soft_cross_entropy_kernel(student_logits, teacher_logits, *, temperature, mask=None,
+                              reduction="batchmean"):
+    """:func:`soft_cross_entropy` on checked arguments."""
+    T = temperature
+    log_p_s = log_softmax_kernel(student_logits / T)  # (..., C)
+    p_t = np.exp(log_softmax_kernel(teacher_logits / T))  # (..., C)
+    ce = -(p_t * log_p_s).sum(axis=-1)  # (...,)
+    return reduce_positions(ce, (np.exp(log_p_s) - p_t) / T, mask, reduction)
 
 
-def _flat_index(y, C):
-    """Indices of entries (m, y_m) in the flattened (M·C,) logits; y of shape (...,)."""
-    return np.arange(0, y.size * C, C) + y.reshape(-1)  # (M,)
+def kl_divergence_kernel(student_logits, teacher_logits, *, temperature, mask=None,
+                         reduction="batchmean"):
+    """:func:`kl_divergence` on checked arguments."""
+    kl, dkl = kl_per_position(student_logits, teacher_logits, temperature)
+    return reduce_positions(kl, dkl, mask, reduction)
 
 
-def _reduce(rows, grad, shape, selected, reduction, func, **scales):
-    """:func:`reduce_positions` for class-major results: rows (M,) and grad (C, M) go back to
-    the logits' layout, (...,) and ``shape`` (..., C)."""
-    return reduce_positions(rows.reshape(shape[:-1]), _rows(grad, shape), selected, reduction,
-                            func, **scales)
+def kd_loss_kernel(student_logits, teacher_logits, *, temperature, mask=None,
+                   reduction="batchmean"):
+    """:func:`kd_loss` on checked arguments: T² times the KL, gradient T (p_s - p_t)."""
+    T = temperature
+    kl, dkl = kl_per_position(student_logits, teacher_logits, T)  # (...,), (..., C)
+    return reduce_positions(T**2 * kl, T**2 * dkl, mask, reduction)  # Hinton et al. §2
 
 
-# ---------------------------------------------------------------- kernels (private, no checks)
-# Class-major: a block is (C, M), classes on axis 0 (see softmax._columns).
-
-def _label_positions(a, y):
-    """Positions of the entries (y_m, m) of the (C, M) block ``a`` in ``a.ravel(order="K")``.
-
-    The blocks of :func:`softmax._columns`, and the ufunc outputs computed from them, are C- or
-    F-ordered, so that flat view exists; one flat index is several times cheaper than NumPy's
-    two-array fancy indexing (2 against 6 us for a gather-and-update at (10, 256)).
-    """
-    step_class, step_position = (stride // a.itemsize for stride in a.strides)
-    return y * step_class + np.arange(0, y.size * step_position, step_position)  # (M,)
+def distillation_loss_kernel(student_logits, teacher_logits, labels, *, temperature, alpha,
+                             mask=None, reduction="batchmean"):
+    """:func:`distillation_loss` on checked arguments; ``labels`` None only when alpha == 1."""
+    T = temperature
+    kl, dkl = kl_per_position(student_logits, teacher_logits, T)  # soft term, at T
+    loss, grad = alpha * T**2 * kl, alpha * T**2 * dkl  # (...,), (..., C)
+    if labels is not None:
+        ce, dce = cross_entropy_per_position(student_logits, labels)  # hard term, at T = 1
+        loss, grad = loss + (1 - alpha) * ce, grad + (1 - alpha) * dce
+    return reduce_positions(loss, grad, mask, reduction)
 
 
-def _ce_columns(p, shifted, log_norm, y):
-    """Per-position cross-entropy -log p[y] (M,) and its gradient p - onehot(y) (C, M), from
-    the softmax pieces of one block; ``p`` is overwritten. ``y`` is (M,)."""
-    at_label = _label_positions(p, y)  # shifted has p's layout: p = exp(shifted)
-    rows = log_norm - shifted.ravel(order="K")[at_label]  # -log p[y], (M,)
-    p.ravel(order="K")[at_label] -= 1  # a view, p being contiguous
-    return rows, p
+# ---------------------------------------------------------------- public losses: check, then kernel
 
+def _soft_target_args(student_logits, teacher_logits, temperature, mask, reduction, func):
+    """The checked (z_s, z_t, T, mask) of a loss between soft targets."""
+    T = check_temperature(temperature, func)
+    z_s, z_t = check_pair(student_logits, teacher_logits, func, temperature=T)
+    check_choice(reduction, "reduction", func, REDUCTIONS)
+    return z_s, z_t, T, check_mask(mask, z_s.shape[:-1], func)
 
-def _kl_columns(p, shifted, log_norm):
-    """Per-position KL(p_t || p_s) (M,) and d KL / d(z_s / T) = p_s - p_t (C, M).
-
-    From the softmax pieces of a pair (:func:`_pair`): block 0 the student, block 1 the teacher.
-    With log p = shifted - log_norm and sum_c p_t = 1, KL = sum_c p_t (shifted_t - shifted_s)
-    + log_norm_s - log_norm_t, so no (C, M) log p arrays are formed.
-    """
-    d = shifted[1] - shifted[0]  # (C, M)
-    d *= p[1]  # p_t (log p_t - log p_s) up to the norms: 0 where p_t underflows, never nan
-    rows = np.add.reduce(d, axis=0)  # (M,)
-    rows += log_norm[0] - log_norm[1]
-    return rows, p[0] - p[1]
-
-
-# ---------------------------------------------------------------- public losses
 
 def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="batchmean"):
     r"""Cross-entropy of the softmax of ``logits`` against integer labels (the hard loss).
@@ -182,13 +169,12 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=-100, reduction="ba
     array([0., 0.])
     """
     func = "cross_entropy"
-    z = _logits(logits, "logits", func)
-    y, y_safe, y_ignored = _labels(labels, z.shape[:-1], z.shape[-1], func, ignore_index)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, z.shape[:-1], func, labels=y_ignored, ignore_index=ignore_index)
-    p, shifted, log_norm = _softmax_columns(_columns(z)[0])  # (C, M), (C, M), (M,)
-    rows, grad = _ce_columns(p, shifted, log_norm, y_safe.reshape(-1))
-    return _reduce(rows, grad, z.shape, selected, reduction, func)
+    z = as_float_array(logits, "logits", func, min_ndim=2)
+    check_logit_range(z, 1.0, "logits", func)
+    check_choice(reduction, "reduction", func, REDUCTIONS)
+    y, selected = check_labels(labels, z.shape[:-1], z.shape[-1], func,
+                               ignore_index=ignore_index, mask=mask)
+    return cross_entropy_kernel(z, y, mask=selected, reduction=reduction)
 
 
 def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=None,
@@ -230,17 +216,9 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     >>> round(soft_cross_entropy(z_s, z_t, temperature=4.0).loss, 6)
     1.129946
     """
-    func = "soft_cross_entropy"
-    T = check_temperature(temperature, func)
-    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, shape[:-1], func)
-    p, shifted, log_norm = _softmax_columns(z, T)  # (2, C, M), (2, C, M), (2, M)
-    sh_s = shifted[0]
-    sh_s *= p[1]
-    rows = log_norm[0] - sh_s.sum(axis=0)  # -sum_c p_t log p_s, using sum_c p_t = 1; (M,)
-    grad = p[0] - p[1]  # (C, M)
-    return _reduce(rows, grad, shape, selected, reduction, func, grad_scale=1.0 / T)
+    z_s, z_t, T, mask = _soft_target_args(student_logits, teacher_logits, temperature, mask,
+                                          reduction, "soft_cross_entropy")
+    return soft_cross_entropy_kernel(z_s, z_t, temperature=T, mask=mask, reduction=reduction)
 
 
 def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
@@ -281,13 +259,9 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     >>> round(kl_divergence(z_s, z_t, temperature=4.0).loss, 8)
     0.04737497
     """
-    func = "kl_divergence"
-    T = check_temperature(temperature, func)
-    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, shape[:-1], func)
-    rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
-    return _reduce(rows, grad, shape, selected, reduction, func, grad_scale=1.0 / T)
+    z_s, z_t, T, mask = _soft_target_args(student_logits, teacher_logits, temperature, mask,
+                                          reduction, "kl_divergence")
+    return kl_divergence_kernel(z_s, z_t, temperature=T, mask=mask, reduction=reduction)
 
 
 def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduction="batchmean"):
@@ -332,13 +306,9 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     >>> grad[1].round(6)
     array([-0.050345, -0.097454,  0.147799])
     """
-    func = "kd_loss"
-    T = check_temperature(temperature, func)
-    z, shape = _pair(student_logits, teacher_logits, func, T)  # (2, C, M)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
-    selected = resolve_mask(mask, shape[:-1], func)
-    rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
-    return _reduce(rows, grad, shape, selected, reduction, func, loss_scale=T * T, grad_scale=T)
+    z_s, z_t, T, mask = _soft_target_args(student_logits, teacher_logits, temperature, mask,
+                                          reduction, "kd_loss")
+    return kd_loss_kernel(z_s, z_t, temperature=T, mask=mask, reduction=reduction)
 
 
 def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0, alpha=0.9,
@@ -389,34 +359,15 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     0.789645
     """
     func = "distillation_loss"
-    T = check_temperature(temperature, func)
-    a = check_unit_interval(alpha, "alpha", func)
-    blend = labels is not None and a != 1.0  # else the soft term alone
-    # the student twice when blending: block 2 is softened at T = 1 for the hard term
-    z, shape = _pair(student_logits, teacher_logits, func, T, student_again=blend)  # (K, C, M)
-    check_choice(reduction, "reduction", func, _REDUCTIONS)
+    alpha = check_unit_interval(alpha, "alpha", func)
+    z_s, z_t, T, mask = _soft_target_args(student_logits, teacher_logits, temperature, mask,
+                                          reduction, func)
     if labels is None:
-        if a != 1.0:
+        if alpha != 1.0:
             raise param_error("labels", func, "an integer array of class indices (labels may be "
-                              "None only when alpha == 1)", f"None with alpha={a!r}")
-        selected = resolve_mask(mask, shape[:-1], func)
+                              "None only when alpha == 1)", f"None with alpha={alpha!r}")
     else:
-        y, y_safe, y_ignored = _labels(labels, shape[:-1], shape[-1], func, ignore_index)
-        selected = resolve_mask(mask, shape[:-1], func, labels=y_ignored,
-                                ignore_index=ignore_index)
-    if not blend:
-        rows, grad = _kl_columns(*_softmax_columns(z, T))  # (M,), (C, M)
-        return _reduce(rows, grad, shape, selected, reduction, func, loss_scale=a * T * T,
-                       grad_scale=a * T)
-    temperatures = np.array([[[T]], [[T]], [[1.0]]], z.dtype)  # (3, 1, 1): one per block of z
-    p, shifted, log_norm = _softmax_columns(z, temperatures)  # (3, C, M), (3, C, M), (3, M)
-    kl, grad = _kl_columns(p, shifted, log_norm)  # (M,), (C, M): KL and p^T_s - p^T_t
-    ce, dce = _ce_columns(p[2], shifted[2], log_norm[2], y_safe.reshape(-1))  # at T = 1
-    dt = grad.dtype.type
-    grad *= dt(a * T)
-    dce *= dt(1.0 - a)
-    grad += dce  # a T (p^T_s - p^T_t) + (1 - a)(p_s - onehot(y))
-    kl *= dt(a * T * T)
-    ce *= dt(1.0 - a)
-    kl += ce  # a T^2 KL + (1 - a) CE, (M,)
-    return _reduce(kl, grad, shape, selected, reduction, func)
+        labels, mask = check_labels(labels, z_s.shape[:-1], z_s.shape[-1], func,
+                                    ignore_index=ignore_index, mask=mask)
+    return distillation_loss_kernel(z_s, z_t, labels, temperature=T, alpha=alpha, mask=mask,
+                                    reduction=reduction)

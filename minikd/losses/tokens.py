@@ -38,11 +38,12 @@ import numpy as np
 
 from .._validation import (
     as_float_array,
-    as_labels,
     check_bool,
     check_choice,
     check_fraction,
+    check_labels,
     check_logit_range,
+    check_mask,
     check_same_shape,
     check_temperature,
     check_unit_interval,
@@ -50,7 +51,7 @@ from .._validation import (
     param_error,
 )
 from . import divergences as _dv
-from .reduction import LossGrad, reduction_factor, resolve_mask
+from .reduction import REDUCTIONS, LossGrad, reduction_factor
 
 __all__ = [
     "DIVERGENCES",
@@ -77,9 +78,9 @@ def _selection(mask, labels, ignore_index, lead, vocab, func):
     """The bool mask over the leading axes (None: all positions), from mask and/or labels."""
     if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
         raise param_error("ignore_index", func, "an int", repr(ignore_index), TypeError)
-    if labels is not None:
-        labels = as_labels(labels, lead, vocab, func, ignore_index=int(ignore_index))
-    return resolve_mask(mask, lead, func, labels=labels, ignore_index=int(ignore_index))
+    if labels is None:
+        return check_mask(mask, lead, func)
+    return check_labels(labels, lead, vocab, func, ignore_index=int(ignore_index), mask=mask)[1]
 
 
 def _kernel_for(divergence, beta, alpha, convention, func, beta_name="beta"):
@@ -98,8 +99,9 @@ def _kernel_for(divergence, beta, alpha, convention, func, beta_name="beta"):
 
 def _reduce_rows(z_s, lead, sel, reduction, n_classes, temperature, t2_scale, func):
     """The reduction factor, the gradient scale and the selected row indices (None: all)."""
+    check_choice(reduction, "reduction", func, REDUCTIONS)
     count = int(np.prod(lead, dtype=np.int64)) if sel is None else int(sel.sum())
-    factor = reduction_factor(reduction, count, lead, n_classes, func)
+    factor = reduction_factor(reduction, count, lead, n_classes)
     t2 = temperature * temperature if t2_scale else 1.0
     rows = None if sel is None else np.flatnonzero(sel)
     return factor, t2, rows, factor * t2 / temperature

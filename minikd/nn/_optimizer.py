@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .._validation import _all_finite, check_nonnegative, param_error
+from .._validation import check_nonnegative, param_error
 
 
 class NonFiniteUpdateError(ArithmeticError):
@@ -203,14 +203,14 @@ class _Optimizer:
             u = part.update().whole
             # s ||u|| < sqrt(max) bounds every |Delta_i| (module docstring); False for NaN, inf
             if not (part.s * math.sqrt(np.vdot(u, u)) < part.limit
-                    and all(_all_finite(part.next[n].whole) for n in checked)):
+                    and all(np.isfinite(part.next[n].whole).all() for n in checked)):
                 break
         else:
             return
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is what is looked for
             bad = [key for part in parts for key in part.keys
                    if not (np.isfinite(self.params[key] - part.s * part.update().at[key]).all()
-                           and all(_all_finite(part.next[n].at[key]) for n in checked))]
+                           and all(np.isfinite(part.next[n].at[key]).all() for n in checked))]
         if not bad:
             return  # beyond the bound, yet every entry is finite: the step is taken
         bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]

@@ -26,7 +26,7 @@ from .._validation import (
     check_unit_interval,
     param_error,
 )
-from ..losses.softmax import _softmax
+from ..losses.softmax import softmax_kernel
 from . import modelio as _modelio
 from .layers import _dropout_mask
 from .modelio import FORMAT_VERSION  # re-exported: minikd.mlp.FORMAT_VERSION
@@ -303,7 +303,7 @@ class MLP:
         t = check_temperature(temperature, func)
         z = self._logits(self._check_x(x, func))  # (N, C)
         check_logit_range(z, t, "x (the logits it gives)", func)
-        return _softmax(z, t)
+        return softmax_kernel(z / t)
 
     # -- checks -----------------------------------------------------------------------------
 

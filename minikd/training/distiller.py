@@ -39,7 +39,7 @@ from .._validation import (
     check_nonnegative,
     check_temperature,
     check_unit_interval,
-    in_logit_range,
+    logit_limit,
     param_error,
 )
 from ..losses.features import (
@@ -253,7 +253,7 @@ class Distiller:
         """
         xb = self.X[idx]  # (B, D)
         z, cache = self.student._forward(xb, train)  # (B, C)
-        if not in_logit_range(z, self.temperature) or not all(
+        if not np.abs(z).max() <= logit_limit(z.dtype, self.temperature) or not all(
                 np.isfinite(cache.hidden[i]).all() for i, _ in self.pairs):
             return {"loss": math.nan}, {}  # train_loop turns this into NonFiniteLossError
         terms, total = {}, 0.0
