@@ -333,9 +333,8 @@ def test_float32_in_float32_out(z, T, a, b):
 @pytest.mark.parametrize("lead", [(5,), (2, 3)])
 @pytest.mark.parametrize("variant", ["plain", "masked", "float32 student", "sliced"])
 def test_losses_match_naive_twins_on_varied_inputs(C, lead, variant):
-    # Short rows are copied into C-ordered blocks, long rows stay an F-ordered view; the label
-    # entries of cross-entropy are found through strides, so both layouts, non-contiguous
-    # inputs and mixed dtypes are checked against the loops written from the docstrings.
+    # Short and long rows, several leading axes, masks, ignored labels, non-contiguous inputs
+    # and mixed dtypes, each against the loops written from the docstrings.
     rng = np.random.default_rng(C)
     zs = 3.0 * rng.standard_normal(lead + (C,))
     zt = 3.0 * rng.standard_normal(lead + (C,))
