@@ -133,8 +133,8 @@ def test_kd_only_gradient_is_the_kd_and_ce_blend():
 def test_teacher_runs_once_not_per_epoch(monkeypatch):
     X, y, teacher, student = tiny_problem(n=40)
     calls = []
-    real = teacher._forward
-    monkeypatch.setattr(teacher, "_forward", lambda x, train: calls.append(len(x)) or
+    real = teacher.forward_unchecked
+    monkeypatch.setattr(teacher, "forward_unchecked", lambda x, train: calls.append(len(x)) or
                         real(x, train))
     X_val = X[:10]
     history = distill(teacher, student, X, y, method="sp", epochs=4, batch_size=8, rng=0,

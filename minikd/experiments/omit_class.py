@@ -199,17 +199,17 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
         # appears in their training data.
         student, _ = _train_distilled(base, transfer, teacher, seed, verbose)
         scratch, _ = _train_scratch(base, transfer, seed, 0.0, verbose)
-        z_test = student._logits(full.X_test)  # (M, C)
-        z_val = student._logits(X_val)
+        z_test = student.logits_unchecked(full.X_test)  # (M, C)
+        z_val = student.logits_unchecked(X_val)
         prior = float(np.mean(y_fit == c))
         shifts = {"none": 0.0,
                   "test_optimised": _best_shift(z_test, full.y_test, c),
                   "validation": _best_shift(z_val, y_val, c),
                   "class_prior": _prior_shift(z_val, c, prior)}
         record = {"seed": seed}
-        t_class, t_all = _class_acc(teacher._logits(full.X_test), full.y_test, c)
+        t_class, t_all = _class_acc(teacher.logits_unchecked(full.X_test), full.y_test, c)
         record["teacher"] = {"class_acc": t_class, "acc": t_all}
-        s_class, s_all = _class_acc(scratch._logits(full.X_test), full.y_test, c)
+        s_class, s_all = _class_acc(scratch.logits_unchecked(full.X_test), full.y_test, c)
         record["scratch"] = {"class_acc": s_class, "acc": s_all}
         for rule, b in shifts.items():
             cls, allc = _class_acc(z_test, full.y_test, c, b)

@@ -131,7 +131,7 @@ class MLP:
             self.params[f"b{k}"] = np.zeros(fan_out, self.dtype)
         self._dropout_rng = np.random.default_rng(rng.integers(2**63))
         self._keys = [(f"W{k}", f"b{k}") for k in range(1, len(self.sizes))]
-        # ReLU's zeros per hidden layer k (see _forward), made once
+        # ReLU's zeros per hidden layer k (see forward_unchecked), made once
         self._zeros = {k: np.zeros(self.sizes[k], self.dtype) for k in range(1, len(self.sizes))}
 
     # -- description ------------------------------------------------------------------------
@@ -173,12 +173,12 @@ class MLP:
         cache : ForwardCache
             ``cache.hidden[i]`` is hidden layer i's activation (N, H_i), before dropout.
         """
-        x = self._check_x(x, "MLP.forward")
+        x = self.check_input(x, "MLP.forward")
         if not isinstance(train, (bool, np.bool_)):
             raise param_error("train", "MLP.forward", "a bool", repr(train), TypeError)
-        return self._forward(x, bool(train))
+        return self.forward_unchecked(x, bool(train))
 
-    def _forward(self, x, train):
+    def forward_unchecked(self, x, train=False):
         """Forward pass on a trusted (N, D) array of the model's dtype."""
         p = self.params
         n_layers = len(self.sizes) - 1
@@ -246,9 +246,9 @@ class MLP:
                 checked[int(i)] = self._check_grad(g, f"dhidden[{i}]", (n, self.sizes[i + 1]),
                                                    func)
             dhidden = checked
-        return self._backward(dlogits, cache, dhidden)
+        return self.backward_unchecked(dlogits, cache, dhidden)
 
-    def _backward(self, dlogits, cache, dhidden=None):
+    def backward_unchecked(self, dlogits, cache, dhidden=None):
         """Backward pass on trusted arrays; ``dlogits`` and ``dhidden`` are not modified."""
         p = self.params
         grads = {}
@@ -275,10 +275,10 @@ class MLP:
 
     # -- prediction ---------------------------------------------------------------------------
 
-    def _logits(self, x):
+    def logits_unchecked(self, x):
         if x.shape[0] <= _PREDICT_CHUNK:
-            return self._forward(x, False)[0]
-        return np.concatenate([self._forward(x[s:s + _PREDICT_CHUNK], False)[0]
+            return self.forward_unchecked(x, False)[0]
+        return np.concatenate([self.forward_unchecked(x[s:s + _PREDICT_CHUNK], False)[0]
                                for s in range(0, x.shape[0], _PREDICT_CHUNK)])
 
     def predict(self, x):
@@ -288,7 +288,7 @@ class MLP:
         ----------
         x : array_like of shape (N, D)
         """
-        return self._logits(self._check_x(x, "MLP.predict")).argmax(axis=1)
+        return self.logits_unchecked(self.check_input(x, "MLP.predict")).argmax(axis=1)
 
     def predict_proba(self, x, *, temperature=1.0):
         r"""Class probabilities :math:`\mathrm{softmax}(z / T)`, shape (N, C).
@@ -301,13 +301,13 @@ class MLP:
         """
         func = "MLP.predict_proba"
         t = check_temperature(temperature, func)
-        z = self._logits(self._check_x(x, func))  # (N, C)
+        z = self.logits_unchecked(self.check_input(x, func))  # (N, C)
         check_logit_range(z, t, "x (the logits it gives)", func)
         return softmax_kernel(z / t)
 
     # -- checks -----------------------------------------------------------------------------
 
-    def _check_x(self, x, func):
+    def check_input(self, x, func):
         x = as_float_array(x, "x", func, ndim=2, dtype=self.dtype)
         if x.shape[1] != self.sizes[0]:
             raise param_error("x", func, f"an array of shape (N, {self.sizes[0]})",

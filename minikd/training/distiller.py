@@ -159,7 +159,7 @@ class Distiller:
         if method not in METHODS:
             raise param_error("method", func, f"one of {METHODS}", repr(method))
         self.teacher, self.student, self.method = teacher, student, method
-        self.X = student._check_x(X, func)
+        self.X = student.check_input(X, func)
         n = self.X.shape[0]
         self.y = None if y is None else as_labels(y, (n,), student.sizes[-1], func, name="y")
         self.temperature = check_temperature(temperature, func)
@@ -178,7 +178,7 @@ class Distiller:
         needed = sorted({j for _, j in self.pairs})
         logits, hidden = [], {j: [] for j in needed}
         for start in range(0, n, _TEACHER_CHUNK):
-            z, cache = teacher._forward(self.X[start:start + _TEACHER_CHUNK]
+            z, cache = teacher.forward_unchecked(self.X[start:start + _TEACHER_CHUNK]
                                         .astype(teacher.dtype, copy=False), False)
             logits.append(z)
             for j in needed:
@@ -252,7 +252,7 @@ class Distiller:
             Keyed like :attr:`params`.
         """
         xb = self.X[idx]  # (B, D)
-        z, cache = self.student._forward(xb, train)  # (B, C)
+        z, cache = self.student.forward_unchecked(xb, train)  # (B, C)
         if not np.abs(z).max() <= logit_limit(z.dtype, self.temperature) or not all(
                 np.isfinite(cache.hidden[i]).all() for i, _ in self.pairs):
             return {"loss": math.nan}, {}  # train_loop turns this into NonFiniteLossError
@@ -285,7 +285,7 @@ class Distiller:
                 feat += loss
                 dhidden[i] = dhidden[i] + dh if i in dhidden else dh
             terms[self.method], total = feat, total + self.beta * feat
-        grads = self.student._backward(dz, cache, {i: g.astype(z.dtype, copy=False)
+        grads = self.student.backward_unchecked(dz, cache, {i: g.astype(z.dtype, copy=False)
                                                    for i, g in dhidden.items()})
         grads.update(grads_extra)
         pred = z.argmax(axis=1)  # (B,)
@@ -305,10 +305,10 @@ class Distiller:
         func = "distill"
         evaluate = None
         if X_val is not None:
-            X_val = self.student._check_x(X_val, func)
+            X_val = self.student.check_input(X_val, func)
             # The teacher's predictions on the validation set, once.
             t_val = np.concatenate([
-                self.teacher._forward(X_val[s:s + _TEACHER_CHUNK]
+                self.teacher.forward_unchecked(X_val[s:s + _TEACHER_CHUNK]
                                       .astype(self.teacher.dtype, copy=False), False)[0]
                 for s in range(0, X_val.shape[0], _TEACHER_CHUNK)]).argmax(axis=1)
             if y_val is not None:
@@ -316,7 +316,7 @@ class Distiller:
                                   name="y_val")
 
             def evaluate(epoch):
-                pred = self.student._logits(X_val).argmax(axis=1)
+                pred = self.student.logits_unchecked(X_val).argmax(axis=1)
                 out = {"val_agree": float(np.mean(pred == t_val))}
                 if y_val is not None:
                     out["val_acc"] = float(np.mean(pred == y_val))

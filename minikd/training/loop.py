@@ -246,7 +246,7 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
 
 def _accuracy(model, X, y):
     """Fraction of rows of X whose predicted class is y (X already validated)."""
-    return float(np.mean(model._logits(X).argmax(axis=1) == y))
+    return float(np.mean(model.logits_unchecked(X).argmax(axis=1) == y))
 
 
 def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_val=None,
@@ -300,24 +300,24 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
     func = "fit"
     if not isinstance(model, MLP):
         raise param_error("model", func, "an MLP", type(model).__name__, TypeError)
-    X = model._check_x(X, func)
+    X = model.check_input(X, func)
     y = as_labels(y, (X.shape[0],), model.sizes[-1], func, name="y")
     if (X_val is None) != (y_val is None):
         raise param_error("y_val" if X_val is not None else "X_val", func,
                           "given together with the other of X_val, y_val", "only one of them")
     if X_val is not None:
-        X_val = model._check_x(X_val, func)
+        X_val = model.check_input(X_val, func)
         y_val = as_labels(y_val, (X_val.shape[0],), model.sizes[-1], func, name="y_val")
     if optimizer is None:
         optimizer = SGD(model.params, lr=0.05, momentum=0.9)
 
     def step(idx):
         xb, yb = X[idx], y[idx]  # (B, D), (B,): one gather per batch
-        logits, cache = model._forward(xb, True)
+        logits, cache = model.forward_unchecked(xb, True)
         if not np.isfinite(logits).all():  # overflowed logits: the cross-entropy is undefined
             return {"loss": math.nan}, {}
         loss, dlogits = cross_entropy(logits, yb)
-        grads = model._backward(dlogits, cache)
+        grads = model.backward_unchecked(dlogits, cache)
         acc = float(np.mean(logits.argmax(axis=1) == yb))
         return {"loss": loss, "train_acc": acc}, grads
 
