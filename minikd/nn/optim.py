@@ -23,11 +23,13 @@ import math
 import numpy as np
 
 from .._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
-from ._optimizer import NonFiniteUpdateError, _Optimizer  # re-exported (train.py: _Optimizer)
+from ._optimizer import NonFiniteUpdateError, _Optimizer
 from .schedules import CosineSchedule, StepSchedule, clip_grad_norm  # re-exported
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineSchedule", "NonFiniteUpdateError", "StepSchedule",
-           "clip_grad_norm"]
+__all__ = ["SGD", "Adam", "AdamW", "CosineSchedule", "NonFiniteUpdateError", "Optimizer",
+           "StepSchedule", "clip_grad_norm"]
+
+Optimizer = _Optimizer  # the public base class: minikd's optimizers refuse non-finite steps
 
 
 class SGD(_Optimizer):

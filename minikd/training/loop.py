@@ -30,7 +30,7 @@ import numpy as np
 from .._validation import as_labels, check_bool, check_int, check_positive, param_error
 from ..losses.response import cross_entropy
 from ..nn.mlp import MLP
-from ..nn.optim import SGD, NonFiniteUpdateError, _Optimizer, clip_grad_norm
+from ..nn.optim import SGD, NonFiniteUpdateError, Optimizer, clip_grad_norm
 
 __all__ = ["History", "NonFiniteLossError", "fit", "train_loop"]
 
@@ -196,7 +196,7 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
         raise param_error("label", func, "a str", repr(label), TypeError)
     verbose = check_bool(verbose, "verbose", func)
     rng = np.random.default_rng(rng)
-    guard_params = not isinstance(optimizer, _Optimizer)
+    guard_params = not isinstance(optimizer, Optimizer)
     n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
     if n_batches == 0:
         raise param_error("batch_size", func, f"at most n_samples={n_samples} when drop_last "
