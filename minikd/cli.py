@@ -258,32 +258,6 @@ def _cmd_vectors(args):
     return EXIT_OK
 
 
-def _bench_module():
-    """``bench/train_step.py`` of a source checkout, or None after ``pip install .``."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "train_step.py"
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("_minikd_bench_train_step", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception:  # a broken or foreign file: leave the command out
-        return None
-    return module
-
-
-def _cmd_bench(args):
-    bench = args.bench_module
-    result = bench.run(threads=args.threads, repeats=args.repeats, use_torch=not args.no_torch,
-                       dtype=np.dtype(args.dtype).type, block_seconds=args.block_seconds,
-                       clock=args.clock)
-    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
-    return EXIT_OK
-
-
 def _add_setup_arguments(p, defaults, omit=False, sweep=False):
     """The options shared by the experiment commands; defaults shown from their setup."""
     d = defaults
@@ -447,25 +421,6 @@ def build_parser():
                    help="largest relative loss / normwise gradient error (default: 1e-10)")
     p.add_argument("--json", action="store_true", help="with --check: print JSON")
     p.set_defaults(func=_cmd_vectors)
-
-    bench = _bench_module()
-    if bench is not None:
-        p = sub.add_parser(
-            "bench", help="time the distillation training step (source checkout only)",
-            description="Run bench/train_step.py: minikd's KD training step against PyTorch "
-                        "eager (when installed) and the BLAS matmul ceiling.")
-        p.add_argument("--threads", type=_positive_int, metavar="N",
-                       help="BLAS threads (default: as the environment says)")
-        p.add_argument("--repeats", type=_positive_int, default=9,
-                       help="timed blocks per function (default: 9)")
-        p.add_argument("--block-seconds", type=_positive_float, default=bench.BLOCK_SECONDS,
-                       metavar="S", help=f"length of a timed block (default: "
-                                         f"{bench.BLOCK_SECONDS:g})")
-        p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-        p.add_argument("--clock", choices=tuple(bench.CLOCKS), default="wall")
-        p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
-        p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-        p.set_defaults(func=_cmd_bench, bench_module=bench)
 
     return parser
 
