@@ -223,8 +223,8 @@ class Distiller:
         grads.update(grads_extra)
         pred = z.argmax(axis=1)  # (B,)
         if self.y is not None:
-            terms["train_acc"] = float(np.mean(pred == self.y[idx]))
-        terms["agree"] = float(np.mean(pred == self.teacher_pred[idx]))
+            terms["train_acc"] = np.count_nonzero(pred == self.y[idx]) / len(pred)
+        terms["agree"] = np.count_nonzero(pred == self.teacher_pred[idx]) / len(pred)
         return {"loss": total, **terms}, grads
 
     # -- training -----------------------------------------------------------------------------

@@ -298,7 +298,7 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
         logits, cache = model.forward_unchecked(xb, True)  # (B, C)
         loss, dlogits = cross_entropy_kernel(logits, yb)  # a NaN loss stops train_loop
         grads = model.backward_unchecked(dlogits, cache)
-        acc = float(np.mean(logits.argmax(axis=1) == yb))
+        acc = np.count_nonzero(logits.argmax(axis=1) == yb) / len(yb)
         return {"loss": loss, "train_acc": acc}, grads
 
     evaluate = None
