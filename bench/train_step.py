@@ -27,8 +27,9 @@ below), and reports seconds per step, the epoch's time over K:
 
 The columns are timed round-robin, block after block, so that a change in the machine's load hits
 them alike; every number is the median over ``--repeats`` blocks (after a warm-up), and the ratios
-are medians of per-block ratios, with their range. It also times the parts of the train step, and
-``distillation_loss`` value and gradient at (256, 10) against the same formula in bare NumPy.
+are medians of per-block ratios, with their range. It also times the parts of the train step (in
+an instrumented run of its own), and ``distillation_loss`` value and gradient at (256, 10)
+against the same formula in bare NumPy.
 
 Run it::
 
@@ -86,7 +87,6 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 import minikd  # noqa: E402
-from minikd.losses.response import cross_entropy_kernel, kd_loss_kernel  # noqa: E402
 from minikd.nn.mlp import MLP  # noqa: E402
 from minikd.nn.optim import SGD  # noqa: E402
 
@@ -163,6 +163,7 @@ def train_epoch(problem, threads=None):
                         verbose=False, blas_threads=n_threads)
 
     epoch.params = student.params  # so a test can check that it takes the api epoch's steps
+    epoch.distiller, epoch.optimizer = distiller, opt
     return epoch
 
 
@@ -288,31 +289,50 @@ def matmul_epoch(problem):
     return epoch
 
 
-def train_step_parts(problem, n_steps, clock=time.perf_counter):
-    """Seconds per step in the train step's calls: forward, loss kernels, backward, optimizer.
+def train_step_parts(problem, threads=None, clock=time.perf_counter, epochs=3):
+    """Seconds per step in each call of the train step, measured inside ``Distiller.train``.
 
-    The calls ``Distiller.step`` makes, in its order, timed one by one (medians over the steps).
+    The student's ``forward_unchecked`` and ``backward_unchecked``, the two loss kernels and the
+    optimizer's ``step`` are wrapped with the clock for this instrumented run (the first three
+    as attributes of this student and optimizer, the kernels under their names in the
+    distiller's module, restored afterwards); ``rest`` is the epoch's time over K minus those:
+    the gathers, the gradient blend, the accuracy terms and ``train_loop``'s guards and
+    bookkeeping (and the wrappers' own cost, a few tenths of a microsecond each).
     """
-    model = _student(problem)
-    opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
-    parts = {"forward": [], "loss": [], "backward": [], "optimizer": []}
-    for s in range(n_steps):
-        idx = problem.batches[s % problem.n_batches]
-        xb, yb, ztb = problem.x[idx], problem.labels[idx], problem.teacher_logits[idx]
+    epoch = train_epoch(problem, threads)
+    student, opt = epoch.distiller.student, epoch.optimizer
+    spent = {"forward": 0.0, "loss": 0.0, "backward": 0.0, "optimizer": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = clock()
+            out = fn(*args, **kwargs)
+            spent[name] += clock() - t0
+            return out
+        return wrapper
+
+    module = sys.modules[minikd.Distiller.__module__]
+    kernels = {"cross_entropy_kernel": module.cross_entropy_kernel,
+               "kd_loss_kernel": module.kd_loss_kernel}
+    student.forward_unchecked = timed("forward", student.forward_unchecked)
+    student.backward_unchecked = timed("backward", student.backward_unchecked)
+    opt.step = timed("optimizer", opt.step)
+    for name, kernel in kernels.items():
+        setattr(module, name, timed("loss", kernel))
+    try:
+        epoch()  # warm-up
+        spent.update(dict.fromkeys(spent, 0.0))
         t0 = clock()
-        z, cache = model.forward_unchecked(xb, True)
-        t1 = clock()
-        _, dce = cross_entropy_kernel(z, yb)
-        _, dkd = kd_loss_kernel(z, ztb, temperature=TEMPERATURE)
-        dz = (1 - ALPHA) * dce + ALPHA * dkd
-        t2 = clock()
-        grads = model.backward_unchecked(dz, cache, {})
-        t3 = clock()
-        opt.step(grads)
-        t4 = clock()
-        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            parts[name].append(seconds)
-    return {name: statistics.median(v) for name, v in parts.items()}
+        for _ in range(epochs):
+            epoch()
+        total = clock() - t0
+    finally:
+        for name, kernel in kernels.items():
+            setattr(module, name, kernel)
+    n_steps = epochs * problem.n_batches
+    parts = {name: seconds / n_steps for name, seconds in spent.items()}
+    parts["rest"] = total / n_steps - sum(parts.values())
+    return parts
 
 
 def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
@@ -538,9 +558,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
             fns["torch"] = torch_epoch(torch, problem)
         samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
         per_step = {impl: [s / n_batches for s in v] for impl, v in samples.items()}
-        n_parts = max(20, min(2000, int(repeats * block_seconds / min(per_step["train"]))))
-        parts = train_step_parts(problem, n_parts, clock)
-        parts["rest"] = statistics.median(per_step["train"]) - sum(parts.values())
+        parts = train_step_parts(problem, threads, clock)
         for kind, ours in (("train step", "train"), ("api step", "api")):
             row = _summarise(name, kind, batch, per_step, ours)
             row["steps_per_epoch"] = n_batches
@@ -666,8 +684,8 @@ def format_table(result):
         "products' share of minikd's step time (the ceiling's time over minikd's). bare: the "
         "same step in NumPy without minikd's checks (a yardstick, not minikd). Ranges are over "
         "the timed blocks.", width=100)]
-    lines += ["", "where the train step's time goes (median microseconds per part; rest: the "
-              "step's median minus the parts):"]
+    lines += ["", "where the train step's time goes (microseconds per step in an instrumented "
+              "epoch; rest: the step minus the timed calls):"]
     for row in result["shapes"]:
         if "parts_s" in row:
             parts = row["parts_s"]
