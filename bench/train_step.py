@@ -3,8 +3,8 @@ r"""Time minikd's distillation training step against PyTorch eager and against t
 One run, one process, for each student shape (784-800-800-10 and 784-30-30-10 at batch 128,
 64-16-10 at batch 64, 784-800-800-10 at batch 256 too) and the teacher 784-1200-1200-10 forward
 pass. Every column trains one epoch of K mini-batches of B rows, gathered from a transfer set of
-K B rows in a shuffled order (K is chosen per shape so that an epoch lasts about a block, see
-below), and reports seconds per step, the epoch's time over K:
+K B rows in a shuffled order (K is chosen per shape so that an epoch lasts about 0.2 s), and
+reports seconds per step, the epoch's time over K:
 
 1. **train** (``"kind": "train step"`` rows): the step as :func:`minikd.distill` runs it, by
    calling ``Distiller.train(epochs=1)`` on a prebuilt :class:`minikd.Distiller` (method "kd",
@@ -106,6 +106,7 @@ ALPHA = 0.9
 LR = 0.01
 MOMENTUM = 0.9
 BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is over blocks
+EPOCH_BLOCKS = 4  # an epoch of K steps lasts about this many blocks (one call per block)
 # "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
 # time, but only with one thread (with more it adds the threads' times up).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -508,14 +509,19 @@ def _import_torch():
 # --------------------------------------------------------------------------- the run
 
 
-def steps_per_epoch(sizes, batch, dtype, block_seconds, clock=time.perf_counter):
-    """K such that an epoch of K api steps lasts about ``block_seconds`` (at least 2)."""
+def steps_per_epoch(sizes, batch, dtype, epoch_seconds, clock=time.perf_counter):
+    """K such that an epoch of K api steps lasts about ``epoch_seconds`` (at least 2).
+
+    Long enough that a train epoch's once-per-call costs (``Distiller.train``'s checks, the
+    BLAS limit set through threadpoolctl, about 0.3 ms) are spread over many steps, as in real
+    training, where they are paid once per ``distill`` call.
+    """
     epoch = api_epoch(make_problem(sizes, batch, 2, dtype))
     epoch()  # warm-up
     t0 = clock()
     epoch()
     step = max((clock() - t0) / 2, 1e-7)
-    return max(2, round(block_seconds / step))
+    return max(2, round(epoch_seconds / step))
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
@@ -550,7 +556,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         "shapes": [],
     }
     for name, sizes, batch in students:
-        n_batches = steps_per_epoch(sizes, batch, dtype, block_seconds, clock)
+        n_batches = steps_per_epoch(sizes, batch, dtype, EPOCH_BLOCKS * block_seconds, clock)
         problem = make_problem(sizes, batch, n_batches, dtype)
         fns = {"train": train_epoch(problem, threads), "api": api_epoch(problem),
                "matmul": matmul_epoch(problem), "bare": bare_epoch(problem)}
