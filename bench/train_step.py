@@ -3,7 +3,7 @@ r"""Time minikd's distillation training step against PyTorch eager and against t
 One run, one process, for each student shape (784-800-800-10 and 784-30-30-10 at batch 128,
 64-16-10 at batch 64, 784-800-800-10 at batch 256 too) and the teacher 784-1200-1200-10 forward
 pass. Every column trains one epoch of K mini-batches of B rows, gathered from a transfer set of
-K B rows in a shuffled order (K is chosen per shape so that an epoch lasts about 0.2 s), and
+K B rows in a shuffled order (K >= 8, chosen per shape so that an epoch lasts about 0.2 s), and
 reports seconds per step, the epoch's time over K:
 
 1. **train** (``"kind": "train step"`` rows): the step as :func:`minikd.distill` runs it, by
@@ -107,6 +107,7 @@ LR = 0.01
 MOMENTUM = 0.9
 BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is over blocks
 EPOCH_BLOCKS = 4  # an epoch of K steps lasts about this many blocks (one call per block)
+MIN_STEPS_PER_EPOCH = 8
 # "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
 # time, but only with one thread (with more it adds the threads' times up).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -510,7 +511,7 @@ def _import_torch():
 
 
 def steps_per_epoch(sizes, batch, dtype, epoch_seconds, clock=time.perf_counter):
-    """K such that an epoch of K api steps lasts about ``epoch_seconds`` (at least 2).
+    """K such that an epoch of K api steps lasts about ``epoch_seconds`` (at least 8).
 
     Long enough that a train epoch's once-per-call costs (``Distiller.train``'s checks, the
     BLAS limit set through threadpoolctl, about 0.3 ms) are spread over many steps, as in real
@@ -521,7 +522,7 @@ def steps_per_epoch(sizes, batch, dtype, epoch_seconds, clock=time.perf_counter)
     t0 = clock()
     epoch()
     step = max((clock() - t0) / 2, 1e-7)
-    return max(2, round(epoch_seconds / step))
+    return max(MIN_STEPS_PER_EPOCH, round(epoch_seconds / step))
 
 
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,

@@ -57,7 +57,7 @@ def test_run_reports_every_column_and_a_consistent_table(tiny_result):
     parts = train["parts_s"]
     assert set(parts) == {"forward", "loss", "backward", "optimizer", "rest"}
     assert all(parts[k] > 0 for k in ("forward", "loss", "backward", "optimizer"))
-    assert train["steps_per_epoch"] >= 2
+    assert train["steps_per_epoch"] >= bench.MIN_STEPS_PER_EPOCH
     for dtype in ("float32", "float64"):
         loss = result["loss_256x10"][dtype]
         assert loss["public_us"] > 0 and loss["bare_us"] > 0
