@@ -14,14 +14,8 @@ from hypothesis.extra.numpy import arrays
 
 import minikd
 from minikd import gradcheck
-from minikd.losses.features import (
-    attention_transfer_loss,
-    cosine_loss,
-    hint_loss,
-    init_regressor,
-    regressor_backward,
-    regressor_forward,
-)
+from minikd.losses.features import attention_transfer_loss, cosine_loss, hint_loss
+from minikd.nn.regressor import init_regressor, regressor_backward, regressor_forward
 
 TOL = 1e-5
 # Each example costs tens of loss evaluations (finite differences): run a quarter of the
@@ -470,9 +464,10 @@ def test_init_regressor_reproducible():
 
 
 def test_exported_at_top_level():
-    for name in ("hint_loss", "cosine_loss", "attention_transfer_loss", "init_regressor",
-                 "regressor_forward", "regressor_backward"):
+    for name in ("hint_loss", "cosine_loss", "attention_transfer_loss"):
         assert getattr(minikd, name) is getattr(minikd.losses.features, name)
+    for name in ("init_regressor", "regressor_forward", "regressor_backward"):
+        assert getattr(minikd, name) is getattr(minikd.nn.regressor, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +486,7 @@ def test_exported_at_top_level():
     (lambda: cosine_loss(np.array([[None]]), [[1.0]]), TypeError, "object"),
     (lambda: attention_transfer_loss(np.ones((2, 3)), np.ones((2, 3))), ValueError, "at least 3"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((3, 1, 3))), ValueError,
-     "same N and spatial size"),
+     "'teacher_maps' parameter of attention_transfer_loss must be an array with N = 2 rows"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((2, 1, 4))), ValueError,
      "same N and spatial size"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((2, 1, 3)), p=0.5), ValueError,

@@ -525,8 +525,8 @@ def test_matches_torch_autograd_when_available():
 
 @pytest.mark.parametrize("name", list(LOSSES))
 @pytest.mark.parametrize("s, t, exc, words", [
-    ([[1.0, np.nan]], [[1.0]], ValueError, "'s'"),
-    ([[1.0, 2.0]], [[np.inf]], ValueError, "'t'"),
+    ([[1.0, np.nan]], [[1.0]], ValueError, "'student_features'"),
+    ([[1.0, 2.0]], [[np.inf]], ValueError, "'teacher_features'"),
     ([[1.0, 2.0], [0.0, 1.0]], [[1.0]], ValueError, "N = 2 rows"),
     ([1.0, 2.0], [1.0, 2.0], ValueError, "at least 2 dimension"),
     (np.zeros((0, 2)), np.zeros((0, 2)), ValueError, "non-empty"),

@@ -6,14 +6,7 @@ hints, DistilBERT's cosine, attention transfer) and ``relations`` (RKD, SP, PKT)
 """
 
 from .dkd import dkd_loss
-from .features import (
-    attention_transfer_loss,
-    cosine_loss,
-    hint_loss,
-    init_regressor,
-    regressor_backward,
-    regressor_forward,
-)
+from .features import attention_transfer_loss, cosine_loss, hint_loss
 from .reduction import LossGrad
 from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 from .response import cross_entropy, distillation_loss, kd_loss, kl_divergence, soft_cross_entropy

@@ -33,13 +33,13 @@ from .._validation import (
     as_float_array,
     as_labels,
     check_choice,
+    check_pair,
     check_same_shape,
     check_temperature,
     check_unit_interval,
     param_error,
 )
 from ..losses.reduction import LossGrad
-from ..losses.relations import _pair as _feature_pair
 from . import feature_presets as _fp
 from . import kd_presets as _kp
 from .feature_presets import KD_LIB_RKD_CLAMP, KD_LIB_RKD_MEAN_EPS  # noqa: F401
@@ -280,7 +280,10 @@ def rkd_loss_as(convention, s, t):
     func = "rkd_loss_as"
     check_choice(convention, "convention", func, tuple(_fp.RKD_PRESETS))
     s_in = s
-    s, t = _feature_pair(s, t, func, min_rows=2)
+    s, t = check_pair(s, t, func, names=("s", "t"), match="rows")
+    if len(s) < 2:
+        raise param_error("s", func, "an array with at least 2 rows", f"shape {s.shape}")
+    s, t = s.reshape(len(s), -1), t.reshape(len(t), -1)
     loss, grad = _fp.RKD_PRESETS[convention][0](s, t)
     return LossGrad(loss, grad.reshape(np.shape(s_in)))
 

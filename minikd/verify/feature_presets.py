@@ -12,7 +12,7 @@ import numpy as np
 from .._validation import param_error
 from ..losses.features import attention_transfer_loss
 from ..losses.reduction import LossGrad
-from ..losses.relations import _pdist, _smooth_l1, rkd_angle_loss, rkd_distance_loss
+from ..losses.relations import pairwise_distances, rkd_angle_loss, rkd_distance_loss, smooth_l1
 from .kd_presets import KL, MD, RD, TD
 
 
@@ -128,11 +128,11 @@ def _rkd_distance_kd_lib(s, t):
     """
     n = s.shape[0]
     m = n * (n - 1)
-    d_t, _ = _pdist(t, clamp=KD_LIB_RKD_CLAMP)
+    d_t, _ = pairwise_distances(t, clamp=KD_LIB_RKD_CLAMP)
     psi_t = d_t / (d_t.sum() / m + KD_LIB_RKD_MEAN_EPS)  # (N, N)
-    d, active = _pdist(s, clamp=KD_LIB_RKD_CLAMP)
+    d, active = pairwise_distances(s, clamp=KD_LIB_RKD_CLAMP)
     mu = d.sum() / m + KD_LIB_RKD_MEAN_EPS
-    value, slope = _smooth_l1(d / mu - psi_t)  # (N, N)
+    value, slope = smooth_l1(d / mu - psi_t)  # (N, N)
     g = slope / (n * n)
     dd = g / mu - np.sum(g * d) / (mu * mu * m)  # (N, N)
     a = np.divide(dd, d, out=np.zeros_like(dd), where=active)

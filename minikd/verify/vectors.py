@@ -159,7 +159,7 @@ def _feature_cases(conventions):
               {"student_maps": _MS, "teacher_maps": [m + [m[0]] for m in _MT]}),
     ]
     for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        cases.append(_case(fn, fn, rel))
+        cases.append(_case(fn, fn, {"student_features": _FS, "teacher_features": _FT}))
     for name in conventions["at"]:
         cases.append(_case(f"at_loss_as/{name}", "at_loss_as", maps, {"convention": name}))
     for name in conventions["rkd"]:
