@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_pair, feature_limit, param_error
+from .._validation import check_memory, check_pair, feature_limit, param_error
 from .normalize import l2_norm, l2_normalize, l2_normalize_vjp
 from .reduction import LossGrad
 
@@ -39,6 +39,15 @@ def _check_gram_range(s, t, func):
             raise param_error(name, func, f"values with |x| <= {limit:.3g} for rows of {F} "
                               f"features (larger ones overflow in {x.dtype})",
                               f"|x| = {np.abs(x).max():.3g}")
+
+
+def _check_memory(s, t, func, *, triples=False):
+    """The batch's arrays must fit in memory; measured peaks: about 12 N² + 6 N F numbers, or
+    6 N³ + 6 N² F for RKD angle's (N, N, N) triples."""
+    N, F = len(s), max(s[0].size, t[0].size)
+    numbers = 6 * N**3 + 6 * N**2 * F if triples else 12 * N**2 + 6 * N * F
+    check_memory(numbers * s.dtype.itemsize, NAMES[0], func,
+                 f"{'(N, N, N) triples' if triples else '(N, N) matrices'} for N = {N} fit")
 
 
 def smooth_l1(x):
@@ -113,6 +122,7 @@ def rkd_distance_loss(student_features, teacher_features):
     func = "rkd_distance_loss"
     s, t = check_pair(student_features, teacher_features, func, names=NAMES, match="rows")
     _check_gram_range(s, t, func)  # squared distances sum F squares
+    _check_memory(s, t, func)
     if len(s) < 2:
         raise param_error(NAMES[0], func, "an array with at least 2 rows (RKD compares pairs)",
                           f"shape {s.shape}")
@@ -156,11 +166,12 @@ def rkd_angle_loss(student_features, teacher_features):
 
     with :math:`\epsilon = 10^{-12}` (``F.normalize``), :math:`\ell_\delta` the smooth-L1 of
     :func:`rkd_distance_loss` and :math:`\psi_t` the teacher's angles. The mean runs over all
-    :math:`N^3` triples (memory :math:`O(N^3)`); a degenerate triple (j = i, k = i, or a
-    duplicate row) has :math:`\psi = 0` on that side. RepDistiller weights it by
-    :math:`w_a = 50`. N = 1 and N = 2 give loss 0 and zero gradient. **Duplicate student rows**
-    give :math:`u_{ij} = 0`, where ``normalize``'s Jacobian is :math:`I/\epsilon`: a finite
-    gradient of order :math:`10^{12}`, exactly as PyTorch computes it; deduplicate batches.
+    :math:`N^3` triples (memory :math:`O(N^3)`: a batch that cannot fit is refused); a
+    degenerate triple (j = i, k = i, or a duplicate row) has :math:`\psi = 0` on that side.
+    RepDistiller weights it by :math:`w_a = 50`. N = 1 and N = 2 give loss 0 and zero
+    gradient. **Duplicate student rows** give :math:`u_{ij} = 0`, where ``normalize``'s
+    Jacobian is :math:`I/\epsilon`: a finite gradient of order :math:`10^{12}`, exactly as
+    PyTorch computes it; deduplicate batches.
 
     Parameters
     ----------
@@ -180,8 +191,9 @@ def rkd_angle_loss(student_features, teacher_features):
     >>> round(rkd_angle_loss(s, t).loss, 6)  # smooth-L1 sum 3.5 over 27 triples = 7/54
     0.12963
     """
-    s, t = check_pair(student_features, teacher_features, "rkd_angle_loss", names=NAMES,
-                      match="rows")
+    func = "rkd_angle_loss"
+    s, t = check_pair(student_features, teacher_features, func, names=NAMES, match="rows")
+    _check_memory(s, t, func, triples=True)
     return rkd_angle_loss_kernel(s, t)
 
 
@@ -243,6 +255,7 @@ def sp_loss(student_features, teacher_features):
     """
     s, t = check_pair(student_features, teacher_features, "sp_loss", names=NAMES, match="rows")
     _check_gram_range(s, t, "sp_loss")  # Gram entries sum F products
+    _check_memory(s, t, "sp_loss")
     return sp_loss_kernel(s, t)
 
 
@@ -303,6 +316,7 @@ def pkt_loss(student_features, teacher_features):
     0.029446
     """
     s, t = check_pair(student_features, teacher_features, "pkt_loss", names=NAMES, match="rows")
+    _check_memory(s, t, "pkt_loss")
     return pkt_loss_kernel(s, t)
 
 

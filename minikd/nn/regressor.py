@@ -49,10 +49,10 @@ def init_regressor(in_features, out_features, *, rng=None, dtype=np.float64):
     H_s = check_int(in_features, "in_features", func, low=1)
     H_t = check_int(out_features, "out_features", func, low=1)
     try:
-        float_dtype = np.dtype(dtype)
-    except (TypeError, ValueError):
+        float_dtype = np.dtype(dtype).name
+    except (TypeError, ValueError):  # "foo", object(), ...
         float_dtype = None
-    if float_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if float_dtype not in ("float32", "float64"):
         raise param_error("dtype", func, "numpy.float32 or numpy.float64", repr(dtype), TypeError)
     try:
         rng = np.random.default_rng(rng)
