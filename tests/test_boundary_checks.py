@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from minikd import MLP
 
@@ -206,6 +208,44 @@ def test_wide_rows_at_the_bound_are_right_or_refused(name):
         scale = max(np.abs(ref.grad).max(), F**-0.5)
         np.testing.assert_allclose(out.grad, c ** (power - 1) * ref.grad, rtol=1e-6,
                                    atol=1e-9 * c ** (power - 1) * scale)
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 2))
+@given(name=st.sampled_from(list(FEATURE_LOSSES) + ["at_code", "at_paper"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+       n=st.integers(1, 4), f=st.integers(1, 5), log_c=st.floats(0.05, 1.0))
+def test_any_magnitude_up_to_the_bound_gives_the_scale_free_answer(name, dtype, seed, n, f,
+                                                                    log_c):
+    """A fuzz pass made permanent: features of magnitude c (up to the accepted bound) give the
+    loss and gradient of the same features at magnitude 1 (hint: c² and c times them)."""
+    rng = np.random.default_rng(seed)
+    c = dtype(feature_limit(np.dtype(dtype)) ** log_c)  # from ~10 (float32) up to the bound
+    if name.startswith("at"):
+        c = dtype(np.sqrt(c))  # |f|^2 must stay below the bound
+        fn = lambda a, b: features.attention_transfer_loss(  # noqa: E731
+            a, b, mode=name[3:])
+        shape_s, shape_t = (n, 2, f, 2), (n, 3, f, 2)
+    else:
+        fn = FEATURE_LOSSES[name]
+        n = max(n, 2) if name == "rkd_distance_loss" else n
+        shape_s = (n, f)
+        shape_t = (n, f) if name in ("hint_loss", "cosine_loss") else (n, f + 1)
+    s = rng.uniform(0.5, 1.0, shape_s) * rng.choice([-1.0, 1.0], shape_s)  # no near-zero rows
+    t = rng.uniform(0.5, 1.0, shape_t) * rng.choice([-1.0, 1.0], shape_t)
+    if name == "pkt_loss":  # antipodal rows: P = 0, where the 1e-7 inside the log amplifies
+        for x in (s, t):      # eps / |x| (PKT's only departure from scale-freeness) by 1e7
+            u = x / np.linalg.norm(x, axis=1, keepdims=True)
+            assume((u @ u.T).min() > -0.99)
+    s, t = (s * 2.0**20).astype(dtype), (t * 2.0**20).astype(dtype)  # epsilons negligible
+    scale = dtype(c / dtype(2.0**20))
+    small = fn(s, t)
+    big = _no_warnings(lambda: fn(s * scale, t * scale))
+    power = 2 if name == "hint_loss" else 0
+    tol = 1e-3 if dtype == np.float32 else 1e-9
+    assert big.loss == pytest.approx(float(scale) ** power * small.loss, rel=tol, abs=1e-12)
+    want = small.grad.astype(np.float64) * float(scale) ** (power - 1)
+    natural = float(scale) ** (power - 1) * max(np.abs(small.grad).max(), 2.0**-20 * 1e-6)
+    assert np.abs(big.grad - want).max() <= 10 * tol * natural, name
 
 
 @pytest.mark.parametrize("p", [[[1e200, 0.5]], [[-0.5, 1.5]], [[np.nan, 0.5]], [[1.1, 0.0]]])
