@@ -231,6 +231,15 @@ def test_bad_step_and_tolerance_are_refused(kwargs, match):
         gradcheck.check_gradient(lambda v: float(np.sum(v)), np.ones(2), np.ones(2), **kwargs)
 
 
+def test_a_step_that_vanishes_is_refused():
+    f = lambda v: float(np.sum(v**2))  # noqa: E731
+    with pytest.raises(ValueError, match="'scale' parameter of numerical_gradient must be > 0 "
+                                         "where x is 0.*Got 0.0 with an entry x = 0 instead"):
+        gradcheck.check_gradient(f, np.array([1.0, 0.0]), np.array([2.0, 0.0]), scale=0.0)
+    assert gradcheck.check_gradient(f, np.array([1.0, -3.0]), np.array([2.0, -6.0]),
+                                    scale=0.0).ok  # a purely relative step is fine away from 0
+
+
 @pytest.mark.parametrize("x, match", [
     (np.zeros(0), "non-empty"), ([1.0, np.nan], "finite"), ([[1.0], [1.0, 2.0]], "rectangular"),
 ])

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minikd
 from minikd import cli
@@ -270,3 +272,38 @@ def test_evaluate_case_refuses_a_function_minikd_does_not_list_as_a_loss():
     for name in ("os_system", "LossGrad", "MLP", "fit", "kd_loss_kernel", "__import__"):
         with pytest.raises(ValueError, match="must name one of minikd's losses"):
             vectors.evaluate_case({"name": "x", "function": name, "inputs": {}, "params": {}})
+
+
+# ---------------------------------------------------------------- fuzz (hypothesis)
+
+_scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.text(max_size=4)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=20)
+_FIELDS = ("name", "function", "inputs", "params", "grad_wrt", "loss", "grad")
+
+
+@given(value=_json)
+def test_random_json_is_never_a_vectors_file(value):
+    with pytest.raises(ValueError):
+        vectors.parse_vectors(json.dumps(value))
+
+
+@given(index=st.integers(0, 74), field=st.sampled_from(_FIELDS), value=_json)
+def test_a_case_with_a_random_field_is_refused_or_fails(index, field, value):
+    """Whatever replaces one field of one golden case: a ValueError, or that case fails the
+    comparison, or the document is still the same document (a ValueError's only alternatives)."""
+    doc = json.loads(GOLDEN.read_text())
+    index = min(index, len(doc["cases"]) - 1)
+    case = doc["cases"][index]
+    before = json.dumps(case)
+    case[field] = value
+    try:
+        rows = vectors.compare_vectors(doc)
+    except ValueError:
+        return
+    row = rows[index]
+    passed = row["loss_error"] <= 1e-10 and row["grad_error"] <= 1e-10
+    assert not passed or field == "name" or json.dumps(case) == before, (field, value)

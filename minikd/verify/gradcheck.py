@@ -57,8 +57,13 @@ def _as_float64_copy(x, func):
 
 
 def _steps(x, h, scale, func):
-    """The per-element steps h (scale + |x_i|)."""
-    return check_positive(h, "h", func) * (check_nonnegative(scale, "scale", func) + np.abs(x))
+    """The per-element steps h (scale + |x_i|), all > 0 (a zero step divides 0 by 0)."""
+    steps = check_positive(h, "h", func) * (check_nonnegative(scale, "scale", func) + np.abs(x))
+    if not np.all(steps > 0):
+        raise param_error("scale", func, "> 0 where x is 0 (the step h (scale + |x_i|) must "
+                          "not vanish)", f"{scale!r} with an entry x = "
+                          f"{float(np.ravel(x)[np.argmin(np.ravel(steps))]):g}")
+    return steps
 
 
 def _loss_value(f, x, func):

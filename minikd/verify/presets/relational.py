@@ -78,12 +78,13 @@ def rkd_distance_kd_lib(student_features, teacher_features):
 
     With the N(N−1) off-diagonal distances :math:`d_{ij}` (all above the clamp's
     :math:`10^{-5}`, so ``s[s > 0]`` is every one of them), :math:`\mu' = \bar d + 10^{-7}`,
-    :math:`\psi = d / \mu'`, and :math:`g_{ij} = \ell'_\delta(\psi_{ij} - \psi^t_{ij}) / N^2`
+    :math:`\psi_s = d / \mu'` (the teacher's :math:`\psi_t` likewise), and
+    :math:`g_{ij} = \ell'_\delta(\psi_{s,ij} - \psi_{t,ij}) / N^2`
     the smooth-L1 slope over the :math:`N^2` entries:
 
     .. math::
 
-        L = \frac{1}{N^2} \sum_{ij} \ell_\delta(\psi_{ij} - \psi^t_{ij}), \qquad
+        L = \frac{1}{N^2} \sum_{ij} \ell_\delta(\psi_{s,ij} - \psi_{t,ij}), \qquad
         \bar d_{ij} = \frac{g_{ij}}{\mu'} - \frac{\sum_{kl} g_{kl} d_{kl}}{\mu'^2 N(N-1)},
 
         \frac{\partial L}{\partial s_i} = \sum_{j \ne i} (\bar d_{ij} + \bar d_{ji})
