@@ -119,6 +119,13 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["g.json"]
 
 
+def test_write_to_a_folder_says_so(tmp_path, capsys):
+    assert cli.main(["vectors", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{str(tmp_path)!r} is a folder; expected the path of the file to write" in err
+    assert not list(tmp_path.iterdir()) and len(err.strip().splitlines()) == 1
+
+
 def test_write_refuses_a_document_with_nan(tmp_path):
     doc = json.loads(GOLDEN.read_text())
     doc["cases"][0]["loss"] = float("nan")

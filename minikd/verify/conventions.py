@@ -115,7 +115,6 @@ def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, tempe
     pytorch_kldivloss_mean 0.252666
     kd_lib 0.167703
     """
-
     func = "kd_loss_as"
     check_choice(convention, "convention", func, tuple(CONVENTIONS["kd"]))
     T = check_temperature(temperature, func)
@@ -185,19 +184,18 @@ def at_loss_as(convention, student_maps, teacher_maps):
     torchdistill_paper 0.420401
     kd_lib 0.069039
     """
-
     func = "at_loss_as"
     check_choice(convention, "convention", func, tuple(CONVENTIONS["at"]))
     f_s, f_t = check_pair(student_maps, teacher_maps, func, names=("student_maps", "teacher_maps"),
                           match="rows", min_ndim=3, power=2.0)
-    same = f_s.shape[1:] if convention == "kd_lib" else f_s.shape[2:]
-    if (f_t.shape[1:] if convention == "kd_lib" else f_t.shape[2:]) != same:
-        spatial = ", ".join(map(str, f_s.shape[2:]))
-        channels = f"{f_s.shape[1]}" if convention == "kd_lib" else "C_t"
-        why = ("'kd_lib' flattens the channels, so the channel counts must match too"
-               if convention == "kd_lib" else "same spatial size as student_maps")
-        raise param_error("teacher_maps", func, f"an array of shape ({f_s.shape[0]}, {channels}, "
-                          f"{spatial}) ({why})", f"shape {f_t.shape}")
+    flat = convention == "kd_lib"  # it flattens the channels too: C_t must equal C_s
+    if f_t.shape[1 if flat else 2:] != f_s.shape[1 if flat else 2:]:
+        c_t = f_s.shape[1] if flat else "C_t"
+        shape = ", ".join(map(str, (f_s.shape[0], c_t) + f_s.shape[2:]))
+        why = ("'kd_lib' flattens the channels: the channel counts must match" if flat
+               else "the spatial size of student_maps")
+        raise param_error("teacher_maps", func, f"an array of shape ({shape}) ({why})",
+                          f"shape {f_t.shape}")
     return CONVENTIONS["at"][convention].kernel(f_s, f_t)
 
 
@@ -248,7 +246,6 @@ def rkd_loss_as(convention, student_features, teacher_features):
     rkd_author 0.330958
     kd_lib 0.100664
     """
-
     func = "rkd_loss_as"
     check_choice(convention, "convention", func, tuple(CONVENTIONS["rkd"]))
     names = ("student_features", "teacher_features")

@@ -281,6 +281,9 @@ def write_vectors(doc, path):
     check_document(doc, "the document")
     text = _dumps(doc)
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{os.fspath(path)!r} is a folder; expected the path of the file to "
+                         "write.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
