@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from minikd.losses import tokens
+from minikd.losses import mixtures, tokens, topk
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -89,7 +89,7 @@ def batch():
 def test_trl_current_with_labels(batch, beta, T):
     z_s, z_t, labels = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, torch.tensor(labels), beta=beta, temperature=T)
-    got = tokens.generalized_jsd(z_s, z_t, labels=labels, beta=beta, temperature=T,
+    got = mixtures.generalized_jsd(z_s, z_t, labels=labels, beta=beta, temperature=T,
                                  convention="trl", t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
@@ -100,7 +100,7 @@ def test_trl_current_with_labels(batch, beta, T):
 def test_trl_without_labels_before_and_after_pr_4105(batch, version, reduction):
     z_s, z_t, _ = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, beta=0.3, version=version)
-    got = tokens.generalized_jsd(z_s, z_t, beta=0.3, reduction=reduction, t2_scale=False)
+    got = mixtures.generalized_jsd(z_s, z_t, beta=0.3, reduction=reduction, t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
 
@@ -111,7 +111,7 @@ def test_trl_without_labels_before_and_after_pr_4105(batch, version, reduction):
 def test_trl_earlier_versions(batch, version, convention, beta):
     z_s, z_t, labels = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, torch.tensor(labels), beta=beta, version=version)
-    got = tokens.generalized_jsd(z_s, z_t, labels=labels, beta=beta, convention=convention,
+    got = mixtures.generalized_jsd(z_s, z_t, labels=labels, beta=beta, convention=convention,
                                  t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
@@ -122,8 +122,8 @@ def test_distillm_losses(batch):
     keep = labels != -100
     p = np.exp(z_t) / np.exp(z_t).sum(-1, keepdims=True)
     entropy = -(p * np.log(p)).sum(-1)[keep].mean()  # what the cross-entropy forms add
-    cases = [("skewed_forward_kl", tokens.skew_kl(z_s, z_t, alpha=0.1, labels=labels), entropy),
-             ("skewed_reverse_kl", tokens.skew_reverse_kl(z_s, z_t, alpha=0.1, labels=labels), 0),
+    cases = [("skewed_forward_kl", mixtures.skew_kl(z_s, z_t, alpha=0.1, labels=labels), entropy),
+             ("skewed_reverse_kl", mixtures.skew_reverse_kl(z_s, z_t, alpha=0.1, labels=labels), 0),
              ("forward_kl", tokens.forward_kl(z_s, z_t, labels=labels), entropy),
              ("reverse_kl", tokens.reverse_kl(z_s, z_t, labels=labels), 0)]
     for kind, got, offset in cases:
@@ -146,7 +146,7 @@ def test_topk_renorm_is_gather_then_log_softmax(batch):
         return kl[mask].sum() / mask.sum() * 4.0
 
     ref = torch_value_grad(gathered, z_s, vals, torch.tensor(idx), torch.tensor(labels))
-    got = tokens.topk_divergence(z_s, vals, idx, labels=labels, temperature=2.0)
+    got = topk.topk_divergence(z_s, vals, idx, labels=labels, temperature=2.0)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
 
