@@ -74,13 +74,20 @@ def problem(draw, elements=logit, max_v=5):
 # -- oracle 1: central finite differences -------------------------------------------------------
 
 def assert_fd(f, x, grad, T, name):
-    """Normwise error <= 1e-5, with two floors that finite differences cannot get below.
+    """Normwise error <= 1e-5, with the floors that central differences cannot get below.
 
     * Where the gradient is exactly zero (identical rows) the normwise error of 0 against a
       truncation-level 1e-9 is 1; there we ask |numeric| <= 1e-6 T (T: the gradient's scale).
-    * Central differences carry a rounding error of about eps F / h, F the size of the terms the
-      loss sums (|f|, T^2 and T max|x|); near saturation the gradient can be that small, so we
-      accept an absolute error of 100 eps F / h there.
+    * Rounding: central differences carry an error of about eps F / h, F the size of the terms
+      the loss sums (|f|, T^2 and T max|x|); near saturation the gradient can be that small, so
+      we accept an absolute error of 100 eps F / h there.
+    * Truncation: with step d the central difference is D(d) = f' + d^2 f3 / 6 + O(d^4), f3 the
+      third derivative. Where student and teacher nearly agree the gradient is tiny while f3 is
+      not, and the d^2 term exceeds 1e-5 of the gradient. We measure it, (D(2d) - D(d)) / 3 is
+      that term up to O(d^4), and accept twice it. Example (forward KL, renorm top-3 of
+      z_s = [3, 3, 3, 3] against z_t = [6.1e-5, 0, 0, 0], T = 0.05): f3 along z_i is T^2 / T^3
+      times the softmax's third cumulant p (1 - p)(1 - 2 p) = 2/27 at p = 1/3, so with
+      d = 1e-5 (T + 3) the term is d^2 / (6 T) 2/27 = 2.3e-10, against a gradient of 1.4e-5.
     """
     numeric = gradcheck.numerical_gradient(f, x, scale=T)
     if np.abs(grad).max() <= 1e-12 * T:
@@ -91,7 +98,32 @@ def assert_fd(f, x, grad, T, name):
     floor = 1e2 * np.finfo(np.float64).eps * (abs(f(x)) + T * T + T * np.abs(x).max()) / h_min
     err = np.abs(grad - numeric).max()
     bound = max(1e-5 * max(np.abs(grad).max(), np.abs(numeric).max()), floor)
+    if err > bound:  # measure the truncation term only when it could matter
+        wide = gradcheck.numerical_gradient(f, x, scale=T, h=2 * gradcheck.DEFAULT_H)
+        bound = max(bound, 2 * np.abs(wide - numeric).max() / 3)
     assert err <= bound, f"{name}: max error {err:.3e} > {bound:.3e}\n{grad}\n{numeric}"
+
+
+def test_fd_truncation_floor_explains_a_near_zero_gradient_and_still_catches_bugs():
+    # the falsifying example of the old two-floor check (see assert_fd), pinned
+    z_s, z_t, T = np.array([[[3.0, 3.0, 3.0, 3.0]]]), np.array([[[6.1e-5, 0.0, 0.0, 0.0]]]), 0.05
+    idx = np.array([[[0, 1, 2]]])
+    vals = np.take_along_axis(z_t, idx, -1)
+
+    def f(z):
+        return topk.topk_divergence(z, vals, idx, temperature=T).loss
+
+    grad = topk.topk_divergence(z_s, vals, idx, temperature=T).grad
+    errors = [np.abs(grad - gradcheck.numerical_gradient(f, z_s, scale=T, h=h)).max()
+              for h in (1e-5, 2e-5)]
+    expected = (1e-5 * (T + 3.0)) ** 2 / (6 * T) * 2 / 27  # d^2 f3 / 6 with f3 = (2/27) / T
+    assert errors[0] == pytest.approx(expected, rel=0.01)  # the error is the truncation term,
+    assert errors[1] == pytest.approx(4 * errors[0], rel=0.01)  # which scales as d^2,
+    assert errors[0] > 1e-5 * np.abs(grad).max()  # and beats the relative bound alone
+    assert_fd(f, z_s, grad, T, "pinned")
+    for wrong in (grad / T, -grad, grad[..., ::-1], 1.001 * grad):  # no T, sign, permuted, 0.1 %
+        with pytest.raises(AssertionError):
+            assert_fd(f, z_s, wrong, T, "wrong")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -125,9 +157,10 @@ def test_topk_gradient_matches_finite_differences(case, tail, data):
     k = data.draw(st.integers(1, v - 1))
     idx = np.argsort(-z_t, axis=-1)[..., :k]
     lp = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))  # teacher log-probs at T
-    vals = np.take_along_axis(lp if tail == "bucket" else z_t, idx, axis=-1)
+    kind = "log_probs" if tail == "bucket" else data.draw(st.sampled_from(["logits", "log_probs"]))
+    vals = np.take_along_axis(lp if kind == "log_probs" else z_t, idx, axis=-1)
     div, hp, conv = case
-    kw = dict(tail=tail, divergence=div, temperature=T, mask=mask,
+    kw = dict(tail=tail, values_kind=kind, divergence=div, temperature=T, mask=mask,
               **({hp: 0.3 if w is None else w} if hp else {}),
               **({"convention": conv} if conv else {}))
     grad = topk.topk_divergence(z_s, vals, idx, **kw).grad
@@ -164,14 +197,15 @@ def test_topk_matches_naive_twin(case, tail, data):
     idx = np.stack([np.random.default_rng(0).permutation(v)[:k]] * z_s.shape[1])[None]
     idx = np.broadcast_to(idx, z_s.shape[:-1] + (k,)).copy()
     lp = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))
-    vals = np.take_along_axis(lp if tail == "bucket" else z_t, idx, axis=-1)
+    kind = "log_probs" if tail == "bucket" else data.draw(st.sampled_from(["logits", "log_probs"]))
+    vals = np.take_along_axis(lp if kind == "log_probs" else z_t, idx, axis=-1)
     div, hp, conv = case
     ww = None if hp is None else (0.3 if w is None else w)
     loss, grad = topk.topk_divergence(
-        z_s, vals, idx, tail=tail, divergence=div, temperature=T, mask=mask, reduction=reduction,
-        **({hp: ww} if hp else {}), **({"convention": conv} if conv else {}))
+        z_s, vals, idx, tail=tail, values_kind=kind, divergence=div, temperature=T, mask=mask,
+        reduction=reduction, **({hp: ww} if hp else {}), **({"convention": conv} if conv else {}))
     loss_n, grad_n = naive.topk(z_s, vals, idx, div, tail=tail, w=ww, convention=conv, T=T,
-                                mask=mask, reduction=reduction)
+                                mask=mask, reduction=reduction, values_kind=kind)
     np.testing.assert_allclose(loss, loss_n, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(grad, grad_n, rtol=1e-9, atol=1e-12)
 
@@ -658,6 +692,24 @@ def test_docs_examples_print_what_the_page_says(capsys):
     for code, expected in blocks:
         exec(compile(code, str(DOC), "exec"), {})  # noqa: S102 - our own docs
         assert capsys.readouterr().out == expected
+
+
+def test_docs_name_log_2_as_minus_log_of_the_kept_mass():
+    # issue 14 item 26: the worked example's reverse-KL optimum is about log 2 because it is
+    # -log of the teacher's mass on the mode the student keeps, and each mode holds half of it
+    text = DOC.read_text()
+    assert "mass of the ignored mode" not in text
+    kept = re.search(r"^-log\(teacher mass on tokens 0\.\.9\) = ([0-9.]+)$", text, flags=re.M)
+    fitted = re.search(r"^reverse_kl +([0-9.]+) ", text, flags=re.M)
+    assert kept and fitted and abs(float(kept[1]) - float(fitted[1])) < 0.01
+    # the identity: p_s = p_t restricted to a set S gives KL(p_s || p_t) = -log p_t(S)
+    rng = np.random.default_rng(26)
+    z_t = rng.normal(size=(1, 9))
+    keep = np.arange(9) < 4
+    z_s = np.where(keep, z_t, z_t - 1e3)
+    p_t = np.exp(z_t) / np.exp(z_t).sum()
+    assert tokens.reverse_kl(z_s, z_t).loss == pytest.approx(-np.log(p_t[0, keep].sum()),
+                                                             rel=1e-12)
 
 
 # -- the core response losses on sequences (minikd.losses, (..., C) + mask) ----------------------

@@ -1,10 +1,11 @@
-"""minikd.tokens against the PyTorch expressions of TRL and DistiLLM, value and autograd gradient.
+"""The token losses against the PyTorch expressions of TRL and DistiLLM, value and autograd
+gradient.
 
 Optional: skipped without torch. The torch functions below restate, in float64, the formulas
-documented in minikd/tokens.py and docs/token_losses.md for each library version (TRL
-``GKDTrainer.generalized_jsd_loss`` before and after PR #3043 and PR #4105, the first
-log-space version, DistiLLM ``distillm/losses.py``); they are the twins the verification kit can
-turn into fixtures.
+documented in minikd/losses/{tokens,mixtures,topk}.py and docs/token_losses.md for each library
+version (TRL ``GKDTrainer.generalized_jsd_loss`` before and after PR #3043 and PR #4105, the
+first log-space version, DistiLLM ``distillm/losses.py``); they are the twins the verification
+kit can turn into fixtures.
 """
 
 import math
@@ -165,3 +166,25 @@ def test_reverse_kl_matches_kl_div_with_swapped_arguments(batch):
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
     assert math.isfinite(got.loss)
+
+
+def test_topk_renorm_with_log_probs_at_t_is_gather_then_renormalise(batch):
+    # values_kind="log_probs": the teacher's log-probabilities at T, renormalised as they are
+    z_s, z_t, labels = batch
+    idx = np.argsort(-z_t, axis=-1)[..., :4]
+    lp = torch.log_softmax(torch.tensor(z_t) / 2.5, dim=-1).numpy()
+    vals = np.take_along_axis(lp, idx, -1)
+
+    def gathered(s, v, i, y):
+        ls = torch.gather(F.log_softmax(s / 2.5, dim=-1), -1, i)
+        ls = ls - torch.logsumexp(ls, dim=-1, keepdim=True)
+        lt = v - torch.logsumexp(v, dim=-1, keepdim=True)
+        kl = F.kl_div(ls, lt, reduction="none", log_target=True).sum(-1)
+        mask = y != -100
+        return kl[mask].sum() / mask.sum()
+
+    ref = torch_value_grad(gathered, z_s, vals, torch.tensor(idx), torch.tensor(labels))
+    got = topk.topk_divergence(z_s, vals, idx, values_kind="log_probs", labels=labels,
+                               temperature=2.5, t2_scale=False)
+    assert got.loss == pytest.approx(ref[0], rel=1e-12)
+    np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)

@@ -56,7 +56,7 @@ def generalized_jsd(student_logits, teacher_logits, *, beta=0.5, convention="trl
     * ``"trl_legacy"`` (TRL from PR #2204 to PR #3043): :math:`m = \beta p_s + (1-\beta) p_t`
       with the same weights β on :math:`KL(p_t \| m)` and 1 − β on :math:`KL(p_s \| m)`, so
       reverse KL at β = 0 and forward KL at β = 1, continuous. Its mixture is ``"gkd"``'s at
-      1 − β, but its weights are not: it equals ``"gkd"`` (and ``js_distance``) only at β = 0.5.
+      1 − β, but its weights are not: it equals ``"gkd"`` only at β = 0.5.
     * ``"trl_logspace"`` (the first GKDTrainer, PR #1814, merged as ``85696aa6``):
       log-probabilities interpolated instead of probabilities,
       ``log m = beta log p_s + (1 - beta) log p_t``, which works out to
