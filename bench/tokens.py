@@ -5,12 +5,13 @@ allocates its output) and ``minikd.losses.softmax.log_softmax_kernel`` over it.
     python bench/tokens.py                # (512, 32000), about a minute
     python bench/tokens.py --rows 4096    # (4096, 32000), a larger batch
 
-Prints best-of-``--repeat`` wall times and each loss's ratio to an ``np.exp`` pass re-measured
-just before it (on a shared machine the load drifts between cases). Each row computes a value and
-its gradient (the whole ``LossGrad``) with the kernel the training floor calls per batch
-(``forward_kl_kernel``, ...: arguments already checked), without a mask and with a mask over
-80 % of the positions (as labels with ``ignore_index`` would give); one more row times the
-public ``forward_kl``, whose checks come on top of its kernel.
+Prints best-of-``--repeat`` CPU times of this process (``time.process_time``: steadier than wall
+time on a shared machine, and the same on an idle one, since NumPy's element-wise passes run on
+one thread) and each loss's ratio to an ``np.exp`` pass re-measured just before it. Each row
+computes a value and its gradient (the whole ``LossGrad``) with the kernel the training floor
+calls per batch (``forward_kl_kernel``, ...: arguments already checked), without a mask and with
+a mask over 80 % of the positions (as labels with ``ignore_index`` would give); one more row
+times the public ``forward_kl``, whose checks come on top of its kernel.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from minikd.losses.softmax import log_softmax_kernel
 def best_time(fn, repeat):
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     return best
 
 
@@ -73,7 +74,7 @@ def main(argv=None):
 
     t_exp = best_time(lambda: np.exp(z_s), args.repeat)
     t_lsm = best_time(lambda: log_softmax_kernel(z_s / 2.0), args.repeat)
-    print(f"(N·L, V) = {shape}, float32, T = 2, best of {args.repeat}")
+    print(f"(N·L, V) = {shape}, float32, T = 2, best of {args.repeat}, CPU time")
     print(f"baseline np.exp(z)                  {t_exp * 1e3:8.1f} ms")
     print(f"baseline log_softmax_kernel(z / T)  {t_lsm * 1e3:8.1f} ms")
     print("each ratio uses the np.exp baseline re-measured just before that loss (the machine's "

@@ -766,3 +766,18 @@ def test_core_losses_on_sequences_equal_the_selected_rows(name, reduction):
     none = fn(z_s, z_t, y if name in LABEL_TAKING else None, mask=np.zeros((2, 6), bool),
               reduction=reduction)
     assert none.loss == 0.0 and not none.grad.any()
+
+
+def test_bench_script_runs_every_kernel(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "tokens.py"
+    spec = importlib.util.spec_from_file_location("minikd_bench_tokens", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--rows", "6", "--vocab", "50", "--k", "4", "--repeat", "1"])
+    out = capsys.readouterr().out
+    for name in ("forward_kl", "reverse_kl", "generalized_jsd beta=0.5", "skew_kl alpha=0.1",
+                 "skew_reverse_kl alpha=0.1", "topk renorm k=4 +mask", "topk bucket k=4",
+                 "forward_kl (public: checks + kernel)"):
+        assert f"\n{name} " in out, name
