@@ -565,6 +565,21 @@ def test_topk_renorm_ignores_order_and_leaves_other_tokens_alone():
     assert c.loss == pytest.approx(a.loss, rel=1e-12)
 
 
+@pytest.mark.parametrize("tail, kind", [("renorm", "logits"), ("renorm", "log_probs"),
+                                        ("bucket", "log_probs")])
+def test_topk_float32_stays_float32_and_close(tail, kind):
+    z_s, z_t, lp = _teacher(v=40, seed=9)
+    idx = np.argsort(-z_t, axis=-1)[..., :5]
+    lp_t = z_t / 2 - np.log(np.exp(z_t / 2).sum(-1, keepdims=True))  # at T = 2
+    vals = np.take_along_axis(lp_t if kind == "log_probs" else z_t, idx, -1)
+    kw = dict(tail=tail, values_kind=kind, divergence="generalized_jsd", temperature=2.0)
+    lo = topk.topk_divergence(z_s.astype(np.float32), vals.astype(np.float32), idx, **kw)
+    hi = topk.topk_divergence(z_s, vals, idx, **kw)
+    assert lo.grad.dtype == np.float32
+    assert lo.loss == pytest.approx(hi.loss, rel=1e-4)
+    assert gradcheck.normwise_error(lo.grad, hi.grad) < 1e-4
+
+
 def test_topk_bucket_with_a_zero_tail_stays_finite():
     z_s, z_t, lp = _teacher(v=4, seed=4)
     idx = np.argsort(-z_t, axis=-1)  # K = V: the teacher's tail is exactly 0

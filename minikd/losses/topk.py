@@ -39,7 +39,6 @@ def topk_divergence_kernel(student_logits, topk_values, topk_indices, *, tail="r
     per_position = divergence_per_position(divergence, beta=beta, alpha=alpha,
                                            convention=convention)
     t2 = T**2 if t2_scale else 1.0  # Hinton et al. §2
-    grad = np.zeros_like(student_logits)  # (..., V)
     if tail == "renorm":  # both distributions renormalised over the K stored tokens
         z_k = np.take_along_axis(student_logits, topk_indices, axis=-1)  # (..., K)
         if values_kind == "logits":  # p_t = softmax(values / T), like p_s = softmax(z_k / T)
@@ -48,7 +47,8 @@ def topk_divergence_kernel(student_logits, topk_values, topk_indices, *, tail="r
             ell, du_k = per_position(z_k / T, topk_values, 1.0)  # d / d(z_k / T)
             dz_k = du_k / T
         loss, dz_k = reduce_positions(t2 * ell, t2 * dz_k, mask, reduction)  # "mean": / (M K)
-        np.put_along_axis(grad, topk_indices, dz_k, axis=-1)  # the other V - K get zero
+        grad = np.zeros_like(student_logits)  # (..., V): the other V - K tokens get zero
+        np.put_along_axis(grad, topk_indices, dz_k, axis=-1)
         return LossGrad(loss, grad)
     # bucket: K + 1 outcomes, the K stored tokens and "any other token"
     tiny = np.finfo(student_logits.dtype).tiny  # floor of a tail mass of exactly 0
