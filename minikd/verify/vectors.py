@@ -215,6 +215,11 @@ def _decode(value):
     return value
 
 
+# Version-1 files name the token losses' logits z_s and z_t, the parameters' names when the
+# files were written; the functions now call them student_logits and teacher_logits.
+_RENAMED_INPUTS = {"z_s": "student_logits", "z_t": "teacher_logits"}
+
+
 def evaluate_case(case):
     """Run minikd on one case: ``minikd.<function>(**inputs, **params)``.
 
@@ -234,7 +239,7 @@ def evaluate_case(case):
     if fn is None or not callable(fn) or case["function"].startswith("_"):
         raise ValueError(f"The 'function' of case {case.get('name')!r} must name a public "
                          f"minikd loss. Got {case['function']!r} instead.")
-    kwargs = {k: _decode(v) for k, v in case["inputs"].items()}
+    kwargs = {_RENAMED_INPUTS.get(k, k): _decode(v) for k, v in case["inputs"].items()}
     kwargs.update(case.get("params", {}))
     return fn(**kwargs)
 
