@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_labels",
     "check_logit_range",
     "check_mask",
+    "check_memory",
     "check_nonnegative",
     "check_positive",
     "check_pair",
@@ -227,13 +229,31 @@ def check_positive(value, name, func):
     return v
 
 
-def check_nonnegative(value, name, func):
-    """Return ``value`` as a float, or raise unless it is a finite real number >= 0."""
-    expected = "a float in the range [0, inf)"
+def check_nonnegative(value, name, func, *, high=math.inf):
+    """Return ``value`` as a float, or raise unless it is a finite real number in [0, high]."""
+    expected = f"a float in the range [0, {'inf)' if high == math.inf else f'{high:g}]'}"
     v = _as_real_scalar(value, name, func, expected)
-    if not (math.isfinite(v) and v >= 0):
+    if not (math.isfinite(v) and 0 <= v <= high):
         raise param_error(name, func, expected, repr(v))
     return v
+
+
+def memory_limit():
+    """The machine's physical memory in bytes (no single array may need more)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed budget
+        return 64 * 2**30
+
+
+def check_memory(nbytes, name, func, what):
+    """Raise ValueError, before anything is allocated, when ``nbytes`` (an estimate of what
+    parameter ``name`` asks for; ``what`` says what needs it) exceeds the machine's memory."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise param_error(name, func, f"a size whose {what} in this machine's "
+                          f"{limit / 2**30:,.1f} GiB", f"one needing about "
+                          f"{nbytes / 2**30:,.1f} GiB")
 
 
 def check_unit_interval(value, name, func):
