@@ -598,7 +598,7 @@ def token_cases(rng):
     labels = labels.tolist()
     mask = (rng.random((n, length)) < 0.8).tolist()
     mask[0][0] = True
-    pair = {"z_s": zs, "z_t": zt}
+    pair = {"student_logits": zs, "teacher_logits": zt}
     out = []
     for T, t2 in ((1.0, False), (2.0, True), (0.7, True)):
         tag = f"T={T:g}" + ("" if t2 else "-no-T2")
@@ -631,11 +631,11 @@ def token_cases(rng):
         lp = zt_arr / T - np.log(np.exp(zt_arr / T).sum(-1, keepdims=True))
         top_lp = np.take_along_axis(lp, idx, axis=-1)
         out.append(_case(f"topk_divergence/renorm/T={T:g}", "topk_divergence",
-                         {"z_s": zs, "topk_values": top_logits.tolist(),
+                         {"student_logits": zs, "topk_values": top_logits.tolist(),
                           "topk_indices": idx.tolist(), "labels": labels},
                          {"tail": "renorm", "temperature": T}))
         out.append(_case(f"topk_divergence/bucket/T={T:g}", "topk_divergence",
-                         {"z_s": zs, "topk_values": top_lp.tolist(),
+                         {"student_logits": zs, "topk_values": top_lp.tolist(),
                           "topk_indices": idx.tolist(), "labels": labels},
                          {"tail": "bucket", "temperature": T}))
     return out
