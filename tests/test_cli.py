@@ -164,9 +164,7 @@ def test_gradcheck_command_passes_on_every_public_loss(capsys):
     data = json.loads(out)
     assert status == 0, err
     assert data["failed"] == 0
-    skipped = [r["loss"] for r in data["rows"] if r["status"] == "skip"]
-    assert skipped == [], f"losses with no input recipe in selfcheck.gradcheck_losses: {skipped}"
-    assert {r["loss"] for r in data["rows"]} == set(selfcheck.discover_losses())
+    assert {r["loss"] for r in data["rows"]} == {c.name for c in selfcheck.SELF_CHECKS}
 
 
 def _kd_like(student_logits, teacher_logits, *, temperature=1.0, broken=False):
@@ -186,13 +184,14 @@ def test_gradcheck_reports_a_broken_gradient_as_failed(capsys, monkeypatch):
     def good_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature)
 
-    monkeypatch.setattr(selfcheck, "discover_losses",
-                        lambda: {"broken_loss": broken_loss, "good_loss": good_loss})
+    monkeypatch.setattr(selfcheck, "SELF_CHECKS", (
+        selfcheck.SelfCheck("broken_loss", broken_loss, selfcheck.logit_pair, selfcheck.soft),
+        selfcheck.SelfCheck("good_loss", good_loss, selfcheck.logit_pair, selfcheck.soft)))
     status, out, _ = run_main(["gradcheck", "--t", "2", "4"], capsys)
     assert status == 1
     lines = [line for line in out.splitlines() if line.startswith(("broken", "good"))]
     assert [line.split()[-1] for line in lines] == ["FAIL", "FAIL", "pass", "pass"]
-    assert "2 passed, 2 failed, 0 skipped" in out
+    assert "2 passed, 2 failed" in out
 
 
 def test_gradcheck_at_t1_cannot_see_a_missing_factor_of_t():
@@ -200,17 +199,18 @@ def test_gradcheck_at_t1_cannot_see_a_missing_factor_of_t():
     def broken_loss(student_logits, teacher_logits, *, temperature=1.0):
         return _kd_like(student_logits, teacher_logits, temperature=temperature, broken=True)
 
-    rows = selfcheck.gradcheck_losses(temperatures=[1.0, 3.0], losses={"b": broken_loss},
-                                        rng=0)
+    check = selfcheck.SelfCheck("b", broken_loss, selfcheck.logit_pair, selfcheck.soft)
+    rows = selfcheck.gradcheck_losses(temperatures=[1.0, 3.0], checks=[check], rng=0)
     assert [r["status"] for r in rows] == ["pass", "FAIL"]
 
 
-def test_gradcheck_skips_a_signature_it_cannot_feed():
-    def odd_loss(a_string):
+def test_gradcheck_reports_a_loss_that_raises_as_failed():
+    def odd_loss(a_string, *args):
         raise TypeError("needs a string")
 
-    rows = selfcheck.gradcheck_losses(losses={"odd_loss": odd_loss}, rng=0)
-    assert [r["status"] for r in rows] == ["skip"]
+    check = selfcheck.SelfCheck("odd_loss", odd_loss, selfcheck.logit_pair, None)
+    rows = selfcheck.gradcheck_losses(checks=[check], rng=0)
+    assert [r["status"] for r in rows] == ["FAIL"] and "needs a string" in rows[0]["detail"]
 
 
 # -- the experiment commands (tiny runs in a subprocess with one BLAS thread) --------------------
