@@ -445,3 +445,89 @@ def test_cli_bad_arguments_and_unreadable_files(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="minikd diagnose")
     cli_diagnose.add_arguments(parser)
     assert all(a.help for a in parser._actions)
+
+
+# ---------------------------------------------------------------- the docs page, with PyTorch
+
+def _fenced_blocks(text):
+    """[(language, first line, code)] of every fenced block of a Markdown page, in order."""
+    blocks, lang, start, body = [], None, 0, []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("```"):
+            if lang is None:
+                lang, start, body = line[3:].strip() or "plain", i + 1, []
+            else:
+                blocks.append((lang, start, "\n".join(body)))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    return blocks
+
+
+def test_docs_page_prints_what_it_shows(capsys):
+    """docs/diagnose.md: each python block, run in order, prints the text block that follows."""
+    blocks = _fenced_blocks((DOCS / "diagnose.md").read_text(encoding="utf-8"))
+    namespace, checked = {"__name__": "docs_diagnose"}, 0
+    for k, (lang, line, code) in enumerate(blocks):
+        if lang != "python":
+            continue
+        exec(compile(code, f"docs/diagnose.md:{line}", "exec"), namespace)  # noqa: S102
+        out = capsys.readouterr().out
+        if k + 1 < len(blocks) and blocks[k + 1][0] == "text":
+            assert out.rstrip("\n") == blocks[k + 1][2], f"docs/diagnose.md:{line}"
+            checked += 1
+    assert checked == 4
+
+
+def test_docs_catalog_table_lists_every_bug():
+    text = (DOCS / "diagnose.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1].strip().strip("`") for line in text.splitlines()
+            if line.startswith("| `")]
+    assert rows == ISSUE_NAMES
+
+
+def test_docs_pytorch_blocks_name_the_bug_with_the_gradient(capsys):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from torch.nn import functional as F  # noqa: N812
+
+    blocks = _fenced_blocks((DOCS / "diagnose.md").read_text(encoding="utf-8"))
+    namespace = {"__name__": "docs_diagnose", "torch": torch, "nn": nn, "F": F}
+    first_torch = [k for k, b in enumerate(blocks) if b[0] == "python-torch"][:2]
+    for k, (lang, line, code) in enumerate(blocks):
+        if lang == "python" or k in first_torch:  # the repository's loss, then its gradient
+            exec(compile(code, f"docs/diagnose.md:{line}", "exec"), namespace)  # noqa: S102
+    assert "\nreduction_mean True True\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ISSUE_NAMES)
+def test_pytorch_spelling_of_each_bug_computes_it(name):
+    torch = pytest.importorskip("torch")
+    from torch.nn import functional as F  # noqa: N812
+
+    alpha = 0.7 if name == "alpha_swapped" else None
+    x = minikd.diagnose_inputs(rng=5, alpha=alpha)
+    variant = {v.name: v for v in catalog(alpha is not None)}[name]
+    zs = torch.tensor(x["student_logits"], requires_grad=True)
+    ns = {"F": F, "torch": torch, "z_s": zs, "z_t": torch.tensor(x["teacher_logits"]),
+          "y": torch.tensor(x["labels"]), "T": x["temperature"], "alpha": alpha}
+    loss = eval(variant.code, ns)  # noqa: S307 - the catalog's PyTorch line is the test
+    if loss.requires_grad:
+        loss.backward()
+    grad = np.zeros_like(x["student_logits"]) if zs.grad is None else zs.grad.numpy()
+    assert (zs.grad is None) == (name == "teacher_vs_teacher")  # no gradient reaches z_s
+    mine = variant.loss(x["student_logits"], x["teacher_logits"], x["labels"],
+                        x["temperature"], alpha)
+    assert loss.item() == pytest.approx(mine.loss, rel=1e-12, abs=1e-14)
+    assert np.abs(grad - mine.grad).max() <= 1e-12 * max(np.abs(mine.grad).max(), 1.0)
+    fix = minikd.diagnose(x["student_logits"], x["teacher_logits"], x["labels"],
+                          temperature=x["temperature"], alpha=alpha, loss=1.0)[0].fix
+    ns["z_s"] = torch.tensor(x["student_logits"])
+    exec(fix, ns)  # noqa: S102 - the fix line computes minikd's loss
+    assert ns["loss"].item() == pytest.approx(mine.loss if name == "correct" else minikd.
+                                              distillation_loss(x["student_logits"],
+                                                                x["teacher_logits"],
+                                                                x["labels"], temperature=x[
+                                                                    "temperature"],
+                                                                alpha=alpha or 1.0).loss,
+                                              rel=1e-12)

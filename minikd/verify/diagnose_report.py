@@ -14,9 +14,14 @@ _RERUN = ("run your loss on minikd.diagnose_inputs() (or the file of `minikd dia
           "--make-inputs inputs.npz`) and diagnose again")
 
 
+def _error(e):
+    """An error for people: below 1e-12 it is round-off, whose digits mean nothing."""
+    return "<1e-12" if e < 1e-12 else f"{e:.1e}"
+
+
 def _errors(m):
-    grad = "" if m.grad_error is None else f", gradient error {m.grad_error:.1e}"
-    return f"value error {m.value_error:.1e}{grad}"
+    grad = "" if m.grad_error is None else f", gradient error {_error(m.grad_error)}"
+    return f"value error {_error(m.value_error)}{grad}"
 
 
 def _candidate(m, indent="  "):
@@ -49,8 +54,8 @@ def _separators(hits):
 def _table(matches, top):
     rows = [("variant", "value", "value error", "grad error", "match")]
     for m in matches[:top]:
-        grad = "-" if m.grad_error is None else f"{m.grad_error:.1e}"
-        rows.append((m.name, f"{m.value:.6g}", f"{m.value_error:.1e}", grad,
+        grad = "-" if m.grad_error is None else _error(m.grad_error)
+        rows.append((m.name, f"{m.value:.6g}", _error(m.value_error), grad,
                      "yes" if m.matched else ""))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
