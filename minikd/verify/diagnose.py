@@ -117,7 +117,9 @@ def _groups_and_ties(variants, results, floors, inputs, matched, tol):
     leader = list(range(len(variants)))
     for j in range(len(variants)):
         for i in range(j):
-            if leader[i] == i and distance(results[i], results[j], floors) <= ROUNDOFF and all(
+            a, b = results[i], results[j]
+            if leader[i] == i and value_error(a.loss, b.loss, floors[0]) <= ROUNDOFF and (
+                    distance(a, b, floors) <= ROUNDOFF) and all(
                     distance(r[i], r[j], f) <= ROUNDOFF for _, r, f in probed()):
                 leader[j] = i
                 break

@@ -149,7 +149,7 @@ _BUGS = [
         "is C = {C} times too small (on (N, C) logits the same number as reduction='mean').",
         f"{_KL.format(r=repr('sum'))} * T**2 / z_s.numel()",
         "facebookresearch/deit #116 and #61 (the authors: kept on purpose, it reproduces the "
-        "legacy KLDivLoss averaging; batchmean gave slightly lower or similar accuracy)"),
+        "legacy KLDivLoss averaging; batchmean gave 'slightly lower/similar performance')"),
     Variant(
         "missing_t2", _blended(dv.soft_missing_t2),
         "No T² factor: the soft term and its gradient are T² = {T2:g} times too small, so the "

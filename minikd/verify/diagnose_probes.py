@@ -29,6 +29,7 @@ __all__ = ["MIN_SEPARATION", "ROUNDOFF", "diagnose_inputs", "probes", "random_lo
 MIN_SEPARATION = 0.01  # diagnose_inputs: every two different variants differ by this much
 ROUNDOFF = 1e-9  # two variants closer than this on every input tried are the same formula
 PROBE_SEED = 20260516  # the fixed seed of the probes' random logits
+PROBE_ROWS = 8  # the probes change the first rows of the user's batch only
 
 
 def random_logits(rng, n_samples, n_classes, temperature, *, clip_row=True):
@@ -170,9 +171,14 @@ def probes(inputs, *, with_default=True):
     In order: another temperature; another alpha (when one is given); one or two more rows
     (copies of row 0); other random logits of the same shape (none clipped); a student
     probability below 1e-7 in row 0; and, with ``with_default``, the inputs of
-    ``diagnose_inputs(PROBE_SEED)``. Deterministic (a fixed seed).
+    ``diagnose_inputs(PROBE_SEED)``. Only the first ``PROBE_ROWS`` rows of a larger batch are
+    kept (a tie that a probe breaks on them is broken, and it keeps a large batch cheap).
+    Deterministic (a fixed seed).
     """
-    x = inputs
+    n_user = inputs.student_logits.shape[0]
+    x = inputs._replace(student_logits=inputs.student_logits[:PROBE_ROWS],
+                        teacher_logits=inputs.teacher_logits[:PROBE_ROWS],
+                        labels=None if inputs.labels is None else inputs.labels[:PROBE_ROWS])
     N, C = x.student_logits.shape
     T = x.temperature
     T2 = 3.0 if abs(math.log(T / 3.0)) > 0.2 else 5.5
@@ -182,7 +188,7 @@ def probes(inputs, *, with_default=True):
         out.append((f"an alpha other than {x.alpha:g} (e.g. {a2:g})", x._replace(alpha=a2)))
     extra = 2 if N + 1 == C else 1  # copies of row 0: only the batch size changes
     rows = list(range(N)) + [0] * extra
-    out.append((f"a batch of another size than N = {N} (e.g. N = {N + extra})",
+    out.append((f"a batch of another size than N = {n_user} (e.g. one more row)",
                 x._replace(student_logits=x.student_logits[rows],
                            teacher_logits=x.teacher_logits[rows],
                            labels=None if x.labels is None else x.labels[rows])))
