@@ -532,3 +532,28 @@ def test_pytorch_spelling_of_each_bug_computes_it(name):
                                                                     "temperature"],
                                                                 alpha=alpha or 1.0).loss,
                                               rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+def test_float32_pytorch_bugs_are_named_uniquely():
+    """The catalog's PyTorch lines run in float32 (PyTorch's default) are still named alone."""
+    torch = pytest.importorskip("torch")
+    from torch.nn import functional as F  # noqa: N812
+
+    x = minikd.diagnose_inputs(rng=11, alpha=None)
+    worst = 0.0
+    for name in [n for n in ISSUE_NAMES if n != "alpha_swapped"]:
+        variant = {v.name: v for v in catalog(False)}[name]
+        zs = torch.tensor(x["student_logits"], dtype=torch.float32, requires_grad=True)
+        ns = {"F": F, "torch": torch, "z_s": zs, "T": x["temperature"],
+              "z_t": torch.tensor(x["teacher_logits"], dtype=torch.float32)}
+        loss = eval(variant.code, ns)  # noqa: S307
+        if loss.requires_grad:
+            loss.backward()
+        grad = np.zeros((5, 7)) if zs.grad is None else zs.grad.numpy()
+        matches = minikd.diagnose(x["student_logits"], x["teacher_logits"],
+                                  temperature=x["temperature"], loss=loss.item(), grad=grad)
+        assert name in (matches[0].name, *matches[0].same_as), name
+        assert sum(m.matched for m in matches) == 1, name
+        worst = max(worst, matches[0].value_error, matches[0].grad_error)
+    assert worst < 1e-4  # float32 round-off, ten times below the default tolerance at least
