@@ -15,7 +15,7 @@ Run: python examples/07_diagnose_a_kd_loss.py
 import numpy as np
 
 import minikd
-from minikd.verify.diagnose import format_diagnosis
+from minikd.verify.diagnosis import format_diagnosis
 
 SEED = 0  # the seed of diagnose_inputs: N = 5 rows, C = 7 classes, T = 3
 

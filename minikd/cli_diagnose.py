@@ -11,7 +11,7 @@ Two steps, both through ``.npz`` files (``numpy.savez``, read with ``allow_pickl
 ``alpha`` NaN (or absent, or ``--soft-only``) means the loss is the soft term alone. Exit status: 0
 when a variant matches, 1 when none does, 2 for a bad argument or file (one line on stderr). No
 math here: :func:`minikd.diagnose`, :func:`minikd.diagnose_inputs` and
-:func:`minikd.verify.diagnose.format_diagnosis` do the work.
+:func:`minikd.verify.diagnosis.format_diagnosis` do the work.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import zipfile
 
 import numpy as np
 
-from .verify.diagnose import DEFAULT_TOL, diagnose, diagnose_inputs, format_diagnosis
+from .verify.diagnosis import DEFAULT_TOL, diagnose, diagnose_inputs, format_diagnosis
 
 __all__ = ["add_arguments", "run"]
 

@@ -1,7 +1,7 @@
 """Naive twins of the diagnose catalog: every KD-loss variant as a loop, from its formula.
 
 Each variant is written one row and one class at a time in Python floats, from the formula in its
-docstring (``minikd/verify/diagnose_variants.py``) or, for the library presets, from the library
+docstring (``minikd/verify/diagnosis/variants.py``) or, for the library presets, from the library
 code quoted in ``minikd/verify/kd_presets.py``; nothing here calls minikd. Where the variants'
 closed-form gradients are short (``T (p_s - p_t) / N`` and its cousins) the twin loops over that
 formula; where they are not (probabilities as input, the reversed KL, KD_Lib's MSE, Keras'

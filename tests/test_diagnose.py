@@ -31,9 +31,10 @@ from naive_variants import NAMES, naive_loss
 
 import minikd
 from minikd import cli_diagnose, gradcheck
-from minikd.verify import diagnose_catalog, diagnose_probes
-from minikd.verify.diagnose import format_diagnosis
-from minikd.verify.diagnose_catalog import catalog
+from minikd.verify.diagnosis import catalog as diagnose_catalog
+from minikd.verify.diagnosis import format_diagnosis
+from minikd.verify.diagnosis import probes as diagnose_probes
+from minikd.verify.diagnosis.catalog import catalog
 
 ISSUE_NAMES = ["correct", "reduction_mean", "reduction_sum", "numel_norm", "missing_t2",
                "t_not_t2", "probs_as_input", "reversed_kl", "student_t1", "teacher_t1",
@@ -337,8 +338,7 @@ def test_bad_input_is_a_clear_error(kwargs, exc, message):
 
 
 def test_doctests_of_the_diagnose_modules():
-    # minikd.verify.diagnose is the function (the package re-exports it); the module is here:
-    diagnose_module = importlib.import_module("minikd.verify.diagnose")
+    diagnose_module = importlib.import_module("minikd.verify.diagnosis.match")
     for module in (diagnose_module, diagnose_probes, diagnose_catalog):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__

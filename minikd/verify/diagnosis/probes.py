@@ -1,6 +1,6 @@
 r"""Inputs that tell KD-loss variants apart: :func:`diagnose_inputs`, and the probes of a tie.
 
-Two variants of :mod:`minikd.verify.diagnose_catalog` can give the same number on some inputs and
+Two variants of :mod:`minikd.verify.diagnosis.catalog` can give the same number on some inputs and
 not on others: at T = 1 a missing :math:`T^2` is invisible, at alpha = 0.5 swapped weights are,
 with one row ``reduction='sum'`` is ``'batchmean'``, and Keras' clipping to
 :math:`[10^{-7}, 1]` changes nothing until a probability falls below :math:`10^{-7}`.
@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from .._validation import check_int, check_temperature, check_unit_interval, param_error
-from .diagnose_catalog import Inputs, catalog, distance, error_floors, evaluate, value_error
+from ..._validation import check_int, check_temperature, check_unit_interval, param_error
+from .catalog import Inputs, catalog, distance, error_floors, evaluate, value_error
 
 __all__ = ["MIN_SEPARATION", "ROUNDOFF", "diagnose_inputs", "probes", "random_logits"]
 

@@ -1,7 +1,7 @@
 r"""Diagnose a KD loss that disagrees: which known bug, or which library convention, it computes.
 
 :func:`diagnose` takes the logits a user fed to their own KD loss and the number (and, better, the
-gradient) it returned, computes every variant of :func:`minikd.verify.diagnose_catalog.catalog` in
+gradient) it returned, computes every variant of :func:`minikd.verify.diagnosis.catalog.catalog` in
 float64 with its closed-form gradient, and ranks them by how well they match:
 
 .. math::
@@ -10,12 +10,12 @@ float64 with its closed-form gradient, and ranks them by how well they match:
     e_{\text{grad}} = \frac{\max_i |g_{u,i} - g_{v,i}|}{\max(\|g_u\|_\infty, \|g_v\|_\infty, f_g)}
 
 for the user's value :math:`u` and gradient :math:`g_u` against a variant's :math:`v`, :math:`g_v`,
-with the floors of :func:`minikd.verify.diagnose_catalog.error_floors` (a thousandth of the
+with the floors of :func:`minikd.verify.diagnosis.catalog.error_floors` (a thousandth of the
 natural size of a KD loss and of its gradient), which keep a correct loss of 0 from turning
 round-off into a relative error of 1.
 
 Variants that agree on the user's inputs *and* on every probe of
-:func:`minikd.verify.diagnose_probes.probes` (another T, another alpha, another batch size, a
+:func:`minikd.verify.diagnosis.probes.probes` (another T, another alpha, another batch size, a
 probability Keras clips, other logits) are the same formula: one match, ``same_as`` the others.
 Variants that agree on the user's inputs only are a *tie*, and each names the first probe that
 separates them. :func:`minikd.diagnose_inputs` draws inputs without ties.
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import (
+from ..._validation import (
     as_float_array,
     as_labels,
     check_fraction,
@@ -37,7 +37,7 @@ from .._validation import (
     check_unit_interval,
     param_error,
 )
-from .diagnose_catalog import (
+from .catalog import (
     Inputs,
     catalog,
     correct_code,
@@ -47,8 +47,8 @@ from .diagnose_catalog import (
     grad_error,
     value_error,
 )
-from .diagnose_probes import ROUNDOFF, diagnose_inputs, probes
-from .diagnose_report import format_diagnosis
+from .probes import ROUNDOFF, diagnose_inputs, probes
+from .report import format_diagnosis
 
 __all__ = ["DEFAULT_TOL", "Match", "diagnose", "diagnose_inputs", "format_diagnosis"]
 
@@ -174,7 +174,7 @@ def diagnose(student_logits, teacher_logits, labels=None, *, temperature, alpha=
             + \frac{1 - \alpha}{N} (p_s - e_y)
 
     is the correct loss (without ``alpha``, the soft term alone: :math:`\alpha = 1`). Every
-    variant of the catalog (:mod:`minikd.verify.diagnose_catalog`: ``correct``,
+    variant of the catalog (:mod:`minikd.verify.diagnosis.catalog`: ``correct``,
     ``reduction_mean``, ``reduction_sum``, ``numel_norm``, ``missing_t2``, ``t_not_t2``,
     ``probs_as_input``, ``reversed_kl``, ``student_t1``, ``teacher_t1``, ``ce_not_kl``,
     ``teacher_vs_teacher``, ``alpha_swapped`` and each :func:`minikd.kd_loss_as` preset) is

@@ -4,7 +4,7 @@ Every function here is one *soft term* :math:`S` of the KD loss, written the way
 library convention writes it, with the same signature as minikd's kernels: ``(student_logits,
 teacher_logits, *, temperature)`` on checked float64 arrays of shape (N, C), returning a
 :class:`minikd.LossGrad` ``(S, dS/dz_s)``. :func:`with_hard_term` adds the hard cross-entropy of the
-blend. The catalog in :mod:`minikd.verify.diagnose_catalog` names them; :func:`minikd.diagnose`
+blend. The catalog in :mod:`minikd.verify.diagnosis.catalog` names them; :func:`minikd.diagnose`
 compares a user's number with each.
 
 Notation: :math:`p^T = \mathrm{softmax}(z / T)` row by row, :math:`N` rows, :math:`C` classes,
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..losses.reduction import LossGrad
-from ..losses.response import cross_entropy_per_position, kl_per_position
-from ..losses.softmax import log_softmax_kernel
+from ...losses.reduction import LossGrad
+from ...losses.response import cross_entropy_per_position, kl_per_position
+from ...losses.softmax import log_softmax_kernel
 
 __all__ = [
     "soft_ce_not_kl",

@@ -1,9 +1,9 @@
 """The verdict of :func:`minikd.diagnose` as text: what matched, why, and the line to change.
 
-:func:`format_diagnosis` turns the ranked list of :class:`minikd.verify.diagnose.Match` into the
-report ``minikd diagnose`` prints: one match (the variant, its explanation, its public report,
-the code as written and the fix), a tie (the candidates and the inputs that would separate
-them), or no match (the closest few); then a table of the best ranked variants.
+:func:`format_diagnosis` turns the ranked list of :class:`minikd.verify.diagnosis.match.Match`
+into the report ``minikd diagnose`` prints: one match (the variant, its explanation, its public
+report, the code as written and the fix), a tie (the candidates and the inputs that would
+separate them), or no match (the closest few); then a table of the best ranked variants.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""The catalog behind :func:`minikd.diagnose`: every KD loss a user's code may compute, by name.
 
-Each :class:`Variant` is one full loss (the soft term of :mod:`minikd.verify.diagnose_variants`,
+Each :class:`Variant` is one full loss (the soft term of :mod:`minikd.verify.diagnosis.variants`,
 blended with the hard cross-entropy when ``alpha`` is given), with a one-line explanation, its
 PyTorch spelling and the public report it comes from. Three kinds:
 
@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import diagnose_variants as dv
-from .conventions import CONVENTIONS, kd_loss_as
+from ..conventions import CONVENTIONS, kd_loss_as
+from . import variants as dv
 
 __all__ = [
     "FLOOR",
