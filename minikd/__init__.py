@@ -71,6 +71,7 @@ from .training import Distiller, History, NonFiniteLossError, distill, fit, trai
 
 # -- verification: gradcheck, library conventions, golden vectors --
 from .verify import CONVENTIONS, Convention, at_loss_as, gradcheck, kd_loss_as, rkd_loss_as, vectors
+from .verify import diagnose, diagnose_inputs
 
 # -- experiments: minikd.data.* (data sets and transfer-set tools) --
 from .experiments import data

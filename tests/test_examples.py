@@ -46,6 +46,13 @@ EXPECTED = {
         "shift chosen on a validation split", "shift matching the class prior",
         "that is dark knowledge",
     ],
+    "07_diagnose_a_kd_loss.py": [
+        # .mean(1) averages the C = 7 per-class KL terms where the KL sums them: exactly C
+        "kd_loss / yours = 7.0000   (C = 7 classes)",
+        "verdict: reduction_mean",
+        "fix:   loss = F.kl_div(F.log_softmax(z_s / T, dim=1), F.softmax(z_t / T, dim=1), "
+        "reduction='batchmean') * T**2",
+    ],
     "token_distillation.py": [
         # lengths 8 + 6 + 5 + 3 = 22 real tokens of 4 x 8 positions
         "positions selected: 22 of 32",
