@@ -135,12 +135,13 @@ def cosine_loss_kernel(student_hidden, teacher_hidden):
     b = np.maximum(np.abs(teacher_hidden).max(axis=1, keepdims=True), 1.0)  # (N, 1)
     s, t = student_hidden / a, teacher_hidden / b  # (N, F)
     N = len(s)
-    dot = (s * t).sum(axis=1, keepdims=True)  # (N, 1)
-    ss = (s**2).sum(axis=1, keepdims=True) + COSINE_EPS / a**2  # (N, 1) ||s_n||² + eps, / a²
-    tt = (t**2).sum(axis=1, keepdims=True) + COSINE_EPS / b**2  # (N, 1)
-    cos = dot / np.sqrt(ss * tt)  # (N, 1) c_n: the scales cancel
+    dot = np.einsum("nf,nf->n", s, t)[:, None]  # (N, 1) <s_n, t_n>
+    ss = np.einsum("nf,nf->n", s, s)[:, None] + COSINE_EPS / a**2  # (N, 1) ||s_n||² + eps, / a²
+    tt = np.einsum("nf,nf->n", t, t)[:, None] + COSINE_EPS / b**2  # (N, 1)
+    D = np.sqrt(ss * tt)  # (N, 1)
+    cos = dot / D  # (N, 1) c_n: the scales cancel
     loss = float((1.0 - cos).mean())
-    grad = -(t / np.sqrt(ss * tt) - cos * s / ss) / (N * a)  # (N, F), 1/a from s / a
+    grad = (cos * s / ss - t / D) / (N * a)  # (N, F), 1/a from s / a
     return LossGrad(loss, grad)
 
 
