@@ -7,14 +7,7 @@ DistilBERT's cosine, attention transfer) and ``relations`` (RKD, SP, PKT).
 """
 
 from .dkd import dkd_loss
-from .features import (
-    attention_transfer_loss,
-    cosine_loss,
-    hint_loss,
-    init_regressor,
-    regressor_backward,
-    regressor_forward,
-)
+from .features import attention_transfer_loss, cosine_loss, hint_loss
 from .mixtures import generalized_jsd, skew_kl, skew_reverse_kl
 from .reduction import LossGrad
 from .relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss

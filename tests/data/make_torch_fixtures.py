@@ -641,15 +641,20 @@ def token_cases(rng):
     return out
 
 
+def _relation(fn):
+    """minikd's keywords (student_features, teacher_features) to the (s, t) of the code above."""
+    return lambda student_features, teacher_features: fn(student_features, teacher_features)
+
+
 TORCH = {
     **TORCH_TOKENS,
     "hint_loss": t_hint_loss,
     "cosine_loss": t_cosine_loss,
     "attention_transfer_loss": t_attention_transfer_loss,
-    "rkd_distance_loss": t_rkd_distance_loss,
-    "rkd_angle_loss": t_rkd_angle_loss,
-    "sp_loss": t_sp_loss,
-    "pkt_loss": t_pkt_loss,
+    "rkd_distance_loss": _relation(t_rkd_distance_loss),
+    "rkd_angle_loss": _relation(t_rkd_angle_loss),
+    "sp_loss": _relation(t_sp_loss),
+    "pkt_loss": _relation(t_pkt_loss),
     "at_loss_as": t_at_loss_as,
     "rkd_loss_as": t_rkd_loss_as,
     "cross_entropy": t_cross_entropy,
@@ -762,10 +767,11 @@ def feature_cases(rng):
                          {"student_maps": f_s, "teacher_maps": f_t}, {"convention": conv}))
     s, t = feats(6, 4), feats(6, 7)
     for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        out.append(_case(fn, fn, {"s": s, "t": t}))
+        out.append(_case(fn, fn, {"student_features": s, "teacher_features": t}))
     s_small, t_small = feats(3, 2), feats(3, 5)
     for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        out.append(_case(f"{fn}/N=3", fn, {"s": s_small, "t": t_small}))
+        out.append(_case(f"{fn}/N=3", fn,
+                         {"student_features": s_small, "teacher_features": t_small}))
     for conv in ("repdistiller", "mdistiller", "rkd_author", "torchdistill", "kd_lib"):
         out.append(_case(f"rkd_loss_as/{conv}", "rkd_loss_as",
                          {"student_features": s, "teacher_features": t}, {"convention": conv}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...losses.reduction import LossGrad
-from ...losses.relations import _pdist, _smooth_l1, rkd_angle_loss, rkd_distance_loss
+from ...losses.relations import pairwise_distances, rkd_angle_loss, rkd_distance_loss, smooth_l1
 from .convention import KD_LIB, MDISTILLER, REPDISTILLER, TORCHDISTILL, Convention, by_name
 
 __all__ = ["KD_LIB_RKD_CLAMP", "KD_LIB_RKD_MEAN_EPS", "RKD_PRESETS"]
@@ -93,11 +93,11 @@ def rkd_distance_kd_lib(student_features, teacher_features):
     s = student_features
     n = s.shape[0]
     m = n * (n - 1)  # the off-diagonal entries
-    d_t, _ = _pdist(teacher_features, clamp=KD_LIB_RKD_CLAMP)  # (N, N)
+    d_t, _ = pairwise_distances(teacher_features, clamp=KD_LIB_RKD_CLAMP)  # (N, N)
     psi_t = d_t / (d_t.sum() / m + KD_LIB_RKD_MEAN_EPS)  # (N, N)
-    d, active = _pdist(s, clamp=KD_LIB_RKD_CLAMP)  # (N, N)
+    d, active = pairwise_distances(s, clamp=KD_LIB_RKD_CLAMP)  # (N, N)
     mu = d.sum() / m + KD_LIB_RKD_MEAN_EPS
-    value, slope = _smooth_l1(d / mu - psi_t)  # (N, N)
+    value, slope = smooth_l1(d / mu - psi_t)  # (N, N)
     g = slope / (n * n)  # (N, N)
     dd = g / mu - np.sum(g * d) / (mu * mu * m)  # d L / d d_ij, (N, N)
     a = np.divide(dd, d, out=np.zeros_like(dd), where=active)  # (N, N)
