@@ -173,8 +173,8 @@ def test_sgd_unbounded_but_finite_update_is_taken():
 
 
 def test_adam_refuses_when_the_second_moment_overflows():
-    # g = 1e20 in float32: g^2 = inf, so v' = inf while Delta = m' / inf = 0 is finite. Taking
-    # the step would leave v = inf for good (every later update of that entry would be 0).
+    # g = 1e21 in float32: v' = 1e-3 g^2 = 1e39 = inf, while Delta = m' / inf = 0 is finite.
+    # Taking the step would leave v = inf for good (every later update of that entry would be 0).
     params = {"w": np.array([1.0, -1.0], np.float32)}
     twin = {"w": params["w"].copy()}
     opt, undisturbed = Adam(params, lr=0.01), Adam(twin, lr=0.01)
@@ -184,7 +184,7 @@ def test_adam_refuses_when_the_second_moment_overflows():
     before = {"w": params["w"].copy()}, {k: v.copy() for k, v in opt.m.items()}, \
         {k: v.copy() for k, v in opt.v.items()}
     with pytest.raises(NonFiniteUpdateError, match=r"\['w'\] or Adam's state"):
-        opt.step({"w": np.array([1e20, 0.5], np.float32)})
+        opt.step({"w": np.array([1e21, 0.5], np.float32)})
     assert opt.t == 1
     for now, then in zip((params, opt.m, opt.v), before, strict=True):
         np.testing.assert_array_equal(now["w"], then["w"])

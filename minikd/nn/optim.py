@@ -1,38 +1,180 @@
-r"""Optimizers (SGD, Adam, AdamW): in-place updates of a ``params`` dict from its ``grads``.
+r"""Optimizers (SGD, Adam, AdamW): per-parameter update rules, all-or-nothing steps.
 
 An optimizer holds a reference to a ``params`` dict and updates its arrays in place from a
 ``grads`` dict with the same keys (a subset is fine: missing keys and their state are left alone).
-Update rules follow PyTorch's ``torch.optim`` (SGD with ``dampening=0``; Adam and AdamW of
-Kingma & Ba 2015, Algorithm 1, and Loshchilov & Hutter 2019, Algorithm 2).
+Each class writes its rule in ``_update``, a few lines per parameter as in the papers, and
+PyTorch's ``torch.optim`` semantics (SGD with ``dampening=0``; Adam and AdamW of Kingma & Ba 2015,
+Algorithm 1, and Loshchilov & Hutter 2019, Algorithm 2).
 
-A step is refused, and changes nothing, when the update or the optimizer's new state would hold
-NaN or inf (a NaN or inf gradient included): :class:`NonFiniteUpdateError` is raised and the
-parameters, the step count and the state are as before, so the next finite step is the one an
-undisturbed optimizer would take. How (compute the candidate state and update, check, then
-commit by swapping buffers) is in :mod:`minikd._optimizer`; each class here writes its rule,
-in ``_compute``, as a candidate state in ``part.next`` and an update :math:`\Delta = s\,u`.
+A step is all or nothing. :meth:`Optimizer.step` builds every parameter's new value and new state
+as fresh arrays, checks them, and only then assigns them: when one of them would hold NaN or inf
+(a NaN or inf gradient included), :class:`NonFiniteUpdateError` is raised and the parameters, the
+step count and the state are as before, so the next finite step is the one an undisturbed
+optimizer would take. Overflow on the way is what the check looks for, so it prints no
+RuntimeWarning.
 
-The learning-rate schedules and :func:`clip_grad_norm` are in :mod:`minikd.schedules`
+The learning-rate schedules and :func:`clip_grad_norm` are in :mod:`minikd.nn.schedules`
 (re-exported here).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
-from ._optimizer import NonFiniteUpdateError, _Optimizer
 from .schedules import CosineSchedule, StepSchedule, clip_grad_norm  # re-exported
 
 __all__ = ["SGD", "Adam", "AdamW", "CosineSchedule", "NonFiniteUpdateError", "Optimizer",
            "StepSchedule", "clip_grad_norm"]
 
-Optimizer = _Optimizer  # the public base class: minikd's optimizers refuse non-finite steps
+
+class NonFiniteUpdateError(ArithmeticError):
+    """An optimizer step would have made a parameter or the optimizer's state NaN or inf; nothing
+    was changed."""
 
 
-class SGD(_Optimizer):
+class Optimizer:
+    """The shared step: check the gradients, build every new value, check it, assign it.
+
+    Subclasses set ``state_names`` (the arrays kept per parameter, e.g. ``("m", "v")``) and write
+    ``_update(theta, g, state, t)``: the new parameter value and a dict of its new state, as
+    fresh arrays, from the parameter ``theta``, its gradient ``g``, its current ``state`` (zeros
+    before its first step) and the step number ``t`` (1 for the first step). ``_update`` reads,
+    never writes, its arguments.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The arrays updated in place.
+    lr : float
+        The learning rate (settable; schedules set it).
+    t : int
+        The number of completed steps.
+    state : dict of str to dict of str to ndarray
+        ``state[key][name]``: the state array ``name`` of parameter ``key``.
+    """
+
+    state_names = ()
+
+    def __init__(self, params, lr):
+        if not isinstance(params, dict) or not params:
+            raise param_error("params", type(self).__name__, "a non-empty dict of str to float "
+                              "arrays", type(params).__name__, TypeError)
+        self.params = params
+        for key in params:
+            self._check_param(key)
+        self.lr = lr
+        self.t = 0
+        self.state = {key: self._zero_state(p) for key, p in params.items()}
+
+    @property
+    def lr(self):
+        """The learning rate (settable; schedules set it)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = check_nonnegative(value, "lr", type(self).__name__)
+
+    def step(self, grads):
+        r"""Update the parameters in place from ``grads``, all or nothing.
+
+        Parameters
+        ----------
+        grads : dict of str to array_like
+            The gradients of some or all parameters, each shaped like its parameter (converted
+            to its dtype).
+
+        Raises
+        ------
+        NonFiniteUpdateError
+            When a new parameter value or state would hold NaN or inf; nothing is changed.
+        """
+        grads = self._check_grads(grads)
+        t = self.t + 1
+        with np.errstate(all="ignore"):  # overflow, inf - inf, x / 0: what is checked below
+            new = {key: self._update(self.params[key], g, self._state_of(key), t)
+                   for key, g in grads.items()}
+        bad = [key for key, (theta, state) in new.items()
+               if not (np.isfinite(theta).all() and all(np.isfinite(s).all()
+                                                        for s in state.values()))]
+        if bad:
+            self._refuse(bad, grads, t)
+        for key, (theta, state) in new.items():
+            self.params[key][...] = theta
+            self.state[key] = state
+        self.t = t
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _zero_state(self, theta):
+        return {name: np.zeros_like(theta) for name in self.state_names}
+
+    def _state_of(self, key):
+        """The state of ``params[key]``: zeros if it is new, or was replaced by another shape or
+        dtype (a parameter replaced by one of the same shape and dtype keeps its state)."""
+        theta, state = self.params[key], self.state.get(key)
+        if state is None or any(s.shape != theta.shape or s.dtype != theta.dtype
+                                for s in state.values()):
+            state = self.state[key] = self._zero_state(theta)
+        return state
+
+    def _check_param(self, key):
+        name, p = type(self).__name__, self.params[key]
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            what = f"dtype {p.dtype}" if isinstance(p, np.ndarray) else type(p).__name__
+            raise param_error("params", name, "a dict of float ndarrays",
+                              f"{what} at key {key!r}", TypeError)
+        if not p.flags.writeable:
+            raise param_error("params", name, "a dict of writeable arrays (updated in place)",
+                              f"a read-only array at key {key!r}", TypeError)
+
+    def _check_grads(self, grads):
+        """``grads`` as arrays of their parameters' dtypes; every parameter they name checked."""
+        func = f"{type(self).__name__}.step"
+        if not isinstance(grads, dict):
+            raise param_error("grads", func, "a dict of arrays keyed like params",
+                              type(grads).__name__, TypeError)
+        checked = {}
+        for key, g in grads.items():
+            p = self.params.get(key)
+            if p is None:
+                raise param_error("grads", func, f"keys of params {list(self.params)}",
+                                  f"key {key!r}")
+            if not (isinstance(p, np.ndarray) and p.dtype.kind == "f" and p.flags.writeable):
+                self._check_param(key)  # raises
+            if not isinstance(g, np.ndarray):
+                try:
+                    g = np.asarray(g)
+                except (ValueError, TypeError) as err:  # a ragged nested list
+                    raise param_error("grads", func, "arrays shaped like params",
+                                      f"a ragged sequence at key {key!r}", TypeError) from err
+            if g.shape != p.shape:
+                raise param_error("grads", func, "arrays shaped like params",
+                                  f"key {key!r} with shape {g.shape} (params: {p.shape})")
+            if g.dtype != p.dtype:
+                if g.dtype.kind not in "fiu":
+                    raise param_error("grads", func, "real (float or int) arrays",
+                                      f"dtype {g.dtype} at key {key!r}", TypeError)
+                with np.errstate(over="ignore"):  # beyond the dtype's range: inf, refused
+                    g = g.astype(p.dtype)
+            checked[key] = g
+        return checked
+
+    def _refuse(self, bad, grads, t):
+        name = type(self).__name__
+        bad_grads = [key for key, g in grads.items() if not np.isfinite(g).all()]
+        why = f" (non-finite gradient(s) {bad_grads})" if bad_grads else ""
+        state = f" or {name}'s state for them" if self.state_names else ""
+        raise NonFiniteUpdateError(
+            f"{name} step {t} (lr={self.lr:g}) would make parameter(s) {bad}{state} "
+            f"non-finite{why}; no parameter or optimizer state was changed.")
+
+    def _update(self, theta, g, state, t):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
     r"""Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
 
     .. math::
@@ -67,58 +209,48 @@ class SGD(_Optimizer):
     array([ 0.71, -2.29])
     """
 
-    _name = "SGD"
-
     def __init__(self, params, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         self.momentum = check_fraction(momentum, "momentum", "SGD")
         self.nesterov = check_bool(nesterov, "nesterov", "SGD")
         if self.nesterov and self.momentum == 0.0:
             raise param_error("nesterov", "SGD", "False when momentum is 0", "True")
         self.weight_decay = check_nonnegative(weight_decay, "weight_decay", "SGD")
-        self._state_names = ("velocity",) if self.momentum else ()
+        self.state_names = ("velocity",) if self.momentum else ()
         super().__init__(params, lr)
 
     @property
     def velocity(self):
-        """The momentum buffers v, a dict keyed like ``params`` (read it again after a step)."""
-        if not self.momentum:
-            return {key: np.zeros_like(p) for key, p in self.params.items()}
-        return self._state("velocity")
+        """The momentum buffers v, a dict keyed like ``params`` (zeros without momentum)."""
+        return {key: self._state_of(key)["velocity"] if self.momentum else np.zeros_like(p)
+                for key, p in self.params.items()}
 
-    def _compute(self, part, grads, t):
-        mu, delta = self.momentum, part.delta
+    def _update(self, theta, g, state, t):
+        mu, lr = self.momentum, self.lr
+        if self.weight_decay:
+            g = g + self.weight_decay * theta  # g' = g + lambda theta
         if not mu:
-            for key in part.keys:
-                np.multiply(self._decayed(part, key, grads[key]), self.lr, out=delta.at[key])
-            return "delta", 1.0  # Delta = lr g'
-        v = part.next["velocity"]
-        np.multiply(part.state["velocity"].whole, mu, out=v.whole)  # mu v, every key at once
-        for key in part.keys:
-            g = self._decayed(part, key, grads[key])
-            v.at[key] += g  # v' = mu v + g'
-            if self.nesterov:
-                np.multiply(v.at[key], mu, out=delta.at[key])
-                delta.at[key] += g  # g' + mu v'
-        return ("delta" if self.nesterov else "velocity"), self.lr  # Delta = lr (...) or lr v'
+            return theta - lr * g, {}
+        v = mu * state["velocity"] + g  # v <- mu v + g'
+        return theta - lr * (g + mu * v if self.nesterov else v), {"velocity": v}
 
 
-class Adam(_Optimizer):
+class Adam(Optimizer):
     r"""Adam (Kingma & Ba 2015, Algorithm 1), with optional L2 weight decay in the gradient.
 
     .. math::
 
         g' = g + \lambda\theta,\quad m \leftarrow \beta_1 m + (1 - \beta_1) g',\quad
         v \leftarrow \beta_2 v + (1 - \beta_2) g'^2,\\
-        \theta \leftarrow \theta - \frac{\eta}{1 - \beta_1^t}\,
-        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}
-
-    (PyTorch's arrangement of the bias corrections, so ``eps`` means the same thing.)
+        \hat m = \frac{m}{1 - \beta_1^t},\quad \hat v = \frac{v}{1 - \beta_2^t},\quad
+        \theta \leftarrow \theta - \eta\,\frac{\hat m}{\sqrt{\hat v} + \epsilon}
 
     Parameters
     ----------
     params : dict of str to ndarray
     lr : float, default 1e-3
+        :math:`\eta` (the paper's :math:`\alpha`).
     betas : tuple of float, default (0.9, 0.999)
+        :math:`(\beta_1, \beta_2)`, each in [0, 1).
     eps : float, default 1e-8
     weight_decay : float, default 0.0
         L2 penalty :math:`\lambda` added to the gradient (use :class:`AdamW` for decoupled decay).
@@ -132,13 +264,10 @@ class Adam(_Optimizer):
     array([0.9])
     """
 
-    _name = "Adam"
-    _state_names = ("m", "v")
-    _checked_states = ("v",)  # g'^2 can overflow to inf while Delta = m / inf = 0
-    _decoupled = False
+    state_names = ("m", "v")
 
     def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        func = self._name
+        func = type(self).__name__
         try:
             b1, b2 = betas
         except (TypeError, ValueError) as err:
@@ -151,39 +280,23 @@ class Adam(_Optimizer):
 
     @property
     def m(self):
-        """First-moment estimates, a dict keyed like ``params`` (read it again after a step)."""
-        return self._state("m")
+        """First-moment estimates, a dict keyed like ``params``."""
+        return {key: self._state_of(key)["m"] for key in self.params}
 
     @property
     def v(self):
-        """Second-moment estimates, a dict keyed like ``params`` (read it again after a step)."""
-        return self._state("v")
+        """Second-moment estimates, a dict keyed like ``params``."""
+        return {key: self._state_of(key)["v"] for key in self.params}
 
-    def _compute(self, part, grads, t):
+    def _update(self, theta, g, state, t):
         b1, b2 = self.betas
-        m, v, ratio = part.next["m"], part.next["v"], part.delta
-        for key in part.keys:
-            g = grads[key] if self._decoupled else self._decayed(part, key, grads[key])
-            np.multiply(g, 1.0 - b1, out=m.at[key])
-            np.multiply(g, g, out=v.at[key])
-        m, v, r = m.whole, v.whole, ratio.whole
-        np.multiply(part.state["m"].whole, b1, out=r)
-        m += r  # m' = b1 m + (1 - b1) g'
-        v *= 1.0 - b2
-        np.multiply(part.state["v"].whole, b2, out=r)
-        v += r  # v' = b2 v + (1 - b2) g'^2
-        np.sqrt(v, out=r)
-        r *= 1.0 / math.sqrt(1.0 - b2 ** t)
-        r += self.eps  # sqrt(v' / (1 - b2^t)) + eps
-        np.divide(m, r, out=r)
-        bc1 = 1.0 - b1 ** t
-        if self._decoupled and self.weight_decay:
-            # theta (1 - lr lambda) - lr / bc1 r = theta - lr / bc1 (r + bc1 lambda theta)
-            for key in part.keys:
-                decay = part.tmp.at[key]
-                np.multiply(self.params[key], bc1 * self.weight_decay, out=decay)
-                ratio.at[key] += decay
-        return "delta", self.lr / bc1
+        if self.weight_decay:
+            g = g + self.weight_decay * theta  # g' = g + lambda theta
+        m = b1 * state["m"] + (1 - b1) * g  # m <- b1 m + (1 - b1) g'
+        v = b2 * state["v"] + (1 - b2) * g * g  # v <- b2 v + (1 - b2) g'^2
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        return theta - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v}
 
 
 class AdamW(Adam):
@@ -191,10 +304,12 @@ class AdamW(Adam):
 
     .. math::
 
-        \theta \leftarrow \theta\,(1 - \eta\lambda) - \frac{\eta}{1 - \beta_1^t}\,
-        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}
+        m, v, \hat m, \hat v \text{ as in Adam from the raw gradient } g, \qquad
+        \theta \leftarrow \theta - \eta\,\Big(\frac{\hat m}{\sqrt{\hat v} + \epsilon}
+        + \lambda\theta\Big)
 
-    with :math:`m, v` as in :class:`Adam` computed from the raw gradient g.
+    (PyTorch's form, :math:`\theta (1 - \eta\lambda) - \eta \hat m / (\sqrt{\hat v} + \epsilon)`;
+    the paper's schedule multiplier :math:`\eta_t` is the learning rate a schedule sets.)
 
     Parameters
     ----------
@@ -214,8 +329,14 @@ class AdamW(Adam):
     array([0.85])
     """
 
-    _name = "AdamW"
-    _decoupled = True
-
     def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _update(self, theta, g, state, t):
+        b1, b2 = self.betas
+        m = b1 * state["m"] + (1 - b1) * g  # m <- b1 m + (1 - b1) g
+        v = b2 * state["v"] + (1 - b2) * g * g  # v <- b2 v + (1 - b2) g^2
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        decayed = theta * (1 - self.lr * self.weight_decay)  # theta (1 - lr lambda)
+        return decayed - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v}

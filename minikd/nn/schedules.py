@@ -55,10 +55,14 @@ def clip_grad_norm(grads, max_norm):
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise param_error("grads", "clip_grad_norm", "a dict of float ndarrays",
                               f"{type(g).__name__} at key {key!r}", TypeError)
+        if not g.flags.writeable:
+            raise param_error("grads", "clip_grad_norm", "a dict of writeable arrays (scaled "
+                              "in place)", f"a read-only array at key {key!r}", TypeError)
     squares = 0.0
     for g in grads.values():
         flat = g.reshape(-1)
-        sq = float(np.dot(flat, flat))
+        with np.errstate(over="ignore"):  # a float32 overflow is redone in float64 below
+            sq = float(np.dot(flat, flat))
         if math.isinf(sq) and np.isfinite(flat).all():  # float32 overflow of a finite norm
             sq = float(np.linalg.norm(flat.astype(np.float64))) ** 2
         squares += sq
