@@ -65,14 +65,14 @@ class ForwardCache(NamedTuple):
     Attributes
     ----------
     inputs : list of ndarray
-        ``inputs[k]`` is the input of linear layer k+1: the batch x (N, D) for k = 0, then the
-        (dropped-out) hidden activations (N, H_k).
+        ``inputs[k - 1]`` is the input :math:`\tilde h_{k-1}` of linear layer k: the batch x
+        (N, D) for k = 1, then the (dropped-out) hidden activations (N, H_{k-1}).
     hidden : list of ndarray
-        ``hidden[i]`` is hidden layer i's activation :math:`h_{i+1} = \sigma(a_{i+1})` of shape
-        (N, H_i), *before* dropout, i = 0 .. len(sizes) - 3. Feature and relation distillation
+        ``hidden[k - 1]`` is hidden layer k's activation :math:`h_k = \sigma(a_k)` of shape
+        (N, H_k), *before* dropout, k = 1 .. len(sizes) - 2. Feature and relation distillation
         read these.
     masks : list of (ndarray or None)
-        The scaled dropout mask of each hidden layer (None when dropout was off).
+        ``masks[k - 1]``, the scaled dropout mask :math:`m_k` (None when dropout was off).
     """
 
     inputs: list
@@ -191,7 +191,7 @@ class MLP:
         -------
         logits : ndarray of shape (N, C)
         cache : ForwardCache
-            ``cache.hidden[i]`` is hidden layer i+1's activation (N, H_{i+1}), before dropout.
+            ``cache.hidden[k - 1]`` is hidden layer k's activation (N, H_k), before dropout.
 
         Raises
         ------
@@ -236,10 +236,11 @@ class MLP:
             :math:`\partial L / \partial z`.
         cache : ForwardCache
             From :meth:`forward` on the same batch.
-        dhidden : dict of int to array_like of shape (N, H_{i+1}), optional
-            Extra upstream gradient :math:`\partial L / \partial h_{i+1}` on ``cache.hidden[i]``
-            (the pre-dropout activation), added to what flows down from the layer above:
-            this is how a feature or relation loss on a hidden layer reaches the weights below.
+        dhidden : dict of int to array_like of shape (N, H_k), optional
+            ``dhidden[k - 1]`` is a feature loss's own gradient
+            :math:`\partial L_\text{feat} / \partial h_k` on ``cache.hidden[k - 1]`` (the
+            pre-dropout activation), added to what flows down from the layer above: this is how
+            a feature or relation loss on a hidden layer reaches the weights below.
 
         Returns
         -------

@@ -116,7 +116,7 @@ class Optimizer:
         theta, state = self.params[key], self.state.get(key)
         if state is None or any(s.shape != theta.shape or s.dtype != theta.dtype
                                 for s in state.values()):
-            state = self.state[key] = self._zero_state(theta)
+            return self._zero_state(theta)  # stored by the step that uses it
         return state
 
     def _check_param(self, key):
