@@ -19,6 +19,8 @@ The learning-rate schedules and :func:`clip_grad_norm` are in :mod:`minikd.nn.sc
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validation import check_bool, check_fraction, check_nonnegative, check_positive, param_error
@@ -244,6 +246,10 @@ class Adam(Optimizer):
         \hat m = \frac{m}{1 - \beta_1^t},\quad \hat v = \frac{v}{1 - \beta_2^t},\quad
         \theta \leftarrow \theta - \eta\,\frac{\hat m}{\sqrt{\hat v} + \epsilon}
 
+    :math:`\sqrt{\hat v}` is computed as :math:`\sqrt v / \sqrt{1 - \beta_2^t}` (PyTorch's
+    arrangement): the same number, but :math:`\hat v` itself overflows float32 where :math:`v`
+    does not (:math:`g = 10^{20}`).
+
     Parameters
     ----------
     params : dict of str to ndarray
@@ -289,14 +295,19 @@ class Adam(Optimizer):
         return {key: self._state_of(key)["v"] for key in self.params}
 
     def _update(self, theta, g, state, t):
-        b1, b2 = self.betas
         if self.weight_decay:
             g = g + self.weight_decay * theta  # g' = g + lambda theta
-        m = b1 * state["m"] + (1 - b1) * g  # m <- b1 m + (1 - b1) g'
-        v = b2 * state["v"] + (1 - b2) * g * g  # v <- b2 v + (1 - b2) g'^2
+        step, state = self._adam_step(g, state, t)
+        return theta - step, state
+
+    def _adam_step(self, g, state, t):
+        """The step lr m_hat / (sqrt(v_hat) + eps) and the new moments, from the gradient g."""
+        b1, b2 = self.betas
+        m = b1 * state["m"] + (1 - b1) * g  # m <- b1 m + (1 - b1) g
+        v = b2 * state["v"] + (1 - b2) * g * g  # v <- b2 v + (1 - b2) g^2
         m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        return theta - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v}
+        sqrt_v_hat = np.sqrt(v) / math.sqrt(1 - b2**t)  # v_hat itself can overflow where v does not
+        return self.lr * m_hat / (sqrt_v_hat + self.eps), {"m": m, "v": v}
 
 
 class AdamW(Adam):
@@ -333,10 +344,5 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _update(self, theta, g, state, t):
-        b1, b2 = self.betas
-        m = b1 * state["m"] + (1 - b1) * g  # m <- b1 m + (1 - b1) g
-        v = b2 * state["v"] + (1 - b2) * g * g  # v <- b2 v + (1 - b2) g^2
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        decayed = theta * (1 - self.lr * self.weight_decay)  # theta (1 - lr lambda)
-        return decayed - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v}
+        step, state = self._adam_step(g, state, t)  # from the raw gradient
+        return theta * (1 - self.lr * self.weight_decay) - step, state  # decoupled decay
