@@ -234,9 +234,10 @@ def _read_archive(cls, archive, rng, bad):
                   f"unexpected {extra}")
     for key, shape in shapes.items():
         _, stored_shape, stored_dtype = headers[key]
-        if stored_shape != shape or stored_dtype != dtype:
-            raise bad(f"array '{key}' has shape {stored_shape} and dtype {stored_dtype}; sizes "
-                      f"{sizes} and dtype {dtype_name} need {shape} and {dtype}")
+        if stored_shape != shape:
+            raise bad(f"array '{key}' has shape {stored_shape}; sizes {sizes} need {shape}")
+        if stored_dtype != dtype:
+            raise bad(f"array '{key}' has dtype {stored_dtype}; the file says {dtype_name}")
     try:  # checks the memory the parameters need before allocating them
         model = cls(sizes, activation=str(meta["activation"][()]),
                     dropout=float(meta["dropout"]), dtype=dtype, rng=rng)
