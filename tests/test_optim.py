@@ -358,3 +358,13 @@ def test_a_float64_gradient_beyond_float32_is_a_refused_step_not_a_warning():
         with pytest.raises(NonFiniteUpdateError, match="non-finite gradient"):
             SGD(params, lr=0.1).step({"w": np.array([1e39, 1.0])})
     np.testing.assert_array_equal(params["w"], [1.0, 1.0])
+
+
+def test_clip_grad_norm_of_finite_gradients_whose_squares_overflow_float64():
+    # fuzz: a 1.3e154 entry made the norm inf (a RuntimeWarning, no clipping)
+    grads = {"a": np.array([3e200, 0.0]), "b": np.array([4e200])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clip_grad_norm(grads, 1.0) == pytest.approx(5e200, rel=1e-12)
+    np.testing.assert_allclose(grads["a"], [0.6, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(grads["b"], [0.8], rtol=1e-12)

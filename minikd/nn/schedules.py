@@ -58,15 +58,16 @@ def clip_grad_norm(grads, max_norm):
         if not g.flags.writeable:
             raise param_error("grads", "clip_grad_norm", "a dict of writeable arrays (scaled "
                               "in place)", f"a read-only array at key {key!r}", TypeError)
-    squares = 0.0
+    total = 0.0
     for g in grads.values():
         flat = g.reshape(-1)
-        with np.errstate(over="ignore"):  # a float32 overflow is redone in float64 below
-            sq = float(np.dot(flat, flat))
-        if math.isinf(sq) and np.isfinite(flat).all():  # float32 overflow of a finite norm
-            sq = float(np.linalg.norm(flat.astype(np.float64))) ** 2
-        squares += sq
-    total = math.sqrt(squares)
+        with np.errstate(over="ignore"):  # an overflow of a finite norm is redone below
+            norm = math.sqrt(float(np.dot(flat, flat)))  # ||g_k||
+        if math.isinf(norm) and np.isfinite(flat).all():  # ||g_k|| = s ||g_k / s||, s = max|g|
+            scale = float(np.abs(flat).max())
+            scaled = flat.astype(np.float64) / scale
+            norm = scale * math.sqrt(float(np.dot(scaled, scaled)))
+        total = math.hypot(total, norm)  # sqrt(total^2 + ||g_k||^2), without overflow
     if math.isfinite(total):
         coef = max_norm / (total + 1e-6)
         if coef < 1.0:
