@@ -170,6 +170,10 @@ def test_overflowing_update_is_refused():
     (lambda: SGD({"w": np.ones(2)}, lr=0.1).step([np.ones(2)]), TypeError),
     (lambda: clip_grad_norm({"w": np.ones(2)}, 0.0), ValueError),
     (lambda: StepSchedule(0.1, step_size=0), ValueError),
+    (lambda: StepSchedule(0.1, step_size=1, gamma=1e60), ValueError),  # fuzz: OverflowError
+    (lambda: StepSchedule(0.1, step_size=1)(None), TypeError),  # fuzz: int(None)
+    (lambda: StepSchedule(0.1, step_size=1)(-1), ValueError),
+    (lambda: CosineSchedule(0.1, total=3)(2.5), TypeError),
     (lambda: CosineSchedule(0.1, total=0), ValueError),
 ])
 def test_bad_hyperparameters_raise_clear_errors(call, exc):
