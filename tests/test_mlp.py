@@ -417,3 +417,29 @@ def test_a_batch_beyond_memory_is_refused_before_the_forward_pass():
     with pytest.raises(ValueError, match=r"'x' parameter of MLP.forward must be a size whose "
                                          r"arrays fit in this machine's memory"):
         model.forward(x)
+
+
+@pytest.mark.parametrize("call", ["forward", "backward", "predict", "predict_proba", "save"])
+@pytest.mark.parametrize("key, value, message", [
+    ("W1", np.ones((4, 3), np.float32), r"params\['W1'\] of dtype float32 and shape \(4, 3\)"),
+    ("b1", np.ones(4), r"params\['b1'\] of dtype float64"),
+    ("W2", [[1.0]], r"params\['W2'\] a list"),
+    ("W3", np.ones((2, 2), np.float32), r"the keys \['W1', 'b1', 'W2', 'b2', 'W3'\]"),
+    ("W1", np.full((3, 4), np.nan, np.float32), r"must be finite. Got NaN or inf in \['W1'\]"),
+])
+def test_replaced_params_are_clear_errors(tmp_path, call, key, value, message):
+    # fuzz: params replaced by the user gave numpy's matmul and broadcast errors, or (NaN) an
+    # error that blamed x
+    model = MLP([3, 4, 2], rng=0)
+    x = np.ones((2, 3), np.float32)
+    _, cache = model.forward(x)
+    model.params[key] = value
+    calls = {"forward": lambda: model.forward(x), "predict": lambda: model.predict(x),
+             "backward": lambda: model.backward(np.ones((2, 2)), cache),
+             "predict_proba": lambda: model.predict_proba(x),
+             "save": lambda: model.save(tmp_path / "m.npz")}
+    if call == "backward" and "finite" in message:
+        return  # NaN weights give NaN gradients only through what they multiply
+    with pytest.raises((TypeError, ValueError), match=f"The model's params .*{message}"):
+        calls[call]()
+    assert not (tmp_path / "m.npz").exists()

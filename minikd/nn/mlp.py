@@ -22,13 +22,15 @@ import numpy as np
 from .._validation import (
     as_float_array,
     check_bool,
+    check_choice,
+    check_fraction,
     check_logit_range,
     check_rng,
     check_temperature,
-    check_unit_interval,
     param_error,
 )
 from ..losses.softmax import softmax_kernel
+from . import mlp_checks as checks
 from . import modelio
 from .dropout import dropout_backward_kernel, dropout_forward_kernel
 from .layers import (
@@ -38,15 +40,6 @@ from .layers import (
     relu_forward_kernel,
     tanh_backward_kernel,
     tanh_forward_kernel,
-)
-from .mlp_checks import (
-    check_cache,
-    check_dhidden,
-    check_dtype,
-    check_finite_outputs,
-    check_grad,
-    check_memory,
-    check_sizes,
 )
 from .modelio import FORMAT_VERSION  # re-exported: minikd.nn.mlp.FORMAT_VERSION
 
@@ -59,8 +52,8 @@ _PREDICT_CHUNK = 8192  # rows per forward pass in predict: bounds memory on larg
 
 
 class ForwardCache(NamedTuple):
-    r"""What :meth:`MLP.forward` keeps for :meth:`MLP.backward` (a NamedTuple: one is built at
-    every training step, and a NamedTuple is several times cheaper to build than a dataclass).
+    r"""What :meth:`MLP.forward` keeps for :meth:`MLP.backward` (built at every step: a
+    NamedTuple, several times cheaper to build than a dataclass).
 
     Attributes
     ----------
@@ -131,17 +124,12 @@ class MLP:
 
     def __init__(self, sizes, *, activation="relu", dropout=0.0, dtype=np.float32, rng=None):
         func = "MLP"
-        self.sizes = check_sizes(sizes, func)
-        if not isinstance(activation, str) or activation not in _ACTIVATIONS:
-            raise param_error("activation", func, f"one of {tuple(_ACTIVATIONS)}",
-                              repr(activation))
-        self.activation = activation
-        self.dropout = check_unit_interval(dropout, "dropout", func)
-        if self.dropout == 1.0:
-            raise param_error("dropout", func, "a float in the range [0, 1)", repr(dropout))
-        self.dtype = check_dtype(dtype, func)
+        self.sizes = checks.check_sizes(sizes, func)
+        self.activation = check_choice(activation, "activation", func, tuple(_ACTIVATIONS))
+        self.dropout = check_fraction(dropout, "dropout", func)  # [0, 1)
+        self.dtype = checks.check_dtype(dtype, func)
         rng = check_rng(rng, func)
-        check_memory(self.sizes, self.dtype, func)
+        checks.check_memory(self.sizes, self.dtype, func)
         self.params = {}
         for k in range(1, len(self.sizes)):
             fan_in, fan_out = self.sizes[k - 1], self.sizes[k]
@@ -201,10 +189,10 @@ class MLP:
         func = "MLP.forward"
         x = self.check_input(x, func)
         train = check_bool(train, "train", func)
-        check_memory(self.sizes, self.dtype, func, batch=x.shape[0])
+        checks.check_memory(self.sizes, self.dtype, func, batch=x.shape[0])
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             logits, cache = self.forward_unchecked(x, train)
-        check_finite_outputs(x, [*cache.hidden, logits], func)
+        checks.check_finite_outputs(x, [*cache.hidden, logits], func, params=self.params)
         return logits, cache
 
     def forward_unchecked(self, x, train=False):
@@ -253,16 +241,15 @@ class MLP:
             Also when the gradients are so large that one overflows to inf or NaN.
         """
         func = "MLP.backward"
-        n = check_cache(cache, self.sizes, self.dtype, func)
-        dlogits = check_grad(dlogits, "dlogits", (n, self.sizes[-1]), self.dtype, func)
+        checks.check_params(self.params, self.sizes, self.dtype, func)
+        n = checks.check_cache(cache, self.sizes, self.dtype, func)
+        dlogits = checks.check_grad(dlogits, "dlogits", (n, self.sizes[-1]), self.dtype, func)
         if dhidden is not None:
-            dhidden = check_dhidden(dhidden, n, self.sizes, self.dtype, func)
+            dhidden = checks.check_dhidden(dhidden, n, self.sizes, self.dtype, func)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             grads = self.backward_unchecked(dlogits, cache, dhidden)
-        bad = [key for key, g in grads.items() if not np.isfinite(g).all()]
-        if bad:
-            raise param_error("dlogits", func, "upstream gradients whose backward pass stays "
-                              "finite", f"gradients that overflow to inf or NaN in {bad}")
+        checks.check_finite_outputs(dlogits, list(grads.values()), func, params=self.params,
+                             name="dlogits", where=list(grads))
         return grads
 
     def backward_unchecked(self, dlogits, cache, dhidden=None):
@@ -320,7 +307,9 @@ class MLP:
     # -- checks -----------------------------------------------------------------------------
 
     def check_input(self, x, func):
-        """``x`` as a finite (N, D) array of the model's dtype, or a clear error naming ``func``."""
+        """``x`` as a finite (N, D) array of the model's dtype, or a clear error naming ``func``
+        (also when the model's own ``params`` were replaced by arrays of other shapes)."""
+        checks.check_params(self.params, self.sizes, self.dtype, func)
         x = as_float_array(x, "x", func, ndim=2, dtype=self.dtype)
         if x.shape[1] != self.sizes[0]:
             raise param_error("x", func, f"an array of shape (N, {self.sizes[0]})",
@@ -331,45 +320,27 @@ class MLP:
         x = self.check_input(x, func)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             z = self.logits_unchecked(x)
-        check_finite_outputs(x, [z], func)
+        checks.check_finite_outputs(x, [z], func, params=self.params)
         return z
 
     # -- model files --------------------------------------------------------------------------
 
     def save(self, path):
-        """Write the model to an ``.npz`` file, atomically.
-
-        The file holds ``format_version``, the architecture (``sizes``, ``activation``,
-        ``dropout``, ``dtype``) and the parameter arrays. It is written to a temporary file in
-        the same folder and then moved over ``path`` with ``os.replace``, so an interrupted save
-        leaves any previous file intact. The name is used as given (no ``.npz`` is appended).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
+        """Write the model to ``path``, an ``.npz`` file, atomically (used as given: no ``.npz``
+        is appended). An interrupted save leaves any previous file intact; the temporary files
+        of killed saves are removed by the next save to the folder (:mod:`minikd.nn.modelio`).
         """
         modelio.write_model(self, modelio.check_path(path, "MLP.save"))
 
     @classmethod
     def load(cls, path, *, rng=None):
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save`, checking the archive before reading its data.
 
-        Parameters
-        ----------
-        path : str or os.PathLike
-        rng : int, numpy.random.Generator or None
-            Seeds the loaded model's dropout Generator (its state is not stored in the file).
-
-        Returns
-        -------
-        MLP
-
-        Raises
-        ------
-        ValueError
-            Naming the file and the problem, when it is missing, truncated or not an ``.npz``,
-            has another format version, lacks a key or has an unexpected one, holds object
-            arrays, or its arrays disagree with its architecture.
+        ``rng`` (an int, a Generator or None) seeds the loaded model's dropout Generator, whose
+        state is not stored. Every problem with the file (missing, not an ``.npz`` and what it
+        is, truncated, another format version, missing or unexpected members, object arrays,
+        arrays that disagree with the architecture or do not fit in memory, NaN or inf) is a
+        ValueError naming the file and the problem.
         """
         return modelio.read_model(cls, modelio.check_path(path, "MLP.load"),
                                   check_rng(rng, "MLP.load"))

@@ -13,8 +13,8 @@ import numpy as np
 
 from .._validation import as_float_array, param_error
 
-__all__ = ["check_cache", "check_dhidden", "check_dtype", "check_finite_outputs", "check_grad",
-           "check_memory", "check_sizes"]
+__all__ = ["check_cache", "check_dhidden", "check_dtype", "check_finite_outputs",
+           "check_finite_params", "check_grad", "check_memory", "check_params", "check_sizes"]
 
 
 def check_sizes(sizes, func):
@@ -70,14 +70,19 @@ def check_memory(sizes, dtype, func, *, batch=None):
                           f"GiB in {dtype.name})")
 
 
-def check_finite_outputs(x, outputs, func):
-    """A ValueError naming ``x`` when an activation or the logits overflowed to inf or NaN."""
+def check_finite_outputs(x, outputs, func, *, params, name="x", where=None):
+    """Raise when an output (activations, logits; gradients named by ``where``) overflowed to
+    inf or NaN: blame NaN or inf ``params`` (the model's) if any, else the input ``name``."""
     for i, a in enumerate(outputs):
         if not np.isfinite(a).all():
-            where = "the logits" if i == len(outputs) - 1 else f"hidden layer {i + 1}"
-            raise param_error("x", func, "inputs for which the network stays finite",
-                              f"|x| up to {float(np.abs(x).max()):.3g}, which overflows to inf "
-                              f"or NaN in {where}")
+            check_finite_params(params, func)
+            if where is not None:
+                at = where[i]
+            else:
+                at = "the logits" if i == len(outputs) - 1 else f"hidden layer {i + 1}"
+            raise param_error(name, func, "inputs for which the network stays finite",
+                              f"|{name}| up to {float(np.abs(x).max()):.3g}, which overflows to "
+                              f"inf or NaN in {at}")
 
 
 def check_grad(g, name, shape, dtype, func):
@@ -127,3 +132,33 @@ def check_cache(cache, sizes, dtype, func):
                               f"a cache whose {name} is {got}, not {dtype.name} of shape "
                               f"{(n, width)}")
     return n
+
+
+def check_params(params, sizes, dtype, func):
+    """Raise unless ``params`` (a model's own, which a user may have replaced) holds exactly
+    ``W1``, ``b1``, ..., each an array of ``dtype`` and its layer's shape."""
+    shapes = {}
+    for k in range(1, len(sizes)):
+        shapes[f"W{k}"], shapes[f"b{k}"] = (sizes[k - 1], sizes[k]), (sizes[k],)
+    got = None
+    if not isinstance(params, dict) or params.keys() != shapes.keys():
+        got = f"the keys {list(params) if isinstance(params, dict) else type(params).__name__}"
+    else:
+        for key, shape in shapes.items():
+            p = params[key]
+            if not (isinstance(p, np.ndarray) and p.dtype == dtype and p.shape == shape):
+                got = (f"params[{key!r}] of dtype {p.dtype} and shape {p.shape}"
+                       if isinstance(p, np.ndarray) else f"params[{key!r}] a {type(p).__name__}")
+                break
+    if got is not None:
+        raise TypeError(f"The model's params (read by {func}) must be {list(shapes)}, each a "
+                        f"{dtype.name} array of its layer's shape (W1 {shapes['W1']}, ...). "
+                        f"Got {got} instead.")
+
+
+def check_finite_params(params, func):
+    """Raise when a parameter holds NaN or inf (the cause of non-finite outputs, not the input)."""
+    bad = [key for key, p in params.items() if not np.isfinite(p).all()]
+    if bad:
+        raise ValueError(f"The model's params (read by {func}) must be finite. Got NaN or inf "
+                         f"in {bad} instead.")

@@ -30,6 +30,7 @@ import zlib
 import numpy as np
 
 from .._validation import param_error
+from .mlp_checks import check_finite_params, check_params
 
 __all__ = ["FORMAT_VERSION", "check_path", "read_model", "write_model"]
 
@@ -54,7 +55,10 @@ def check_path(path, func):
 
 
 def write_model(model, path):
-    """Write ``model`` (an MLP) to ``path`` (already checked), atomically."""
+    """Write ``model`` (an MLP) to ``path`` (already checked), atomically; a model whose params
+    are not finite arrays of its shapes and dtype is refused (its file could not be loaded)."""
+    check_params(model.params, model.sizes, model.dtype, "MLP.save")
+    check_finite_params(model.params, "MLP.save")
     arrays = {
         "format_version": np.array(FORMAT_VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
