@@ -160,7 +160,7 @@ def relu_forward(x):
 
 def relu_forward_kernel(x):
     """:func:`relu_forward` on a checked float array."""
-    out = np.maximum(x, 0)  # (N, H)
+    out = np.maximum(x, 0.0)  # (N, H)
     return out, out
 
 
