@@ -33,6 +33,7 @@ __all__ = [
     "check_nonnegative",
     "check_positive",
     "check_pair",
+    "check_rng",
     "check_same_shape",
     "check_temperature",
     "check_unit_interval",
@@ -427,3 +428,20 @@ def check_labels(labels, shape, n_classes, func, *, ignore_index=-100, mask=None
             y = np.where(ignored, 0, y)
             selected = ~ignored if selected is None else selected & ~ignored
     return y, selected
+
+
+def check_rng(rng, func, name="rng"):
+    """``numpy.random.default_rng(rng)``, or a TypeError or ValueError naming ``func`` when
+    ``rng`` is not a seed (None, a non-negative int or a sequence of them, a SeedSequence, a
+    BitGenerator or a Generator)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    expected = "an int >= 0, a numpy.random.Generator or None"
+    if isinstance(rng, (bool, np.bool_, float, complex, str, bytes)):
+        raise param_error(name, func, expected, _describe(rng), TypeError)
+    try:
+        return np.random.default_rng(rng)
+    except TypeError as err:
+        raise param_error(name, func, expected, _describe(rng), TypeError) from err
+    except ValueError as err:  # a negative seed
+        raise param_error(name, func, expected, _describe(rng)) from err
