@@ -122,7 +122,7 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
 def test_write_to_a_folder_says_so(tmp_path, capsys):
     assert cli.main(["vectors", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"{str(tmp_path)!r} is a folder; expected the path of the file to write" in err
+    assert f"--out {tmp_path} is a folder; expected a file name" in err
     assert not list(tmp_path.iterdir()) and len(err.strip().splitlines()) == 1
 
 

@@ -16,49 +16,28 @@ math here: :func:`minikd.diagnose`, :func:`minikd.diagnose_inputs` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import zipfile
 
 import numpy as np
 
-from .verify.diagnosis import DEFAULT_TOL, diagnose, diagnose_inputs, format_diagnosis
+from .common import EXIT_FAIL, EXIT_OK, UsageError, nonneg_int, open_unit_float, positive_int
 
-__all__ = ["add_arguments", "run"]
-
+HELP = "name the known bug or library convention a KD loss's numbers match"
+DESCRIPTION = ("Write inputs on which every known variant of the KD loss differs "
+               "(--make-inputs), run your own loss on them, and let minikd name the variant "
+               "(a known bug such as reduction='mean', or a library's convention) that your "
+               "numbers match, with the line to change. Exit status 0 on a match, 1 on none.")
 PROG = "minikd diagnose"
 KEYS = ("student_logits", "teacher_logits", "labels", "temperature", "alpha")
 
 
-class _BadInput(Exception):
-    """A bad argument or file: one line on stderr, exit status 2."""
-
-
-def _tolerance(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return v
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
-
-
 def add_arguments(parser):
+    from ..verify.diagnosis import DEFAULT_TOL
+
     """The arguments of ``minikd diagnose`` on its subcommand parser."""
     parser.add_argument("results", nargs="?", metavar="RESULTS.npz",
                         help="the inputs (student_logits, teacher_logits, labels, temperature, "
@@ -69,17 +48,17 @@ def add_arguments(parser):
     parser.add_argument("--soft-only", action="store_true",
                         help="your loss is the soft term alone, without the hard cross-entropy "
                              "(with --make-inputs: write alpha = nan)")
-    parser.add_argument("--tol", type=_tolerance, default=DEFAULT_TOL,
+    parser.add_argument("--tol", type=open_unit_float, default=DEFAULT_TOL,
                         help=f"relative tolerance of a match (default: {DEFAULT_TOL:g})")
-    parser.add_argument("--top", type=_positive_int, default=5,
+    parser.add_argument("--top", type=positive_int, default=5,
                         help="how many variants the table shows (default: 5)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON (every variant, best first) instead of the report")
     g = parser.add_argument_group("with --make-inputs")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--n-samples", type=_positive_int, default=5, metavar="N",
+    g.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
+    g.add_argument("--n-samples", type=positive_int, default=5, metavar="N",
                    help="rows of logits (default: 5)")
-    g.add_argument("--n-classes", type=_positive_int, default=7, metavar="C",
+    g.add_argument("--n-classes", type=positive_int, default=7, metavar="C",
                    help="classes, not N (default: 7)")
     g.add_argument("--temperature", type=float, default=3.0, metavar="T",
                    help="temperature, not 1 (default: 3)")
@@ -103,17 +82,19 @@ def _write_npz(path, arrays):
 def _make_inputs(args):
     alpha = None if args.soft_only else args.alpha
     try:
+        from ..verify.diagnosis import diagnose_inputs
+
         x = diagnose_inputs(args.seed, n_samples=args.n_samples, n_classes=args.n_classes,
                             temperature=args.temperature, alpha=alpha)
     except (ValueError, TypeError) as err:
-        raise _BadInput(str(err)) from None
+        raise UsageError(str(err)) from None
     arrays = {key: x[key] for key in KEYS}
     arrays["temperature"] = np.float64(x["temperature"])
     arrays["alpha"] = np.float64(math.nan if alpha is None else alpha)
     try:
         _write_npz(args.make_inputs, arrays)
     except OSError as err:
-        raise _BadInput(f"cannot write {args.make_inputs}: {err.strerror or err}") from None
+        raise UsageError(f"cannot write {args.make_inputs}: {err.strerror or err}") from None
     N, C = x["student_logits"].shape
     summary = {"path": args.make_inputs, "n_samples": N, "n_classes": C,
                "temperature": x["temperature"], "alpha": alpha}
@@ -124,13 +105,13 @@ def _make_inputs(args):
         print(f"wrote {args.make_inputs}: N = {N}, C = {C}, T = {x['temperature']:g}, {blend}. "
               f"Run your loss on these inputs, add 'loss' (and 'grad') to the file and run "
               f"`minikd diagnose {args.make_inputs}`.")
-    return 0
+    return EXIT_OK
 
 
 def _scalar(data, key, path):
     value = data[key]
     if value.size != 1 or value.dtype.kind not in "fiu":
-        raise _BadInput(f"{path}: '{key}' must be a single number, got an array of dtype "
+        raise UsageError(f"{path}: '{key}' must be a single number, got an array of dtype "
                         f"{value.dtype} and shape {value.shape}")
     return float(value.reshape(-1)[0])
 
@@ -139,13 +120,13 @@ def _read_results(path, soft_only):
     """The keyword arguments of diagnose, from the file (checked keys and scalars)."""
     try:
         if not os.path.isfile(path):
-            raise _BadInput(f"cannot read {path}: no such file")
+            raise UsageError(f"cannot read {path}: no such file")
         if not zipfile.is_zipfile(path):
-            raise _BadInput(f"{path} is not an .npz file (numpy.savez writes one)")
+            raise UsageError(f"{path} is not an .npz file (numpy.savez writes one)")
         with np.load(path, allow_pickle=False) as data:
             data = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise _BadInput(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+        raise UsageError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
     alpha = None
     if "alpha" in data and not soft_only:
         alpha = _scalar(data, "alpha", path)
@@ -154,7 +135,7 @@ def _read_results(path, soft_only):
     required += ["labels"] if alpha is not None else []
     missing = [key for key in required if key not in data]
     if missing:
-        raise _BadInput(f"{path} has no {', '.join(repr(k) for k in missing)} (it has: "
+        raise UsageError(f"{path} has no {', '.join(repr(k) for k in missing)} (it has: "
                         f"{', '.join(sorted(data)) or 'nothing'})")
     return {"student_logits": data["student_logits"], "teacher_logits": data["teacher_logits"],
             "labels": data.get("labels") if alpha is not None else None,
@@ -177,19 +158,22 @@ def run(args):
     """Run ``minikd diagnose``; returns the exit status (0 match, 1 no match, 2 bad input)."""
     try:
         if (args.results is None) == (args.make_inputs is None):
-            raise _BadInput("give either RESULTS.npz or --make-inputs INPUTS.npz")
+            raise UsageError("give either RESULTS.npz or --make-inputs INPUTS.npz")
         if args.make_inputs is not None:
             return _make_inputs(args)
         kwargs = _read_results(args.results, args.soft_only)
         try:
+            from ..verify.diagnosis import diagnose
+
             matches = diagnose(**kwargs, tol=args.tol)
         except (ValueError, TypeError) as err:
-            raise _BadInput(f"{args.results}: {err}") from None
-    except _BadInput as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return 2
+            raise UsageError(f"{args.results}: {err}") from None
+    except UsageError as err:
+        raise UsageError(f"{PROG}: {err}") from None
     if args.json:
         print(json.dumps(_as_json(matches, kwargs, args.tol), indent=2))
     else:
+        from ..verify.diagnosis import format_diagnosis
+
         print(format_diagnosis(matches, top=args.top))
-    return 0 if matches[0].matched else 1
+    return EXIT_OK if matches[0].matched else EXIT_FAIL
