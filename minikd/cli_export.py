@@ -1,0 +1,164 @@
+"""``minikd export MODEL.npz --onnx OUT.onnx``: a saved model as an ONNX graph, checked.
+
+The command writes the graph (:func:`minikd.nn.onnx_export.export_onnx`), then, unless
+``--no-check``, runs it in onnxruntime on seeded random rows and compares its logits with
+:meth:`minikd.MLP.forward` (normwise error, exit status 1 above ``--tol``). It needs the optional
+``onnx`` and ``onnxruntime`` packages (``pip install 'minikd[onnx]'``); without them it is a
+one-line error, exit status 2, like every bad argument or file, before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+CHECK_ROWS = 256
+
+__all__ = ["add_arguments", "run"]
+
+
+def _temperature(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 1e-6 <= v <= 1e6:
+        raise argparse.ArgumentTypeError(f"expected a temperature in [1e-6, 1e6], got {text!r}")
+    return v
+
+
+def _opset(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 13:
+        raise argparse.ArgumentTypeError(f"expected an opset >= 13, got {text!r}")
+    return v
+
+
+def _tolerance(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def add_arguments(parser):
+    """The arguments of ``minikd export``."""
+    parser.description = (
+        "Write a model saved by 'minikd distill --save' (or MLP.save) as an ONNX graph: "
+        "MatMul + Add and ReLU/tanh per layer, no dropout, a dynamic batch axis, the model's "
+        "sizes and the minikd version in its metadata; written atomically, checked by "
+        "onnx.checker, then run in onnxruntime and compared with minikd's logits. Needs "
+        "pip install 'minikd[onnx]'.")
+    parser.add_argument("model", metavar="MODEL.npz", help="a model file written by MLP.save")
+    parser.add_argument("--onnx", required=True, metavar="OUT.onnx",
+                        help="the ONNX file to write (replaced atomically if it exists)")
+    parser.add_argument("--softmax", type=_temperature, metavar="T",
+                        help="also output softmax(logits / T) as 'probabilities'")
+    from .nn.onnx_export import DEFAULT_OPSET
+
+    parser.add_argument("--opset", type=_opset, default=DEFAULT_OPSET,
+                        help=f"ONNX operator set (default: {DEFAULT_OPSET}; at least 13)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="do not compare onnxruntime's logits with minikd's")
+    parser.add_argument("--tol", type=_tolerance, default=1e-5,
+                        help="largest normwise error of the check (default: 1e-05)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _fail(message):
+    print(f"minikd export: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _first_line(err):
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def run(args):
+    """Run ``minikd export``; returns the exit status."""
+    from .nn.mlp import MLP
+    from .nn.onnx_export import export_onnx, import_optional, read_onnx_metadata
+
+    try:
+        import_optional("onnx", "minikd export")
+        if not args.no_check:
+            import_optional("onnxruntime", "minikd export (or pass --no-check)")
+    except ImportError as err:
+        return _fail(_first_line(err))
+    out = args.onnx
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        return _fail(f"cannot write '{out}': there is no folder '{folder}'")
+    if os.path.isdir(out):
+        return _fail(f"cannot write '{out}': it is a folder")
+    try:
+        model = MLP.load(args.model)
+        export_onnx(model, out, opset=args.opset, softmax_temperature=args.softmax)
+        meta = read_onnx_metadata(out)
+    except (ValueError, TypeError, OSError) as err:
+        return _fail(_first_line(err))
+    result = {"model": args.model, "onnx": out, "bytes": os.path.getsize(out),
+              "npz_bytes": os.path.getsize(args.model), "sizes": list(model.sizes),
+              "activation": model.activation, "dtype": model.dtype.name,
+              "n_params": model.n_params, "metadata": meta, "check": None}
+    if not args.no_check:
+        result["check"] = _check(model, out, args.softmax, args.tol)
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        print(_report(result))
+    return EXIT_FAIL if result["check"] and not result["check"]["ok"] else EXIT_OK
+
+
+def _check(model, path, temperature, tol):
+    """onnxruntime against MLP.forward (and predict_proba) on seeded random rows."""
+    import onnxruntime
+
+    from .experiments.deploy import normwise_error, onnx_session
+
+    x = np.random.default_rng(0).standard_normal((CHECK_ROWS, model.sizes[0]))  # (N, D)
+    x = x.astype(model.dtype)
+    outputs = onnx_session(path).run(None, {"x": x})
+    errors = {"logits": normwise_error(outputs[0], model.forward(x)[0])}
+    if temperature is not None:
+        errors["probabilities"] = normwise_error(
+            outputs[1], model.predict_proba(x, temperature=temperature))
+    return {"runtime": f"onnxruntime {onnxruntime.__version__}", "rows": CHECK_ROWS,
+            "inputs": "standard normal, seed 0", "errors": errors, "tol": tol,
+            "ok": max(errors.values()) <= tol}
+
+
+def _report(r):
+    meta = r["metadata"]
+    sizes = "-".join(str(s) for s in r["sizes"])
+    outputs = f"logits (N, {r['sizes'][-1]})"
+    if "softmax_temperature" in meta:
+        outputs += f", probabilities at T = {float(meta['softmax_temperature']):g}"
+    lines = [
+        f"minikd export: {r['model']} -> {r['onnx']} ({r['bytes'] / 1024:.1f} KiB; the .npz is "
+        f"{r['npz_bytes'] / 1024:.1f} KiB)",
+        f"model: MLP {sizes}, {r['activation']}, {r['dtype']}, {r['n_params']:,} parameters",
+        f"graph: opset {meta['opset']}, IR version {meta['ir_version']}; x (N, {r['sizes'][0]}) "
+        f"-> {meta['nodes'].replace(' ', ', ')} -> {outputs}; onnx.checker passed",
+    ]
+    c = r["check"]
+    if c is None:
+        lines.append("check: skipped (--no-check)")
+    else:
+        errs = ", ".join(f"{k} {v:.1e}" for k, v in c["errors"].items())
+        lines.append(f"check: {c['runtime']} against MLP.forward on {c['rows']} random rows: "
+                     f"normwise error {errs} (tolerance {c['tol']:g}) -> "
+                     f"{'ok' if c['ok'] else 'FAILED'}")
+    return "\n".join(lines)
