@@ -42,8 +42,7 @@ def main():
         return
     import onnxruntime as ort
 
-    from minikd.experiments.deploy import quantize_int8
-    from minikd.nn.onnx_export import export_onnx, read_onnx_metadata
+    from minikd.nn.onnx_export import export_onnx, quantize_int8, read_onnx_metadata
 
     # 1. A teacher and a distilled student (examples 04 and 05 explain these lines).
     X, y = data.load_digits()

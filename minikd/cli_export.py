@@ -126,7 +126,8 @@ def _check(model, path, temperature, tol):
     """onnxruntime against MLP.forward (and predict_proba) on seeded random rows."""
     import onnxruntime
 
-    from .experiments.deploy import normwise_error, onnx_session
+    from .experiments.deploy import normwise_error
+    from .nn.onnx_export import onnx_session
 
     x = np.random.default_rng(0).standard_normal((CHECK_ROWS, model.sizes[0]))  # (N, D)
     x = x.astype(model.dtype)

@@ -78,12 +78,12 @@ def test_int8_model_stores_int8_weights_keeps_metadata_and_stays_close(tmp_path)
     import onnx
     from onnx import numpy_helper
 
-    from minikd.nn.onnx_export import export_onnx, read_onnx_metadata
+    from minikd.nn.onnx_export import export_onnx, onnx_session, quantize_int8, read_onnx_metadata
 
     X = load_dataset("digits").X_test  # (539, 64), real inputs
     model = MLP([64, 128, 64, 10], rng=0)
     export_onnx(model, tmp_path / "f.onnx")
-    deploy.quantize_int8(tmp_path / "f.onnx", tmp_path / "q.onnx")
+    quantize_int8(tmp_path / "f.onnx", tmp_path / "q.onnx")
     assert sorted(os.listdir(tmp_path)) == ["f.onnx", "q.onnx"]  # no temporary left
     q = onnx.load(tmp_path / "q.onnx")
     ops = [n.op_type for n in q.graph.node]
@@ -95,7 +95,7 @@ def test_int8_model_stores_int8_weights_keeps_metadata_and_stays_close(tmp_path)
     assert os.path.getsize(tmp_path / "q.onnx") < 0.5 * os.path.getsize(tmp_path / "f.onnx")
     meta = read_onnx_metadata(tmp_path / "q.onnx")
     assert meta["sizes"] == "[64, 128, 64, 10]" and "int8" in meta["quantization"]
-    (z_q,) = deploy.onnx_session(tmp_path / "q.onnx").run(None, {"x": X})
+    (z_q,) = onnx_session(tmp_path / "q.onnx").run(None, {"x": X})
     z = model.forward(X)[0]
     # int8 rounding moves each weight by at most half a step (max|W| / 127 / 2): the logits
     # move by a few percent, not more; not bit-exact (that is the point of the test below).
@@ -121,6 +121,7 @@ def test_deploy_on_saved_models_scores_and_times_every_model(model_dir, tmp_path
             for b, s in m[name]["latency"][runtime].items():
                 assert b in ("1", "256") and 0 < s < 0.1
     assert set(m["student_int8"]["latency"]["numpy"]) == set()
+    assert 0 < r["runtime_overhead"] < 0.1  # a call of a graph that returns its input
     assert m["student_int8"]["onnx_bytes"] < m["student"]["onnx_bytes"] \
         < m["teacher"]["onnx_bytes"]
     t = r["triple"]["student"]
@@ -182,6 +183,7 @@ def test_deploy_command_prints_the_table_the_triple_and_the_machine(model_dir, c
     for text in ("accuracy on the test split (539 rows)", "machine: ", "cores",
                  "teacher 64-48-32-10", "distilled student 64-12-10", "distilled student, int8",
                  "ORT µs/sample b=1", "NumPy µs/sample b=1", "smaller on disk", "x as fast",
+                 "onnxruntime's own cost per call",
                  "of the teacher's test accuracy", "int8 against the float32 student"):
         assert text in out, text
 

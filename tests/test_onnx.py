@@ -306,12 +306,10 @@ def test_command_json_reports_the_check(tmp_path, capsys):
 @needs_ort
 def test_command_check_catches_a_graph_that_is_not_the_model(tmp_path, monkeypatch, capsys):
     # Negative control: run the check against another model's graph; it must fail (exit 1).
-    from minikd.experiments import deploy
-
     MLP([8, 6, 3], rng=0).save(tmp_path / "m.npz")
     export_onnx(MLP([8, 6, 3], rng=1), tmp_path / "other.onnx")
-    real = deploy.onnx_session
-    monkeypatch.setattr(deploy, "onnx_session", lambda path: real(tmp_path / "other.onnx"))
+    real = onnx_export.onnx_session
+    monkeypatch.setattr(onnx_export, "onnx_session", lambda path: real(tmp_path / "other.onnx"))
     status = export_cli([str(tmp_path / "m.npz"), "--onnx", str(tmp_path / "m.onnx")])
     assert status == 1 and "FAILED" in capsys.readouterr().out
 

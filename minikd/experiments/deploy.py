@@ -23,7 +23,6 @@ block by block so that a change of load on a shared machine touches every model 
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import statistics
@@ -36,12 +35,18 @@ import numpy as np
 from .._threads import blas_threads
 from .._validation import check_int, param_error
 from ..nn.mlp import MLP
-from ..nn.onnx_export import export_onnx, import_optional
+from ..nn.onnx_export import (
+    DEFAULT_OPSET,
+    export_onnx,
+    import_optional,
+    onnx_session,
+    quantize_int8,
+)
 from .distill_job import DistillSetup, load_dataset, run_distill
 from .parallel import default_jobs, map_runs
 
 __all__ = ["BATCH_SIZES", "MODELS", "describe_machine", "model_files", "normwise_error",
-           "onnx_session", "quantize_int8", "run_deploy", "seconds_per_call"]
+           "run_deploy", "seconds_per_call"]
 
 MODELS = ("teacher", "student", "student_int8")
 BATCH_SIZES = (1, 256)
@@ -61,43 +66,6 @@ def normwise_error(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     scale = max(np.abs(a).max(), np.abs(b).max())
     return float(np.abs(a - b).max() / scale) if scale > 0 else 0.0
-
-
-def onnx_session(path, *, threads=1):
-    """An onnxruntime CPU session on ``path`` with ``threads`` intra-op threads, warnings off."""
-    ort = import_optional("onnxruntime", "onnx_session")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = check_int(threads, "threads", "onnx_session", low=1)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: nothing on stderr but errors
-    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-
-
-def quantize_int8(src, dst):
-    """Quantize the float32 ONNX model ``src`` to ``dst`` with onnxruntime's dynamic int8
-    quantization: weights stored as int8 with one scale per tensor, activations quantized on
-    the fly (``DynamicQuantizeLinear`` + ``MatMulInteger``). Written atomically; the metadata of
-    ``src`` is kept and ``quantization`` added."""
-    onnx = import_optional("onnx", "quantize_int8")
-    quant = import_optional("onnxruntime.quantization", "quantize_int8")
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dst)}.", suffix=".tmp")
-    os.close(fd)
-    logging.disable(logging.WARNING)  # its "consider pre-processing" advice goes to stderr
-    try:
-        quant.quantize_dynamic(os.fspath(src), tmp, weight_type=quant.QuantType.QInt8)
-        q, meta = onnx.load(tmp), onnx.load(os.fspath(src)).metadata_props
-        props = {p.key: p.value for p in meta}
-        props["quantization"] = "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights)"
-        del q.metadata_props[:]
-        onnx.helper.set_model_props(q, props)
-        onnx.save(q, tmp)
-        os.replace(tmp, dst)
-    finally:
-        logging.disable(logging.NOTSET)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return os.fspath(dst)
 
 
 def seconds_per_call(fns, *, repeats=7, block_seconds=0.02):
@@ -185,8 +153,9 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
         ``setup``, ``machine``, ``data``, ``per_seed`` (accuracies and file sizes), ``models``
         (per model: sizes, parameters, bytes, accuracy mean/std, ``latency`` in seconds per
         sample by runtime and batch size), ``triple`` (``student`` and ``student_int8`` against
-        the teacher, and ``int8_vs_float``), ``files`` (the ``.onnx`` paths per seed when
-        ``out_dir`` is given) and ``seconds``.
+        the teacher, and ``int8_vs_float``), ``runtime_overhead`` (seconds per onnxruntime
+        call of a graph that returns its input, batch 1), ``files`` (the ``.onnx`` paths per
+        seed when ``out_dir`` is given) and ``seconds``.
     """
     func = "run_deploy"
     setup = replace(setup or DistillSetup(seeds=1), **overrides).checked()
@@ -221,6 +190,7 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
             "data": {"dataset": setup.dataset, "split": "test", "n_test": int(data.X_test.shape[0]),
                      "n_features": int(data.X_test.shape[1])},
             "per_seed": per_seed, "models": models, "triple": triple, "timed_seed": seeds[0],
+            "runtime_overhead": latency["overhead"]["onnxruntime"]["1"],
             "files": None if out_dir is None else
             {s: {k: model_files(out_dir, s)[k] for k in MODELS} for s in seeds},
             "seconds": time.perf_counter() - start}
@@ -265,9 +235,10 @@ def _seed_job(setup_fields, seed, model_dir, folder):
 
 
 def _time_models(files, npz_files, X_test, repeats, threads):
-    """Seconds per sample of every model at each batch size, in onnxruntime and in NumPy."""
+    """Seconds per sample of every model at each batch size, in onnxruntime and in NumPy, and
+    onnxruntime's fixed cost per call (a graph that returns its input, at batch 1)."""
     fns, keys = [], []
-    with blas_threads(threads):
+    with blas_threads(threads), tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
             session = onnx_session(files[name], threads=threads)
             model = None if name == "student_int8" else MLP.load(npz_files[f"{name}_npz"])
@@ -278,11 +249,28 @@ def _time_models(files, npz_files, X_test, repeats, threads):
                 if model is not None:
                     fns.append(lambda m=model, x=x: m.logits_unchecked(x))
                     keys.append((name, "numpy", b))
+        identity = onnx_session(_identity_onnx(os.path.join(tmp, "identity.onnx"),
+                                               X_test.shape[1]), threads=threads)
+        fns.append(lambda: identity.run(["logits"], {"x": X_test[:1]}))
+        keys.append(("overhead", "onnxruntime", 1))
         seconds = seconds_per_call(fns, repeats=repeats)
-    latency = {name: {"onnxruntime": {}, "numpy": {}} for name in MODELS}
+    latency = {name: {"onnxruntime": {}, "numpy": {}} for name in (*MODELS, "overhead")}
     for (name, runtime, b), s in zip(keys, seconds, strict=True):
         latency[name][runtime][str(b)] = s / min(b, X_test.shape[0])
     return latency
+
+
+def _identity_onnx(path, n_features):
+    """A graph whose output is its input: what a call to onnxruntime costs by itself."""
+    from onnx import TensorProto, helper, save
+
+    shape = ["N", n_features]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["logits"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", DEFAULT_OPSET)],
+                           ir_version=8), path)
+    return path
 
 
 def _summarise_models(per_seed, latency):

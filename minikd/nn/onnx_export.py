@@ -16,14 +16,17 @@ is ``Div`` by T then ``Softmax`` over the classes. The parameters keep their nam
 ``b1``, ...) and the model's dtype; the batch axis is dynamic (``N``). Every graph passes
 ``onnx.checker`` (with shape inference) before it is written, atomically.
 
-The ``onnx`` package is optional (``pip install 'minikd[onnx]'``); without it these functions
-raise an ImportError that says so.
+Beside the export: :func:`read_onnx_metadata`, :func:`onnx_session` (an onnxruntime session on
+a file) and :func:`quantize_int8` (onnxruntime's dynamic int8 quantization of a file). The
+``onnx`` and ``onnxruntime`` packages are optional (``pip install 'minikd[onnx]'``); without
+them these functions raise an ImportError that says so.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import tempfile
 
@@ -34,7 +37,7 @@ from .mlp import MLP
 from .modelio import check_path
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx", "import_optional", "onnx_model_proto",
-           "read_onnx_metadata"]
+           "onnx_session", "quantize_int8", "read_onnx_metadata"]
 
 # Opset 17 (onnxruntime >= 1.12, 2022) is read by every current device runtime; 13 is the first
 # opset whose Softmax normalises one axis (older ones flatten to 2-D, the same for (N, C)).
@@ -199,6 +202,43 @@ def read_onnx_metadata(path):
     meta["ir_version"] = str(proto.ir_version)
     meta["nodes"] = " ".join(node.op_type for node in proto.graph.node)
     return meta
+
+
+def onnx_session(path, *, threads=1):
+    """An onnxruntime CPU session on ``path`` with ``threads`` intra-op threads, warnings off."""
+    ort = import_optional("onnxruntime", "onnx_session")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = check_int(threads, "threads", "onnx_session", low=1)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: nothing on stderr but errors
+    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+
+
+def quantize_int8(src, dst):
+    """Quantize the float32 ONNX model ``src`` to ``dst`` with onnxruntime's dynamic int8
+    quantization: weights stored as int8 with one scale per tensor, activations quantized on
+    the fly (``DynamicQuantizeLinear`` + ``MatMulInteger``). Written atomically; the metadata of
+    ``src`` is kept and ``quantization`` added."""
+    onnx = import_optional("onnx", "quantize_int8")
+    quant = import_optional("onnxruntime.quantization", "quantize_int8")
+    folder = os.path.dirname(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dst)}.", suffix=".tmp")
+    os.close(fd)
+    logging.disable(logging.WARNING)  # its "consider pre-processing" advice goes to stderr
+    try:
+        quant.quantize_dynamic(os.fspath(src), tmp, weight_type=quant.QuantType.QInt8)
+        q, meta = onnx.load(tmp), onnx.load(os.fspath(src)).metadata_props
+        props = {p.key: p.value for p in meta}
+        props["quantization"] = "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights)"
+        del q.metadata_props[:]
+        onnx.helper.set_model_props(q, props)
+        onnx.save(q, tmp)
+        os.replace(tmp, dst)
+    finally:
+        logging.disable(logging.NOTSET)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return os.fspath(dst)
 
 
 def _check_params(model, func):
