@@ -61,6 +61,10 @@ def add_arguments(parser):
                              "(default: 7)")
     parser.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
                         help="onnxruntime and BLAS threads while timing (default: 1)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="time with the wall clock, or with this process's CPU time, which "
+                             "on a busy machine approximates an idle one's wall time with one "
+                             "thread (default: wall)")
     parser.add_argument("--jobs", type=_int_at_least(1), metavar="N",
                         help="processes for the seeds (default: the cores); the numbers do not "
                              "depend on it, timings run afterwards in one process")
@@ -98,7 +102,8 @@ def run(args):
                          first_seed=args.first_seed)
     try:
         result = run_deploy(setup, model_dir=args.models, out_dir=args.out,
-                            repeats=args.repeats, threads=args.threads, jobs=args.jobs)
+                            repeats=args.repeats, threads=args.threads, clock=args.clock,
+                            jobs=args.jobs)
     except (ValueError, TypeError, OSError) as err:
         return _fail(_first_line(err))
     if args.json:
@@ -130,7 +135,8 @@ def deploy_report(r):
         f"average {mach['load_average']} at the start, {mach['load_average_before_timing']} "
         f"before timing; onnxruntime {mach['onnxruntime']} and NumPy {mach['numpy']} on "
         f"{mach['threads']} thread{'s' if mach['threads'] > 1 else ''}; latencies are medians "
-        f"of {st['repeats']} interleaved blocks (seed {r['timed_seed']}'s files)",
+        f"of {st['repeats']} interleaved blocks, {mach['clock']} clock (seed "
+        f"{r['timed_seed']}'s files)",
         "",
     ]
     names = {"teacher": f"teacher {'-'.join(map(str, m['teacher']['sizes']))}",

@@ -64,6 +64,21 @@ def test_seconds_per_call_orders_functions_by_their_cost():
     assert t_slow > 2 * t_fast
 
 
+def test_cpu_clock_does_not_count_waiting():
+    def wait():
+        time.sleep(0.002)
+
+    def work():
+        sum(range(20_000))
+
+    wall = deploy.seconds_per_call([wait, work], repeats=3, block_seconds=0.01)
+    cpu = deploy.seconds_per_call([wait, work], repeats=3, block_seconds=0.01, clock="cpu")
+    assert wall[0] >= 0.002 and cpu[0] < 0.5 * wall[0]  # a sleep costs no CPU time
+    assert cpu[1] > 0
+    with pytest.raises(ValueError, match="'clock' parameter of seconds_per_call"):
+        deploy.seconds_per_call([wait], clock="gpu")
+
+
 @needs_extra
 def test_describe_machine_states_cpu_cores_and_versions():
     import onnxruntime

@@ -23,6 +23,7 @@ block by block so that a change of load on a shared machine touches every model 
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -33,7 +34,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from .._threads import blas_threads
-from .._validation import check_int, param_error
+from .._validation import check_choice, check_int, param_error
 from ..nn.mlp import MLP
 from ..nn.onnx_export import (
     DEFAULT_OPSET,
@@ -45,10 +46,11 @@ from ..nn.onnx_export import (
 from .distill_job import DistillSetup, load_dataset, run_distill
 from .parallel import default_jobs, map_runs
 
-__all__ = ["BATCH_SIZES", "MODELS", "describe_machine", "model_files", "normwise_error",
+__all__ = ["BATCH_SIZES", "CLOCKS", "MODELS", "describe_machine", "model_files", "normwise_error",
            "run_deploy", "seconds_per_call"]
 
 MODELS = ("teacher", "student", "student_int8")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 BATCH_SIZES = (1, 256)
 
 
@@ -68,32 +70,37 @@ def normwise_error(a, b):
     return float(np.abs(a - b).max() / scale) if scale > 0 else 0.0
 
 
-def seconds_per_call(fns, *, repeats=7, block_seconds=0.02):
-    """Median wall time of one call of each function, measured in interleaved blocks.
+def seconds_per_call(fns, *, repeats=7, block_seconds=0.02, clock="wall"):
+    """Median time of one call of each function, measured in interleaved blocks.
 
-    Each function is calibrated to a block of at least ``block_seconds``; then ``repeats``
-    rounds time one block of every function in turn. Returns one median per function.
+    Each function is calibrated to a wall-clock block of at least ``block_seconds``; then
+    ``repeats`` rounds time one block of every function in turn, garbage collection off inside
+    a block.
+    ``clock="cpu"`` counts this process's CPU time instead of wall time: with one thread, on a
+    busy machine, that approximates an idle machine's wall time. Returns one median per function.
     """
+    now = CLOCKS[check_choice(clock, "clock", "seconds_per_call", tuple(CLOCKS))]
+
+    def block(fn, n, now=now):
+        gc.disable()
+        try:
+            start = now()
+            for _ in range(n):
+                fn()
+            return now() - start
+        finally:
+            gc.enable()
+
     counts = []
     for fn in fns:
         fn()  # warm-up
         n = 1
-        while True:
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            if time.perf_counter() - start >= block_seconds:
-                break
+        while block(fn, n, time.perf_counter) < block_seconds:  # blocks are wall-clock long
             n *= 2
         counts.append(n)
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, (fn, n) in enumerate(zip(fns, counts, strict=True)):
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times[i].append((time.perf_counter() - start) / n)
-    return [statistics.median(t) for t in times]
+    times = [[block(fn, n) / n for fn, n in zip(fns, counts, strict=True)]
+             for _ in range(repeats)]
+    return [statistics.median(t) for t in zip(*times, strict=True)]
 
 
 def describe_machine(threads=1):
@@ -121,8 +128,8 @@ def _load_average():
         return None
 
 
-def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1, jobs=None,
-               **overrides):
+def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1, clock="wall",
+               jobs=None, **overrides):
     r"""Teacher, distilled student and int8 distilled student in onnxruntime: size on disk,
     latency per sample at batch 1 and 256 (and NumPy's, for reference), test accuracy, and the
     tutorial's three ratios.
@@ -142,6 +149,9 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
         Timed blocks per model and batch size (medians are reported).
     threads : int, default 1
         Threads of onnxruntime and of NumPy's BLAS while timing.
+    clock : {"wall", "cpu"}, default "wall"
+        Wall time, or this process's CPU time (one thread on a busy machine; see
+        :func:`seconds_per_call`).
     jobs : int, optional
         Processes for the seeds (default: the cores); the results do not depend on it.
     **overrides
@@ -161,10 +171,11 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
     setup = replace(setup or DistillSetup(seeds=1), **overrides).checked()
     repeats = check_int(repeats, "repeats", func, low=1)
     threads = check_int(threads, "threads", func, low=1)
+    check_choice(clock, "clock", func, tuple(CLOCKS))
     jobs = default_jobs() if jobs is None else check_int(jobs, "jobs", func, low=1)
     import_optional("onnx", func)
     import_optional("onnxruntime.quantization", func)
-    machine = describe_machine(threads)
+    machine = {**describe_machine(threads), "clock": clock}
     start = time.perf_counter()
     data = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train)
     seeds = list(range(setup.first_seed, setup.first_seed + setup.seeds))
@@ -180,7 +191,7 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
         machine["load_average_before_timing"] = _load_average()
         latency = _time_models(model_files(folder, seeds[0]),
                                model_files(model_dir or folder, seeds[0]), data.X_test,
-                               repeats, threads)
+                               repeats, threads, clock)
     models = _summarise_models(per_seed, latency)
     triple = {name: _triple(models["teacher"], models[name]) for name in MODELS[1:]}
     triple["int8_vs_float"] = _triple(models["student"], models["student_int8"])
@@ -234,7 +245,7 @@ def _seed_job(setup_fields, seed, model_dir, folder):
     return record
 
 
-def _time_models(files, npz_files, X_test, repeats, threads):
+def _time_models(files, npz_files, X_test, repeats, threads, clock):
     """Seconds per sample of every model at each batch size, in onnxruntime and in NumPy, and
     onnxruntime's fixed cost per call (a graph that returns its input, at batch 1)."""
     fns, keys = [], []
@@ -253,7 +264,7 @@ def _time_models(files, npz_files, X_test, repeats, threads):
                                                X_test.shape[1]), threads=threads)
         fns.append(lambda: identity.run(["logits"], {"x": X_test[:1]}))
         keys.append(("overhead", "onnxruntime", 1))
-        seconds = seconds_per_call(fns, repeats=repeats)
+        seconds = seconds_per_call(fns, repeats=repeats, clock=clock)
     latency = {name: {"onnxruntime": {}, "numpy": {}} for name in (*MODELS, "overhead")}
     for (name, runtime, b), s in zip(keys, seconds, strict=True):
         latency[name][runtime][str(b)] = s / min(b, X_test.shape[0])
