@@ -23,34 +23,22 @@ CHECK_ROWS = 256
 __all__ = ["add_arguments", "run"]
 
 
-def _temperature(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not 1e-6 <= v <= 1e6:
-        raise argparse.ArgumentTypeError(f"expected a temperature in [1e-6, 1e6], got {text!r}")
-    return v
+def _number(kind, low, high, what):
+    """An argparse type: a ``kind`` (int or float) in [low, high], else a one-line error."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            v = math.nan
+        if not low <= v <= high:  # False for NaN
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+    return parse
 
 
-def _opset(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 13:
-        raise argparse.ArgumentTypeError(f"expected an opset >= 13, got {text!r}")
-    return v
-
-
-def _tolerance(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return v
+_temperature = _number(float, 1e-6, 1e6, "a temperature in [1e-6, 1e6]")
+_opset = _number(int, 13, math.inf, "an opset >= 13")
+_tolerance = _number(float, math.ulp(0.0), sys.float_info.max, "a finite number > 0")
 
 
 def add_arguments(parser):

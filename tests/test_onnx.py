@@ -351,7 +351,7 @@ def test_command_bad_files_are_one_line_exit_2_before_any_work(tmp_path, capsys)
 
 
 @pytest.mark.parametrize("argv", [["--softmax", "0"], ["--softmax", "x"], ["--opset", "12"],
-                                  ["--tol", "-1"]])
+                                  ["--tol", "-1"], ["--tol", "inf"]])
 def test_command_bad_options_are_rejected_by_the_parser(argv, capsys):
     parser = argparse.ArgumentParser(prog="minikd export")
     cli_export.add_arguments(parser)
