@@ -2,8 +2,8 @@
 by side, with the tutorial's size / speed / accuracy triple computed from the measured numbers.
 
 By default the command trains one seed's teacher and distilled student itself, exactly as
-``minikd distill`` does (about 10 s on 2 cores); ``--models DIR`` reads the ``.npz`` files that
-``minikd distill --save DIR`` wrote instead. The job is
+``minikd distill`` does (10 s on a quiet 2-core machine); ``--models DIR`` reads the ``.npz``
+files that ``minikd distill --save DIR`` wrote instead. The job is
 :func:`minikd.experiments.deploy.run_deploy`; this module parses and prints. It needs the
 optional ``onnx`` and ``onnxruntime`` packages (``pip install 'minikd[onnx]'``).
 """
