@@ -14,7 +14,15 @@ import importlib
 import os
 import sys
 
-from .common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError
+from .common import (
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    first_line,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -27,6 +35,8 @@ COMMANDS = {
     "gradcheck": "gradcheck",
     "vectors": "vectors",
     "diagnose": "diagnose",
+    "export": "export",
+    "deploy": "deploy",
 }
 
 
@@ -44,10 +54,6 @@ def build_parser():
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
-
-
-def _first_line(err):
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def main(argv=None):
@@ -68,10 +74,10 @@ def main(argv=None):
         return EXIT_OK
     except (ValueError, TypeError, OSError) as err:
         # Boundary validation in the library names the parameter; one line, no traceback.
-        print(f"minikd: error: {_first_line(err)}", file=sys.stderr)
+        print(f"minikd: error: {first_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except ArithmeticError as err:  # training diverged (NonFiniteLossError names where)
-        print(f"minikd: training failed: {_first_line(err)}", file=sys.stderr)
+        print(f"minikd: training failed: {first_line(err)}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
         print("minikd: interrupted", file=sys.stderr)

@@ -8,8 +8,9 @@ import json
 import math
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Parser", "UsageError",
-           "dropout_float", "finite_float", "int_at_least", "nonneg_float", "nonneg_int",
-           "open_unit_float", "positive_float", "positive_int", "print_json", "unit_float"]
+           "dropout_float", "finite_float", "first_line", "int_at_least", "nonneg_float",
+           "nonneg_int", "open_unit_float", "positive_float", "positive_int", "print_json",
+           "temperature_float", "unit_float"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -60,6 +61,11 @@ def finite_float(text):
     return _number(text, "a finite number", lambda v: True)
 
 
+def temperature_float(text):
+    """A temperature: minikd's range [1e-6, 1e6] (wider ones overflow in float arithmetic)."""
+    return _number(text, "a temperature in [1e-6, 1e6]", lambda v: 1e-6 <= v <= 1e6)
+
+
 def int_at_least(low):
     """An argparse type: an integer >= ``low``, else a one-line error."""
     def parse(text):
@@ -75,6 +81,11 @@ def int_at_least(low):
 
 positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
+
+
+def first_line(err):
+    """The first line of an exception's message (its type's name when it has none)."""
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def print_json(obj):

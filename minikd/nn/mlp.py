@@ -344,3 +344,17 @@ class MLP:
         """
         return modelio.read_model(cls, modelio.check_path(path, "MLP.load"),
                                   check_rng(rng, "MLP.load"))
+
+    def to_onnx(self, path, *, opset=None, softmax_temperature=None):
+        r"""Write the model as an ONNX graph, atomically: ``MatMul`` + ``Add`` and ``Relu`` or
+        ``Tanh`` per layer (:math:`a_k = h_{k-1} W_k + b_k`), no dropout, a dynamic batch axis,
+        the sizes and the minikd version in the metadata; ``onnx.checker`` passes before it is
+        written. With ``softmax_temperature`` T a second output holds softmax(logits / T), as
+        :meth:`predict_proba`. onnxruntime runs it to :meth:`forward`'s logits (normwise error
+        <= 1e-5 in float32). Needs ``pip install 'minikd[onnx]'``; see
+        :func:`minikd.nn.onnx_export.export_onnx`, which this calls. Returns ``path``.
+        """
+        from .onnx_export import DEFAULT_OPSET, export_onnx  # onnx_export imports this module
+
+        return export_onnx(self, path, opset=DEFAULT_OPSET if opset is None else opset,
+                           softmax_temperature=softmax_temperature)
