@@ -28,10 +28,10 @@ from .._validation import (
     check_unit_interval,
     param_error,
 )
-from ..losses.features import init_regressor
 from ..losses.response import cross_entropy_kernel, kd_loss_kernel
 from ..nn.mlp import MLP
 from ..nn.optim import SGD
+from ..nn.regressor import init_regressor
 from .feature_terms import DEFAULT_BETA, METHODS, check_layers, feature_term
 from .loop import train_loop
 

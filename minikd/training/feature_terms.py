@@ -21,13 +21,16 @@ mdistiller's configs agree); cosine's is the Hugging Face DistilBERT README's.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._validation import param_error
-from ..losses.features import attention_transfer_loss, cosine_loss, hint_loss
-from ..losses.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
+from ..losses.features import attention_transfer_loss_kernel, cosine_loss_kernel, hint_loss_kernel
+from ..losses.relations import (
+    pkt_loss_kernel,
+    rkd_angle_loss_kernel,
+    rkd_distance_loss_kernel,
+    sp_loss_kernel,
+)
 
 __all__ = ["DEFAULT_BETA", "METHODS", "RKD_WEIGHTS", "check_layers", "feature_term"]
 
@@ -38,35 +41,30 @@ RKD_WEIGHTS = (25.0, 50.0)  # w_d, w_a inside the RKD term (RepDistiller, mdisti
 
 
 def feature_term(method, h_s, h_t):
-    """``F(h_s, h_t)`` and dF/dh_s for a method other than "kd".
+    """``F(h_s, h_t)`` and dF/dh_s for a method other than "kd": the losses' kernels.
 
     ``h_s`` (B, H_s) and ``h_t`` (B, H_t) are float arrays of one dtype; for "fitnets"
     ``h_s`` is the regressor's output (B, H_t). Returns ``(loss, dh_s)``, ``dh_s`` shaped like
-    ``h_s``.
+    ``h_s``. No checks: a non-finite feature gives a NaN loss, which :func:`minikd.train_loop`
+    reports as NonFiniteLossError.
     """
-    # TODO(features): hint_loss_kernel, attention_transfer_loss_kernel, rkd_angle_loss_kernel,
-    # rkd_distance_loss_kernel, sp_loss_kernel, pkt_loss_kernel, cosine_loss_kernel replace
-    # the public calls below, which check every batch and refuse non-finite features with a
-    # ValueError. Delete this isfinite test with them: a kernel's NaN loss is reported by
-    # train_loop's guard as NonFiniteLossError.
-    if not np.isfinite(h_s).all():
-        return math.nan, np.zeros_like(h_s)
     if method == "fitnets":
-        return hint_loss(h_s, h_t)
+        return hint_loss_kernel(h_s, h_t)
     if method == "at":  # an MLP layer is one channel over H positions
-        loss, dmaps = attention_transfer_loss(h_s[:, None, :], h_t[:, None, :])
+        loss, dmaps = attention_transfer_loss_kernel(h_s[:, None, :], h_t[:, None, :], p=2,
+                                                     mode="code")
         return loss, dmaps[:, 0, :]
     if method == "rkd":
         w_d, w_a = RKD_WEIGHTS
-        angle = rkd_angle_loss(h_s, h_t)
+        angle = rkd_angle_loss_kernel(h_s, h_t)
         if h_s.shape[0] < 2:
             # A one-row mini-batch (the remainder when N % batch_size == 1) has no pair: the
-            # distance term is 0 with a zero gradient there (rkd_distance_loss refuses N = 1).
+            # distance term is 0 with a zero gradient there (its mean over pairs is 0 / 0).
             return w_a * angle.loss, w_a * angle.grad
-        dist = rkd_distance_loss(h_s, h_t)
+        dist = rkd_distance_loss_kernel(h_s, h_t)
         return w_d * dist.loss + w_a * angle.loss, w_d * dist.grad + w_a * angle.grad
-    loss_fn = {"sp": sp_loss, "pkt": pkt_loss, "cosine": cosine_loss}[method]
-    return loss_fn(h_s, h_t)
+    kernel = {"sp": sp_loss_kernel, "pkt": pkt_loss_kernel, "cosine": cosine_loss_kernel}[method]
+    return kernel(h_s, h_t)
 
 
 def check_layers(layers, method, student_sizes, teacher_sizes, func):
