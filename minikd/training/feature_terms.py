@@ -1,7 +1,8 @@
 r"""The distillation methods' feature or relation term F, on one (student, teacher) layer pair.
 
-:class:`minikd.Distiller` adds :math:`\beta \sum_{(i, j)} F(h^s_i, h^t_j)` to its KD blend,
-with F one of:
+:class:`minikd.Distiller` adds :math:`\beta \sum_{(i, j)} F(H^s_i, H^t_j)` to its KD blend
+(:math:`H_i` = ``cache.hidden[i]``), with F one of the following, each called per mini-batch
+through its kernel (the Distiller checks the data once, when it is built):
 
 * ``"fitnets"``: :func:`minikd.hint_loss` of a learned linear regressor's output (the
   regressor is applied in the distiller's step, which owns its parameters);
