@@ -18,15 +18,11 @@ finite differences. Shape letters: N rows, K context, D embedding width, H hidde
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import zipfile
-
 import numpy as np
 
 from .._validation import check_int, check_unit_interval, param_error
 from ..losses.softmax import softmax
+from . import char_lm_io
 from .embedding import embedding_backward, embedding_forward
 from .layers import (
     dropout_backward,
@@ -45,7 +41,6 @@ ACTIVATIONS = {"tanh": (tanh_forward, tanh_backward), "relu": (relu_forward, rel
 # Kaiming's gain for each activation: W ~ N(0, gain^2 / fan_in) keeps the activations' scale.
 _GAIN = {"tanh": 5.0 / 3.0, "relu": 2.0 ** 0.5}
 _CHUNK = 8192  # rows per forward pass in logits(): bounds memory on a whole split
-FORMAT_VERSION = 1  # of the .npz written by CharLM.save
 
 
 class CharLM:
@@ -117,14 +112,16 @@ class CharLM:
                               TypeError)
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(rng)
-        widths = [self.context * self.embed_dim, *self.hidden, self.vocab]
-        params = {"E": self.rng.standard_normal((self.vocab, self.embed_dim))}
-        n_layers = len(widths) - 1
-        for l in range(1, n_layers + 1):
-            fan_in = widths[l - 1]
-            W = self.rng.standard_normal((fan_in, widths[l])) * _GAIN[activation] / fan_in**0.5
-            params[f"W{l}"] = W * 0.1 if l == n_layers else W
-            params[f"b{l}"] = np.zeros(widths[l])
+        params = {}
+        shapes = self.param_shapes(self.context, self.embed_dim, self.hidden, self.vocab)
+        for key, shape in shapes.items():
+            if key == "E":
+                params[key] = self.rng.standard_normal(shape)  # (V, D)
+            elif key[0] == "W":  # (fan_in, fan_out); the last layer's scaled by 0.1
+                W = self.rng.standard_normal(shape) * _GAIN[activation] / shape[0] ** 0.5
+                params[key] = W * 0.1 if key == f"W{self.n_layers}" else W
+            else:
+                params[key] = np.zeros(shape)
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
 
     @property
@@ -236,11 +233,10 @@ class CharLM:
 
         Parameters
         ----------
-        n : int
-            Number of sequences.
-        max_len : int, default 30
+        n, max_len : int
+            Number of sequences, and the longest (default 30).
         temperature : float, default 1.0
-            Sampling temperature (1 samples the model's own distribution).
+            1 samples the model's own distribution.
         boundary : int, default 0
         rng : int, numpy.random.Generator or None
 
@@ -271,55 +267,24 @@ class CharLM:
                 break
         return [_until(row, boundary) for row in out]
 
-
     def save(self, path):
-        """Write the model to an ``.npz`` file atomically: its :attr:`config` (as JSON) and
-        ``params``. Read it back with :meth:`CharLM.load`."""
-        arrays = {"format_version": np.array(FORMAT_VERSION),
-                  "config": np.array(json.dumps(self.config)), **self.params}
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".charlm.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        """Write the model to an ``.npz`` file atomically (:mod:`minikd.nn.char_lm_io`)."""
+        char_lm_io.write_char_lm(self, path)
 
     @classmethod
     def load(cls, path, *, rng=None):
         """The model stored by :meth:`save` (``allow_pickle=False``; a ValueError naming the
         file for anything wrong with it). ``rng`` seeds its dropout Generator."""
-        def bad(problem):
-            return ValueError(f"Cannot load a CharLM from '{os.fspath(path)}': {problem}.")
+        return char_lm_io.read_char_lm(cls, path, rng=rng)
 
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        except FileNotFoundError as err:
-            raise bad("no such file") from err
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            raise bad(f"not a readable .npz file ({type(err).__name__}: {err})") from err
-        if data.get("format_version", np.array(-1)).tolist() != FORMAT_VERSION:
-            raise bad(f"no format version {FORMAT_VERSION}")
-        try:
-            config = json.loads(str(data.pop("config")))
-            config["dtype"] = np.dtype(config["dtype"]).type
-            model = cls(**{**config, "hidden": tuple(config["hidden"])}, rng=rng)
-        except (KeyError, TypeError, ValueError) as err:
-            raise bad(f"a missing or inconsistent config ({err})") from err
-        del data["format_version"]
-        if sorted(data) != sorted(model.params):
-            raise bad(f"arrays {sorted(data)}, expected {sorted(model.params)}")
-        for key, ref in model.params.items():
-            if data[key].shape != ref.shape or data[key].dtype != ref.dtype:
-                raise bad(f"array '{key}' has shape {data[key].shape} and dtype "
-                          f"{data[key].dtype}, expected {ref.shape} and {ref.dtype}")
-            if not np.isfinite(data[key]).all():
-                raise bad(f"array '{key}' holds NaN or inf")
-        model.params = data
-        return model
+    @staticmethod
+    def param_shapes(context, embed_dim, hidden, vocab):
+        """The parameters' shapes: E (V, D), then W_l (fan_in, fan_out) and b_l (fan_out,)."""
+        widths = [int(context) * int(embed_dim), *map(int, hidden), int(vocab)]
+        shapes = {"E": (int(vocab), int(embed_dim))}
+        for l in range(1, len(widths)):
+            shapes[f"W{l}"], shapes[f"b{l}"] = (widths[l - 1], widths[l]), (widths[l],)
+        return shapes
 
 
 def _until(row, boundary):
