@@ -45,6 +45,8 @@ NAMES_SHA256 = "0d57baff45e665d1c9b7af693006f56fdb7c8e3189d08b308980e3f69fe11435
 NAMES_FILE = os.path.join(os.path.dirname(__file__), "datafiles", "names", "names.txt.gz")
 SPLIT_SEED = 1990  # any fixed seed; the census year
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_TOKENS = np.zeros(256, np.int64)  # byte -> token, for make_examples
+_TOKENS[np.frombuffer(ALPHABET.encode("ascii"), np.uint8)] = np.arange(VOCAB)
 
 
 def load_names(path=None):
@@ -64,11 +66,16 @@ def load_names(path=None):
         raise ValueError(f"The shipped name list {NAMES_FILE} does not match its recorded "
                          "sha256; the installation is damaged (reinstall minikd).")
     names = text.decode("ascii").split()
-    bad = [n for n in names if not n or any(c not in _INDEX or c == "." for c in n)]
-    if bad:
-        raise param_error("path", "load_names", "a file of lower-case a-z names",
-                          f"the name {bad[0]!r}")
+    for name in names:
+        _check_name(name, "load_names", "path", "a file of lower-case a-z names, one a line")
     return names
+
+
+def _check_name(name, func, param="names", expected="non-empty strings of lower-case a-z"):
+    """``name`` if it is a non-empty string of a-z, else a ValueError naming ``func``."""
+    if not (isinstance(name, str) and name.isascii() and name.isalpha() and name.islower()):
+        raise param_error(param, func, expected, repr(name))
+    return name
 
 
 def encode(name):
@@ -108,14 +115,20 @@ def make_examples(names, *, context=8):
     >>> [decode(row) for row in X], decode(y)
     (['...', '..a', '.an', 'ann'], 'nn.')
     """
-    K = check_int(context, "context", "make_examples", low=1)
-    X, y = [], []
-    for name in names:
-        padded = [BOUNDARY] * K + encode(name) + [BOUNDARY]
-        for j in range(len(name) + 1):
-            X.append(padded[j:j + K])  # the K tokens before the target
-            y.append(padded[j + K])
-    return np.array(X, dtype=np.int64).reshape(-1, K), np.array(y, dtype=np.int64)
+    func = "make_examples"
+    K = check_int(context, "context", func, low=1)
+    if not names:
+        return np.zeros((0, K), np.int64), np.zeros(0, np.int64)
+    # One stream with K boundaries before every name and one after the last. The targets are
+    # the letters and each boundary right after a letter (a name's end); the other boundaries
+    # are padding. A target's context is the K tokens before it, which never reach back into
+    # the previous name. (The loop "for j in range(len(name) + 1): x = padded[j:j + K]" says
+    # the same and is the tests' twin; this is 20x faster on the 92k names.)
+    text = "".join("." * K + _check_name(name, func) for name in names) + "."
+    tokens = _TOKENS[np.frombuffer(text.encode("ascii"), np.uint8)]  # (S,) int64
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, K + 1)  # (S - K, K + 1)
+    target = (windows[:, K] != BOUNDARY) | (windows[:, K - 1] != BOUNDARY)  # (S - K,) bool
+    return windows[target, :K], windows[target, K]  # fancy indexing copies
 
 
 class NameSplit(NamedTuple):
