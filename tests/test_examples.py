@@ -46,6 +46,16 @@ EXPECTED = {
         "shift chosen on a validation split", "shift matching the class prior",
         "that is dark knowledge",
     ],
+    "09_distill_a_tiny_language_model.py": [
+        # ln 27 and log2 27, by hand
+        "log 27 = 3.2958 nats = 4.7549 bits per character",
+        # the K = 8 characters before each of e, m, m, a and the end of "emma"
+        "'emma' gives 5 examples: ........ -> e, .......e -> m, ......em -> m, .....emm -> a, "
+        "....emma -> .",
+        "embedding gradient vs finite differences",
+        "-> ok",
+        "scratch   student: test NLL", "distilled student: test NLL",
+    ],
     "token_distillation.py": [
         # lengths 8 + 6 + 5 + 3 = 22 real tokens of 4 x 8 positions
         "positions selected: 22 of 32",
