@@ -26,7 +26,7 @@ from minikd.nn.embedding import embedding_backward, embedding_forward
 
 SEED = 0
 CONTEXT, EMBED, HIDDEN = 8, 8, (32,)  # the student: k=8, d=8, h=32
-LR_SCRATCH, LR_DISTILLED = 1e-2, 1e-2  # Adam; minikd lm's defaults, tuned on validation names
+LR_SCRATCH, LR_DISTILLED = 5e-3, 1e-2  # Adam; minikd lm's defaults, tuned on validation names
 BATCH = 256
 TEMPERATURE = 1.0
 QUICK = os.environ.get("MINIKD_EXAMPLE_QUICK") == "1"

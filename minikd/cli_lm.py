@@ -9,6 +9,7 @@ No math here: the job is :func:`minikd.experiments.lm.run_lm`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -38,8 +39,9 @@ def _number(low, high=math.inf, *, integer=False, open_low=False):
 
 def add_arguments(parser):
     """The options of ``minikd lm``, with their defaults shown from :class:`LMSetup`."""
-    from .experiments.lm import DIVERGENCES, LMSetup
+    from .experiments.lm import DIVERGENCES, TUNED_LR, LMSetup
     from .experiments.lm_teacher import TEACHER
+    from .experiments.parallel import BACKENDS
 
     d, t = LMSetup(), TEACHER
     positive_int, count = _number(1, integer=True), _number(0, integer=True)
@@ -51,6 +53,9 @@ def add_arguments(parser):
                         "validation names with seeds 100 and up)")
     g.add_argument("--jobs", type=positive_int, metavar="N",
                    help="worker processes (default: the cores); the numbers do not depend on it")
+    g.add_argument("--backend", choices=BACKENDS, default="loky",
+                   help="where the runs go: local processes (loky, the default), or a dask or "
+                        "ray cluster (pip install 'minikd[dask]' / 'minikd[ray]')")
     g = parser.add_argument_group("students")
     g.add_argument("--context", type=positive_int, metavar="K",
                    help=f"characters of context (default: {d.context})")
@@ -63,11 +68,13 @@ def add_arguments(parser):
                         f"(default: {d.epochs})")
     g.add_argument("--batch-size", type=positive_int, metavar="B",
                    help=f"mini-batch size (default: {d.batch_size})")
+    tuned = ", ".join(f"{m} {lr:g}" for m, lr in TUNED_LR.items())
     g.add_argument("--lr", type=_number(0, open_low=True),
-                   help=f"Adam learning rate of the distilled students (default: {d.lr:g})")
+                   help="Adam learning rate of every distilled student (default: each its own, "
+                        f"tuned on validation names: {tuned})")
     g.add_argument("--scratch-lr", type=_number(0, open_low=True), metavar="LR",
                    help=f"Adam learning rate of the scratch student (default: "
-                        f"{d.scratch_lr:g}, tuned on validation names)")
+                        f"{TUNED_LR['scratch']:g}, tuned on validation names)")
     g.add_argument("--samples", type=count, metavar="N", dest="n_samples",
                    help=f"names sampled per model (default: {d.n_samples})")
     g.add_argument("--train-names", type=positive_int, metavar="N",
@@ -122,6 +129,10 @@ def run(args):
         return _usage("give --teacher FILE or --train-teacher, not both")
     if args.teacher_out is not None and not args.train_teacher:
         return _usage("--teacher-out FILE needs --train-teacher")
+    module = {"dask": "distributed", "ray": "ray"}.get(args.backend)
+    if module is not None and importlib.util.find_spec(module) is None:
+        return _usage(f"--backend {args.backend} needs {module} (pip install "
+                      f"'minikd[{args.backend}]')")
     if args.teacher is not None and not os.path.isfile(args.teacher):
         return _usage(f"--teacher: no such file: {args.teacher}")
     if args.teacher_out is not None and not os.path.isdir(
@@ -136,7 +147,7 @@ def run(args):
     except (ValueError, TypeError) as err:
         return _usage(str(err).splitlines()[0])
     try:
-        result = run_lm(setup, jobs=args.jobs, verbose=args.verbose,
+        result = run_lm(setup, jobs=args.jobs, backend=args.backend, verbose=args.verbose,
                         teacher_out=args.teacher_out)
     except ArithmeticError as err:  # NonFiniteLossError: training diverged, named where
         print(f"{PROG}: training failed: {str(err).splitlines()[0]}", file=sys.stderr)

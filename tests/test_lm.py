@@ -3,6 +3,7 @@ independence from --jobs, and the command's routes (table, JSON, bad input, dive
 
 import argparse
 import gzip
+import importlib.util
 import json
 import math
 
@@ -251,6 +252,14 @@ def test_bad_input_is_one_line_and_exit_2_before_any_work(argv, message, capsys)
     assert cli_lm.run(_parse(*argv)) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(message) and err.count("\n") == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is not None,
+                    reason="dask.distributed is installed")
+def test_a_missing_cluster_backend_is_bad_input(capsys):
+    assert cli_lm.run(_parse("--backend", "dask")) == 2
+    assert capsys.readouterr().err == ("minikd lm: --backend dask needs distributed (pip install "
+                                       "'minikd[dask]')\n")
 
 
 def test_a_file_that_is_not_a_teacher_is_refused(tmp_path, capsys):

@@ -11,22 +11,17 @@ number of Adam steps, from the same initial weights and through the same mini-ba
 * ``reverse_kl``: the same with :math:`KL(q_s \| p_t)` (MiniLLM, Gu et al. 2024);
 * ``generalized_jsd``: the same with GKD's generalized JSD at β (Agarwal et al. 2024, Eq. 1).
 
-Each student is scored by its test NLL in nats per character (and bits: nats / ln 2), its paired
-gain over the scratch student of the same seed, and names sampled from it (their mean length and
-the share not in the training names). Runs go through :func:`~minikd.experiments.parallel.map_runs`;
-each is seeded by its own seed and runs on one BLAS thread, so the numbers do not depend on
-``jobs``. Every default was chosen on the validation names, with seeds other than the reported
-ones (``docs/scripts/select_lm.py``).
+Each student gets its test NLL in nats (and bits) per character, its paired gain over the
+scratch student of its seed, and sampled names. Runs go through ``map_runs``, each seeded by its
+own seed on one BLAS thread, so the numbers do not depend on ``jobs``. Every default was chosen
+on the validation names with other seeds (``docs/scripts/select_lm.py``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-
-import numpy as np
 
 from .._threads import blas_threads
 from .._validation import (
@@ -35,23 +30,17 @@ from .._validation import (
     check_positive,
     check_temperature,
     check_unit_interval,
-    logit_limit,
     param_error,
 )
-from ..losses import cross_entropy, forward_kl, generalized_jsd, reverse_kl
-from ..nn import Adam, CosineSchedule
 from ..nn.char_lm import CharLM
-from ..training import train_loop
 from . import lm_teacher
 from .lm_report import summarise
-from .lm_teacher import guarded_forward, load_teacher, mean_nll, params_sha256, train_teacher
-from .names import BOUNDARY, decode, load_names_data
+from .lm_students import DIVERGENCES, TUNED_LR, run_student, sample_names, train_student
+from .lm_teacher import load_teacher, mean_nll, params_sha256, train_teacher
+from .names import load_names_data
 from .parallel import map_runs
 
-__all__ = ["DIVERGENCES", "LMSetup", "run_lm", "train_student"]
-
-DIVERGENCES = {"forward_kl": forward_kl, "reverse_kl": reverse_kl,
-               "generalized_jsd": generalized_jsd}
+__all__ = ["DIVERGENCES", "TUNED_LR", "LMSetup", "run_lm", "train_student"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +59,9 @@ class LMSetup:
     epochs, batch_size : int
         The budget of every student: ``epochs`` passes over the training characters in
         mini-batches of ``batch_size`` (Adam, cosine decay over the epochs).
-    lr, scratch_lr : float
-        Adam's learning rate of the distilled students and of the scratch student, each tuned
-        on the validation names for its own loss.
+    lr, scratch_lr : float or None
+        Adam's learning rate of every distilled student, and of the scratch student; None (the
+        default) gives each student its own, tuned on the validation names (:data:`TUNED_LR`).
     methods : tuple of str
         Divergences of the distilled students, from :data:`DIVERGENCES`.
     temperature, alpha, beta : float
@@ -94,8 +83,8 @@ class LMSetup:
     hidden: tuple = (32,)
     epochs: int = 1
     batch_size: int = 256
-    lr: float = 1e-2
-    scratch_lr: float = 1e-2
+    lr: float | None = None
+    scratch_lr: float | None = None
     methods: tuple = ("forward_kl", "reverse_kl", "generalized_jsd")
     temperature: float = 1.0
     alpha: float = 1.0
@@ -104,6 +93,20 @@ class LMSetup:
     train_names: int | None = None
     teacher: str | None = None
     train_teacher: bool = False
+
+    def learning_rate(self, method):
+        """The learning rate of the student trained with ``method`` ("scratch" or a
+        divergence): ``scratch_lr`` or ``lr`` when set, else :data:`TUNED_LR`."""
+        given = self.scratch_lr if method == "scratch" else self.lr
+        return TUNED_LR[method] if given is None else float(given)
+
+    @property
+    def lrs_tuned(self):
+        """Whether :data:`TUNED_LR` was tuned for this student, budget and objective."""
+        default = LMSetup()
+        return tuple(self.hidden) == default.hidden and all(
+            getattr(self, k) == getattr(default, k) for k in
+            ("context", "embed_dim", "epochs", "batch_size", "temperature", "alpha", "beta"))
 
     def checked(self):
         """Return self after checking every field (ValueError/TypeError naming the field)."""
@@ -123,8 +126,9 @@ class LMSetup:
             raise param_error("methods", func, "a tuple of str", repr(self.methods), TypeError)
         for m in self.methods:
             check_choice(m, "methods", func, tuple(DIVERGENCES))
-        check_positive(self.lr, "lr", func)
-        check_positive(self.scratch_lr, "scratch_lr", func)
+        for name in ("lr", "scratch_lr"):
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), name, func)
         check_temperature(self.temperature, func)
         check_unit_interval(self.alpha, "alpha", func)
         check_unit_interval(self.beta, "beta", func)
@@ -136,90 +140,6 @@ class LMSetup:
             raise param_error("teacher", func, "None with train_teacher=True, else None or a "
                               "path", repr(self.teacher), TypeError)
         return self
-
-
-def _streams(seed):
-    """Student init, mini-batch order and sampling streams of one seed (shared by every
-    student of the seed: the runs are paired)."""
-    return np.random.SeedSequence(seed).spawn(3)
-
-
-def train_student(method, seed, setup, data, teacher_logits=None):
-    r"""Train one student on ``data`` and return it with its history.
-
-    .. math::
-
-        L = \alpha\, D_T(z_s, z_t) + (1 - \alpha)\, \mathrm{CE}(z_s, y), \qquad
-        \bar z_s = \alpha\, \partial D_T / \partial z_s + (1 - \alpha)(q_s - e_y) / B
-
-    (``method="scratch"`` is the cross-entropy alone.)
-
-    Parameters
-    ----------
-    method : {"scratch", "forward_kl", "reverse_kl", "generalized_jsd"}
-    seed : int
-    setup : LMSetup
-    data : NamesData
-    teacher_logits : ndarray of shape (M, V), optional
-        The teacher's logits on ``data.X_train`` (needed unless ``method="scratch"``).
-
-    Returns
-    -------
-    student : CharLM
-    history : minikd.History
-    """
-    init, order, _ = _streams(seed)
-    student = CharLM(setup.context, setup.embed_dim, tuple(setup.hidden),
-                     rng=np.random.default_rng(init))
-    X = data.X_train[:, data.X_train.shape[1] - setup.context:]  # (M, K)
-    y, z_t = data.y_train, teacher_logits
-    T, alpha = setup.temperature, setup.alpha
-    limit = logit_limit(student.dtype, T)  # the strictest of T and 1 (the CE)
-    extra = {"beta": setup.beta} if method == "generalized_jsd" else {}
-
-    def step(idx):
-        z_s, cache = guarded_forward(student, X[idx], limit)  # (B, V)
-        if z_s is None:  # diverged: train_loop's NonFiniteLossError names the step
-            return {"loss": math.nan}, {}
-        if method == "scratch":
-            ce, dce = cross_entropy(z_s, y[idx])
-            return {"loss": ce}, student.backward(dce, cache)
-        # TODO(kernel): forward_kl_kernel / reverse_kl_kernel / generalized_jsd_kernel
-        soft, dsoft = DIVERGENCES[method](z_s, z_t[idx], temperature=T, **extra)
-        if alpha == 1.0:  # no hard term: the cross-entropy would cost a fifth of the step
-            return {"loss": soft}, student.backward(dsoft, cache)
-        ce, dce = cross_entropy(z_s, y[idx])
-        loss = alpha * soft + (1 - alpha) * ce
-        dz = alpha * dsoft + (1 - alpha) * dce  # (B, V)
-        return {"loss": loss, "soft": soft, "ce": ce}, student.backward(dz, cache)
-
-    lr = setup.scratch_lr if method == "scratch" else setup.lr
-    history = train_loop(student.params, Adam(student.params, lr=lr), X.shape[0], step,
-                         epochs=setup.epochs, batch_size=setup.batch_size,
-                         rng=np.random.default_rng(order),
-                         schedule=CosineSchedule(lr, total=setup.epochs), verbose=False,
-                         label=f"seed {seed} {method}")
-    return student, history
-
-
-def _sample_names(model, n, seed):
-    """``n`` names sampled from ``model`` with the seed's sampling stream."""
-    rng = np.random.default_rng(_streams(seed)[2])
-    return [decode(tokens) for tokens in model.sample(n, boundary=BOUNDARY, rng=rng)]
-
-
-def _run_one(method, seed, setup, data, teacher_logits):
-    """One student of one seed: train, score, sample (a task of map_runs)."""
-    start = time.perf_counter()
-    with blas_threads(1):
-        student, history = train_student(method, seed, setup, data, teacher_logits)
-        record = {"method": method, "seed": seed,
-                  "test_nll": mean_nll(student, data.X_test, data.y_test),
-                  "val_nll": mean_nll(student, data.X_val, data.y_val),
-                  "train_loss": history[-1]["loss"],
-                  "samples": _sample_names(student, setup.n_samples, seed)}
-    record["seconds"] = time.perf_counter() - start
-    return record
 
 
 def _data(setup, teacher_context):
@@ -288,12 +208,12 @@ def run_lm(setup=None, *, jobs=None, backend="loky", verbose=False, teacher_out=
         teacher_logits = teacher.logits(X_t) if setup.methods else None  # (M, V), cached
         info.update(test_nll=mean_nll(teacher, data.X_test, data.y_test),
                     val_nll=mean_nll(teacher, data.X_val, data.y_val),
-                    samples=_sample_names(teacher, setup.n_samples, setup.first_seed),
+                    samples=sample_names(teacher, setup.n_samples, setup.first_seed),
                     config=teacher.config, n_params=teacher.n_params)
     methods = ("scratch", *setup.methods)
     seeds = range(setup.first_seed, setup.first_seed + setup.seeds)
     tasks = [(m, s, setup, data, teacher_logits) for s in seeds for m in methods]
-    runs = map_runs(_run_one, tasks, jobs=jobs, backend=backend)
+    runs = map_runs(run_student, tasks, jobs=jobs, backend=backend)
     student = CharLM(setup.context, setup.embed_dim, tuple(setup.hidden), rng=0)
     return summarise(setup, data, info, runs, methods, student.n_params,
                      time.perf_counter() - start)

@@ -29,6 +29,15 @@ def _arch(config):
             f"h={'-'.join(str(h) for h in config['hidden'])}")
 
 
+def _tuned_note(setup, tuned):
+    if setup["lr"] is not None or setup["scratch_lr"] is not None:
+        return " (as given)"
+    if tuned:
+        return " (each the best for its loss on the validation names)"
+    return (" (tuned on the validation names for the default k=8, d=8, h=32 student, 1 epoch, "
+            "T = 1, alpha = 1: not re-tuned for this setup)")
+
+
 def _teacher_line(t):
     c = t["config"]
     line = f"teacher: {_arch(c)}, dropout {c['dropout']:g}, {t['n_params']:,} parameters, "
@@ -57,8 +66,10 @@ def lm_report(r):
         _teacher_line(t),
         f"students: {_arch({**st, 'context': st['context']})}, {r['student']['n_params']:,} "
         f"parameters; each {st['epochs']} epoch{'s' if st['epochs'] > 1 else ''} = "
-        f"{d['steps']:,} Adam steps of batch {st['batch_size']}, lr {st['scratch_lr']:g} "
-        f"(scratch) / {st['lr']:g} (distilled); {soft}",
+        f"{d['steps']:,} Adam steps of batch {st['batch_size']}; {soft}",
+        "Adam learning rates: " + ", ".join(f"{METHOD_NAMES[m].removeprefix('student, ')} "
+                                            f"{lr:g}" for m, lr in r["lrs"].items())
+        + _tuned_note(st, r["lrs_tuned"]),
         "",
     ]
     rows = [["teacher", f"{t['test_nll']:.3f}", f"{t['bits']:.3f}", "-", "-",
@@ -154,6 +165,7 @@ def summarise(setup, data, teacher, runs, methods, n_params, seconds):
                                     int(data.y_test.size)],
                      "mean_length": float(np.mean([len(n) for n in names.test])),
                      "steps": setup.epochs * -(-int(data.y_train.size) // setup.batch_size)},
+            "lrs": {m: setup.learning_rate(m) for m in methods}, "lrs_tuned": setup.lrs_tuned,
             "teacher": teacher, "student": {"n_params": n_params},
             "runs": [{k: v for k, v in r.items() if k != "samples"} for r in runs],
             "summary": summary, "seconds": seconds}
