@@ -3,9 +3,9 @@
 A teacher gives a next-token distribution at every position of 4 sequences of different lengths
 (the rest is padding). A student that sees only D_S of the teacher's D features, z_s = X_s @ W (one
 linear layer to V logits), so it cannot match the teacher exactly, is fitted to the teacher with
-each divergence of minikd.tokens by plain gradient descent, using dL/dW = X_s^T (dL/dz_s): the
+each token divergence of minikd by plain gradient descent, using dL/dW = X_s^T (dL/dz_s): the
 gradient each loss returns. Padding is excluded with labels = -100, as Hugging Face does. Then
-the same with only the teacher's top-k logits stored.
+the same with only the teacher's top-k stored (logits, or log-probabilities at T).
 
 It prints: the positions selected, a check that a uniform student's forward KL is
 log V - H(teacher), a check that padding gets exactly zero gradient, and for each divergence the
@@ -89,10 +89,10 @@ for name, fn in runs:
 
 # Only the teacher's top-k per token stored (values + indices), e.g. cached to disk.
 idx = np.argsort(-z_t, axis=-1)[..., :TOP_K]                            # (N, L, K)
-top_logits = np.take_along_axis(z_t, idx, -1)                           # for "renorm"
-log_p = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))
-top_logprobs = np.take_along_axis(log_p, idx, -1)                       # for "bucket"
-report(f"top-{TOP_K} forward_kl, tail=renorm", train(
-    lambda z: minikd.topk_divergence(z, top_logits, idx, tail="renorm", **kw)))
-report(f"top-{TOP_K} forward_kl, tail=bucket", train(
-    lambda z: minikd.topk_divergence(z, top_logprobs, idx, tail="bucket", **kw)))
+top_logits = np.take_along_axis(z_t, idx, -1)                           # divided by T
+log_p = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))       # at T: used as is
+top_logprobs = np.take_along_axis(log_p, idx, -1)                       # (the bucket needs these)
+report(f"top-{TOP_K} forward_kl, tail=renorm", train(lambda z: minikd.topk_divergence(
+    z, top_logits, idx, tail="renorm", values_kind="logits", **kw)))
+report(f"top-{TOP_K} forward_kl, tail=bucket", train(lambda z: minikd.topk_divergence(
+    z, top_logprobs, idx, tail="bucket", values_kind="log_probs", **kw)))

@@ -24,14 +24,11 @@ from .losses import (
     forward_kl,
     generalized_jsd,
     hint_loss,
-    init_regressor,
     kd_loss,
     kl_divergence,
     log_softmax,
     log_softmax_vjp,
     pkt_loss,
-    regressor_backward,
-    regressor_forward,
     reverse_kl,
     rkd_angle_loss,
     rkd_distance_loss,
@@ -58,8 +55,11 @@ from .nn import (
     clip_grad_norm,
     dropout_backward,
     dropout_forward,
+    init_regressor,
     linear_backward,
     linear_forward,
+    regressor_backward,
+    regressor_forward,
     relu_backward,
     relu_forward,
     tanh_backward,
@@ -71,6 +71,7 @@ from .training import Distiller, History, NonFiniteLossError, distill, fit, trai
 
 # -- verification: gradcheck, library conventions, golden vectors --
 from .verify import CONVENTIONS, Convention, at_loss_as, gradcheck, kd_loss_as, rkd_loss_as, vectors
+from .verify import diagnose, diagnose_inputs
 
 # -- experiments: minikd.data.* (data sets and transfer-set tools) --
 from .experiments import data

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -28,9 +29,11 @@ __all__ = [
     "check_labels",
     "check_logit_range",
     "check_mask",
+    "check_memory",
     "check_nonnegative",
     "check_positive",
     "check_pair",
+    "check_rng",
     "check_same_shape",
     "check_temperature",
     "check_unit_interval",
@@ -227,13 +230,31 @@ def check_positive(value, name, func):
     return v
 
 
-def check_nonnegative(value, name, func):
-    """Return ``value`` as a float, or raise unless it is a finite real number >= 0."""
-    expected = "a float in the range [0, inf)"
+def check_nonnegative(value, name, func, *, high=math.inf):
+    """Return ``value`` as a float, or raise unless it is a finite real number in [0, high]."""
+    expected = f"a float in the range [0, {'inf)' if high == math.inf else f'{high:g}]'}"
     v = _as_real_scalar(value, name, func, expected)
-    if not (math.isfinite(v) and v >= 0):
+    if not (math.isfinite(v) and 0 <= v <= high):
         raise param_error(name, func, expected, repr(v))
     return v
+
+
+def memory_limit():
+    """The machine's physical memory in bytes (no single array may need more)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: a generous fixed budget
+        return 64 * 2**30
+
+
+def check_memory(nbytes, name, func, what):
+    """Raise ValueError, before anything is allocated, when ``nbytes`` (an estimate of what
+    parameter ``name`` asks for; ``what`` says what needs it) exceeds the machine's memory."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise param_error(name, func, f"a size whose {what} in this machine's "
+                          f"{limit / 2**30:,.1f} GiB", f"one needing about "
+                          f"{nbytes / 2**30:,.1f} GiB")
 
 
 def check_unit_interval(value, name, func):
@@ -407,3 +428,20 @@ def check_labels(labels, shape, n_classes, func, *, ignore_index=-100, mask=None
             y = np.where(ignored, 0, y)
             selected = ~ignored if selected is None else selected & ~ignored
     return y, selected
+
+
+def check_rng(rng, func, name="rng"):
+    """``numpy.random.default_rng(rng)``, or a TypeError or ValueError naming ``func`` when
+    ``rng`` is not a seed (None, a non-negative int or a sequence of them, a SeedSequence, a
+    BitGenerator or a Generator)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    expected = "an int >= 0, a numpy.random.Generator or None"
+    if isinstance(rng, (bool, np.bool_, float, complex, str, bytes)):
+        raise param_error(name, func, expected, _describe(rng), TypeError)
+    try:
+        return np.random.default_rng(rng)
+    except TypeError as err:
+        raise param_error(name, func, expected, _describe(rng), TypeError) from err
+    except ValueError as err:  # a negative seed
+        raise param_error(name, func, expected, _describe(rng)) from err

@@ -1,7 +1,9 @@
-"""Naive twins of minikd.tokens: one position at a time, straight from the docstring formulas.
+"""Naive twins of the token losses (minikd.losses.tokens, mixtures, topk): one position at a
+time, straight from the docstring formulas.
 
 Plain Python loops over positions and float64 throughout; no code shared with minikd. Each twin
-returns (loss, grad) for logits of shape (..., V), with the reduction written out by hand.
+returns (loss, grad) for logits of shape (..., V), with the reduction written out by hand. Here
+p is the teacher's distribution and q the student's.
 """
 
 import math
@@ -148,8 +150,10 @@ def divergence(z_s, z_t, divergence, *, w=None, convention=None, T=1.0, mask=Non
 
 
 def topk(z_s, values, indices, divergence, *, tail, w=None, convention=None, T=1.0, mask=None,
-         reduction="batchmean", t2_scale=True):
-    """renorm: softmax over the K stored tokens for both; bucket: K stored + one tail outcome."""
+         reduction="batchmean", t2_scale=True, values_kind="logits"):
+    """renorm: softmax over the K stored tokens for both (the teacher's values divided by T when
+    they are logits, as they are when they are log-probabilities at T); bucket: K stored + one
+    tail outcome."""
     z_s, values = np.asarray(z_s, float), np.asarray(values, float)
     lead, vocab = z_s.shape[:-1], z_s.shape[-1]
     k = values.shape[-1]
@@ -160,7 +164,7 @@ def topk(z_s, values, indices, divergence, *, tail, w=None, convention=None, T=1
         idx = [int(j) for j in indices[i]]
         g_full = [0.0] * vocab
         if tail == "renorm":
-            p = softmax_row([x / T for x in values[i]])
+            p = softmax_row([x / T if values_kind == "logits" else x for x in values[i]])
             q = softmax_row([z_s[i][j] / T for j in idx])
             per_pos[i], g = row(p, q, w)
             for b, j in enumerate(idx):

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from minikd import MLP
 
@@ -120,6 +122,130 @@ def test_attention_transfer_refuses_maps_whose_power_overflows(dtype):
         warnings.simplefilter("error")
         out = features.attention_transfer_loss(s, t, p=p, mode="paper")
     assert np.isfinite(out.loss) and np.all(np.isfinite(out.grad))
+
+
+def _no_warnings(call):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return call()
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e100), (np.float32, 1e10)])
+def test_cosine_of_identical_large_rows_is_zero(dtype, big):
+    # Before: |s|² |t|² overflowed (a RuntimeWarning), cos = dot / inf = 0 and the loss was 1.0.
+    s = np.array([[1.0, 2.0], [-3.0, 0.5]], dtype) * dtype(big)
+    out = _no_warnings(lambda: features.cosine_loss(s, s))
+    assert out.loss == 0.0  # 1 - |s|² / (|s|² + 1e-12) rounds to 0 at this scale
+    assert np.all(np.isfinite(out.grad)) and np.abs(out.grad).max() * big < 1e-6
+    # and the cosine itself survives the scaling: orthogonal rows still give 1
+    t = np.array([[2.0, -1.0], [0.5, 3.0]], dtype) * dtype(big)
+    assert _no_warnings(lambda: features.cosine_loss(s, t)).loss == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e100), (np.float32, 1e12)])
+def test_sp_is_invariant_to_a_huge_global_scale(dtype, big):
+    # Before: the Gram rows' squared norm (|s|^4) overflowed silently, every normalised row was
+    # 0, and sp_loss(1e100 * s, s) was 0.5 instead of 0.
+    s = np.array([[1.0, 0.0], [1.0, 1.0]], dtype)
+    out = _no_warnings(lambda: relations.sp_loss(dtype(big) * s, s))
+    assert out.loss == pytest.approx(0.0, abs=1e-12) and np.all(np.isfinite(out.grad))
+    t = np.array([[0.0, 1.0], [2.0, 1.0]], dtype)
+    assert relations.sp_loss(dtype(big) * s, t).loss == pytest.approx(
+        relations.sp_loss(s, t).loss, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hint_loss_is_finite_for_many_elements_at_the_bound(dtype):
+    # Before: 300 000 squares of 2 x 1.3e151 summed to inf (float32: 2 x 1.8e16 likewise).
+    x = dtype(0.999 * feature_limit(np.dtype(dtype)))
+    a = np.full((600, 500), x, dtype)
+    out = _no_warnings(lambda: features.hint_loss(a, -a))
+    assert out.loss == pytest.approx(4.0 * float(x) ** 2, rel=1e-5)
+    assert np.all(np.isfinite(out.grad))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_maps_whose_squares_overflow_are_normalised(dtype):
+    # Paper mode sums 64 channels of |f|^p; the squared norm of a 32 x 32 map of such sums
+    # overflowed at |f|^p ~ 7e150 (inside the accepted range) and the loss was 1.0 whatever f.
+    rng = np.random.default_rng(4)
+    limit = feature_limit(np.dtype(dtype))  # on |f|^p
+    f = (np.sqrt(0.9 * limit) * rng.uniform(0.5, 1.0, (2, 64, 32, 32))).astype(dtype)
+    t = rng.standard_normal((2, 64, 32, 32)).astype(dtype)
+    small = features.attention_transfer_loss(f / dtype(np.sqrt(limit)), t, mode="paper")
+    big = _no_warnings(lambda: features.attention_transfer_loss(f, t, mode="paper"))
+    assert big.loss == pytest.approx(small.loss, rel=1e-4)  # scale-free
+    assert np.all(np.isfinite(big.grad))
+
+
+@pytest.mark.parametrize("name", list(FEATURE_LOSSES))
+def test_wide_rows_at_the_bound_are_right_or_refused(name):
+    # Sums over F features must not overflow. Every loss here is scale-free (hint scales like
+    # c²), so the values at the bound are checked against the same rows of +-1. SP's Gram
+    # entries and RKD's squared distances sum F squares of the features themselves: rows wider
+    # than 1e5 at the bound are refused by name. Before: hint and cosine gave inf/nan, SP and
+    # RKD distance nan, PKT a silent 0 gradient (|s| = inf) from 1.2e6 features on.
+    c = 0.999 * feature_limit(np.dtype(np.float64))
+    rng = np.random.default_rng(5)
+    fn = FEATURE_LOSSES[name]
+    wide = {"sp_loss": 150_000, "rkd_distance_loss": 150_000,
+            "rkd_angle_loss": None}.get(name, 1_200_000)  # (N, N, F) in angle: kept narrow
+    for n, F in ((3, 50_000), (2, wide)):
+        if F is None:
+            continue
+        s, t = rng.choice([-1.0, 1.0], (n, F)), rng.choice([-1.0, 1.0], (n, F))
+        if F > 100_000 and name in ("sp_loss", "rkd_distance_loss"):
+            with pytest.raises(ValueError) as info:
+                fn(c * s, c * t)
+            _standard(info, name, "student_features")
+            assert f"rows of {F} features" in str(info.value)
+            continue
+        out = _no_warnings(lambda: fn(c * s, c * t))  # noqa: B023
+        ref = fn(s, t)
+        power = 2 if name == "hint_loss" else 0  # hint: loss c², gradient c; others: 1, 1/c
+        assert out.loss == pytest.approx(c**power * ref.loss, rel=1e-6), (name, F)
+        # (the rows have norm sqrt(F): gradients of scale-free losses are O(1 / sqrt(F)))
+        scale = max(np.abs(ref.grad).max(), F**-0.5)
+        np.testing.assert_allclose(out.grad, c ** (power - 1) * ref.grad, rtol=1e-6,
+                                   atol=1e-9 * c ** (power - 1) * scale)
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 2))
+@given(name=st.sampled_from(list(FEATURE_LOSSES) + ["at_code", "at_paper"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+       n=st.integers(1, 4), f=st.integers(1, 5), log_c=st.floats(0.05, 1.0))
+def test_any_magnitude_up_to_the_bound_gives_the_scale_free_answer(name, dtype, seed, n, f,
+                                                                    log_c):
+    """A fuzz pass made permanent: features of magnitude c (up to the accepted bound) give the
+    loss and gradient of the same features at magnitude 1 (hint: c² and c times them)."""
+    rng = np.random.default_rng(seed)
+    c = dtype(feature_limit(np.dtype(dtype)) ** log_c)  # from ~10 (float32) up to the bound
+    if name.startswith("at"):
+        c = dtype(np.sqrt(c))  # |f|^2 must stay below the bound
+        fn = lambda a, b: features.attention_transfer_loss(  # noqa: E731
+            a, b, mode=name[3:])
+        shape_s, shape_t = (n, 2, f, 2), (n, 3, f, 2)
+    else:
+        fn = FEATURE_LOSSES[name]
+        n = max(n, 2) if name == "rkd_distance_loss" else n
+        shape_s = (n, f)
+        shape_t = (n, f) if name in ("hint_loss", "cosine_loss") else (n, f + 1)
+    s = rng.uniform(0.5, 1.0, shape_s) * rng.choice([-1.0, 1.0], shape_s)  # no near-zero rows
+    t = rng.uniform(0.5, 1.0, shape_t) * rng.choice([-1.0, 1.0], shape_t)
+    if name == "pkt_loss":  # antipodal rows: P = 0, where the 1e-7 inside the log amplifies
+        for x in (s, t):      # eps / |x| (PKT's only departure from scale-freeness) by 1e7
+            u = x / np.linalg.norm(x, axis=1, keepdims=True)
+            assume((u @ u.T).min() > -0.99)
+    s, t = (s * 2.0**20).astype(dtype), (t * 2.0**20).astype(dtype)  # epsilons negligible
+    scale = dtype(c / dtype(2.0**20))
+    small = fn(s, t)
+    big = _no_warnings(lambda: fn(s * scale, t * scale))
+    power = 2 if name == "hint_loss" else 0
+    tol = 1e-3 if dtype == np.float32 else 1e-9
+    assert big.loss == pytest.approx(float(scale) ** power * small.loss, rel=tol, abs=1e-12)
+    want = small.grad.astype(np.float64) * float(scale) ** (power - 1)
+    natural = float(scale) ** (power - 1) * max(np.abs(small.grad).max(), 2.0**-20 * 1e-6)
+    assert np.abs(big.grad - want).max() <= 10 * tol * natural, name
 
 
 @pytest.mark.parametrize("p", [[[1e200, 0.5]], [[-0.5, 1.5]], [[np.nan, 0.5]], [[1.1, 0.0]]])

@@ -1,6 +1,6 @@
 """Tests for minikd.conventions: each KD preset against a naive twin written from the library's
-code (loops, in this file), finite differences at T != 1, the kd-anchors.md §1.1 golden table,
-the presets' known relations, and bad input."""
+code (loops, in this file), finite differences at T != 1, a golden table computed independently
+of minikd, the presets' known relations, and bad input."""
 
 import math
 
@@ -15,7 +15,8 @@ from minikd.verify.conventions import CONVENTIONS, Convention, kd_loss_as
 
 KD_NAMES = tuple(CONVENTIONS["kd"])
 
-# kd-anchors.md §1.1: inputs and golden values, computed there independently of minikd.
+# Inputs and golden values computed from the libraries' formulas in float64, independently of
+# minikd (by hand-written NumPy, not by this package).
 Z_S = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
 Z_T = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
 Y = [2, 0]
@@ -230,12 +231,20 @@ def test_registry_lists_every_kd_preset_the_issue_names():
     for name, conv in CONVENTIONS["kd"].items():
         assert isinstance(conv, Convention) and conv.name == name and conv.family == "kd"
         assert conv.source and conv.formula and conv.weights and conv.note
+        assert callable(conv.kernel) and conv.kernel.__doc__
 
 
-# ---------------------------------------------------------------- golden table (kd-anchors §1.1)
+def test_every_preset_cites_a_repository_at_a_commit():
+    for family in CONVENTIONS.values():
+        for conv in family.values():
+            repo, _, rest = conv.source.partition("@")
+            assert "/" in repo and rest[:8].isalnum() and len(rest.split()[0]) >= 7, conv.source
+
+
+# ---------------------------------------------------------------- golden table
 
 @pytest.mark.parametrize("T", [1.0, 4.0])
-def test_golden_table_kd_anchors(T):
+def test_golden_table(T):
     batchmean_t2, mean_t2, textbrewer, kd_lib, hard = GOLDEN[T]
     for name in ("repdistiller", "mdistiller", "hf_distilbert", "keras"):
         assert kd_loss_as(name, Z_S, Z_T, temperature=T).loss == pytest.approx(batchmean_t2,
@@ -431,6 +440,18 @@ def test_bad_input_raises_clear_errors(kwargs, exc, match):
         kd_loss_as(conv, s, t, y, **args)
 
 
+@pytest.mark.parametrize("name", KD_NAMES)
+def test_every_error_names_kd_loss_as_and_its_parameter(name):
+    """Issue 14.13: the thin-formula presets used to say "the 'z' parameter of softmax"."""
+    with pytest.raises(ValueError, match="'student_logits' parameter of kd_loss_as"):
+        kd_loss_as(name, [[1e300, 0.0]], [[0.0, 1.0]], temperature=4.0)
+    with pytest.raises(ValueError, match="'teacher_logits' parameter of kd_loss_as"):
+        kd_loss_as(name, [[1.0, 0.0]], [[0.0, 1e300]], temperature=0.05)
+    if name != "torchdistill":  # its quirk: no targets means the bare KL
+        with pytest.raises(ValueError, match="'labels' parameter of kd_loss_as"):
+            kd_loss_as(name, Z_S, Z_T, None, temperature=4.0, alpha=0.5)
+
+
 @given(junk=st.one_of(st.none(), st.text(max_size=3), st.integers(), st.floats(),
                       st.lists(st.floats(), max_size=3), st.booleans()),
        name=st.sampled_from(KD_NAMES), where=st.sampled_from(["s", "t", "y", "T", "a"]))
@@ -439,5 +460,5 @@ def test_malformed_input_only_raises_value_or_type_error(junk, name, where):
     args[where] = junk
     try:
         kd_loss_as(name, args["s"], args["t"], args["y"], temperature=args["T"], alpha=args["a"])
-    except (ValueError, TypeError):
-        pass
+    except (ValueError, TypeError) as err:
+        assert "of kd_loss_as" in str(err), err

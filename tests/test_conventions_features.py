@@ -271,13 +271,35 @@ def test_rkd_presets_invariant_to_translation_and_scale():
     (lambda: rkd_loss_as("rkd", [[0.0], [1.0]], [[0.0], [1.0]]), ValueError,
      "'convention' parameter of rkd_loss_as"),
     (lambda: rkd_loss_as("kd_lib", [[0.0]], [[0.0]]), ValueError, "at least 2 rows"),
-    (lambda: rkd_loss_as("kd_lib", [[0.0], [1.0]], [[0.0]]), ValueError, "'t'"),
-    (lambda: rkd_loss_as("kd_lib", [[True], [False]], [[0.0], [1.0]]), TypeError, "'s'"),
+    (lambda: rkd_loss_as("kd_lib", [[0.0], [1.0]], [[0.0]]), ValueError, "'teacher_features'"),
+    (lambda: rkd_loss_as("kd_lib", [[True], [False]], [[0.0], [1.0]]), TypeError,
+     "'student_features'"),
     (lambda: rkd_loss_as(None, [[0.0], [1.0]], [[0.0], [1.0]]), ValueError, "'convention'"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", AT_NAMES)
+def test_at_errors_name_at_loss_as(name):
+    """Issue 14.14: kd_lib reshaped (4, 2, 5, 2) against (3, 2, 5, 2) and failed in numpy."""
+    with pytest.raises(ValueError, match="'teacher_maps' parameter of at_loss_as must be an "
+                                         "array with N = 4 rows"):
+        at_loss_as(name, np.ones((4, 2, 5, 2)), np.ones((3, 2, 5, 2)))
+    with pytest.raises(ValueError, match=r"'teacher_maps' parameter of at_loss_as must be an "
+                                         r"array of shape \(4, .*, 5, 2\)"):
+        at_loss_as(name, np.ones((4, 2, 5, 2)), np.ones((4, 2, 5, 3)))
+    with pytest.raises(ValueError, match="'student_maps' parameter of at_loss_as"):
+        at_loss_as(name, np.full((1, 1, 2, 2), 1e200), np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("name", RKD_NAMES)
+def test_rkd_errors_name_rkd_loss_as(name):
+    with pytest.raises(ValueError, match="'student_features' parameter of rkd_loss_as"):
+        rkd_loss_as(name, [[1e200], [0.0]], [[1.0], [0.0]])
+    with pytest.raises(ValueError, match="'teacher_features' parameter of rkd_loss_as"):
+        rkd_loss_as(name, [[1.0], [0.0]], [[np.inf], [0.0]])
 
 
 def test_float32_stays_float32():
@@ -304,8 +326,8 @@ def test_malformed_input_only_raises_value_or_type_error(junk, family, where):
         {"s": [[0.0, 1.0], [1.0, 0.0]], "t": [[1.0], [2.0]]}
     args[where] = junk
     fn = at_loss_as if family == "at" else rkd_loss_as
-    name = "kd_lib"
+    name = "kd_lib"  # the preset with the most checks of its own
     try:
         fn(name, args["s"], args["t"])
-    except (ValueError, TypeError):
-        pass
+    except (ValueError, TypeError) as err:
+        assert f"of {fn.__name__}" in str(err), err

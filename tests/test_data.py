@@ -430,3 +430,54 @@ def test_bad_labels():
         omit_classes(X, np.array([0.0, 1.0, 0.0, 1.0]), 0)
     with pytest.raises(TypeError, match="'y'"):
         train_val_split(X, np.array([True, False, True, False]))
+
+
+# ---------------------------------------------------------------------------------------------
+# sizes and files that used to fail late, silently or inside numpy
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["scale_coeff", "corr_noise_scale", "iid_noise_scale",
+                                  "shear_scale"])
+def test_mnist1d_scales_that_overflow_are_refused(name):
+    # 1e300 gave an all-zero data set after an overflow warning
+    with pytest.raises(ValueError, match=rf"'{name}' parameter of make_mnist1d.*1e\+100"):
+        data.make_mnist1d(n_samples=100, rng=0, **{name: 1e300})
+    X = data.make_mnist1d(n_samples=100, rng=0, **{name: 1e100}).X_train  # the bound itself
+    assert np.isfinite(X).all() and X.std() > 0.5
+
+
+@pytest.mark.parametrize("kwargs, name", [({"n_samples": 10**12}, "n_samples"),
+                                          ({"length": 10**9}, "length"),
+                                          ({"padding": (0, 10**6)}, "padding")])
+def test_mnist1d_sizes_beyond_memory_are_refused_before_allocating(kwargs, name):
+    with pytest.raises(ValueError, match=rf"'{name}' parameter of make_mnist1d.*GiB"):
+        data.make_mnist1d(**kwargs)
+
+
+def test_idx_header_declaring_more_than_memory_is_refused_before_inflating(tmp_path):
+    # a small gzip claiming 10**9 images of 28 x 28: the header is read from the stream first
+    head = bytes([0, 0, 8, 3]) + struct.pack(">III", 10**9, 28, 28)
+    f = _write(tmp_path / "train-images-idx3-ubyte.gz", head + bytes(4096), gz=True)
+    assert f.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"declares shape \(1000000000, 28, 28\).*memory"):
+        load_idx(f)
+
+
+def test_idx_dimensions_whose_product_wraps_in_int64_are_sized_exactly(tmp_path):
+    # (2**16)**4 = 2**64 wraps to 0 in int64: numpy then said "cannot reshape array of size 0"
+    head = bytes([0, 0, 8, 4]) + struct.pack(">IIII", *[2**16] * 4)
+    f = _write(tmp_path / "x-idx3-ubyte", head)
+    with pytest.raises(ValueError, match="x-idx3-ubyte declares shape"):
+        load_idx(f)
+    head = bytes([0, 0, 8, 2]) + struct.pack(">II", 2**16, 2**16)  # 2**32 bytes declared
+    f = _write(tmp_path / "y-idx3-ubyte", head + bytes(16))
+    with pytest.raises(ValueError, match="y-idx3-ubyte is truncated"):
+        load_idx(f)
+
+
+def test_load_mnist_names_what_it_was_given(tmp_path):
+    with pytest.raises(TypeError, match="'folder' parameter of load_mnist.*Got None"):
+        load_mnist(None)
+    _mnist_folder(tmp_path)
+    with pytest.raises(ValueError, match="is a file; expected the folder"):
+        load_mnist(tmp_path / "train-images-idx3-ubyte")

@@ -14,14 +14,8 @@ from hypothesis.extra.numpy import arrays
 
 import minikd
 from minikd import gradcheck
-from minikd.losses.features import (
-    attention_transfer_loss,
-    cosine_loss,
-    hint_loss,
-    init_regressor,
-    regressor_backward,
-    regressor_forward,
-)
+from minikd.losses.features import attention_transfer_loss, cosine_loss, hint_loss
+from minikd.nn.regressor import init_regressor, regressor_backward, regressor_forward
 
 TOL = 1e-5
 # Each example costs tens of loss evaluations (finite differences): run a quarter of the
@@ -470,9 +464,10 @@ def test_init_regressor_reproducible():
 
 
 def test_exported_at_top_level():
-    for name in ("hint_loss", "cosine_loss", "attention_transfer_loss", "init_regressor",
-                 "regressor_forward", "regressor_backward"):
+    for name in ("hint_loss", "cosine_loss", "attention_transfer_loss"):
         assert getattr(minikd, name) is getattr(minikd.losses.features, name)
+    for name in ("init_regressor", "regressor_forward", "regressor_backward"):
+        assert getattr(minikd, name) is getattr(minikd.nn.regressor, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +486,7 @@ def test_exported_at_top_level():
     (lambda: cosine_loss(np.array([[None]]), [[1.0]]), TypeError, "object"),
     (lambda: attention_transfer_loss(np.ones((2, 3)), np.ones((2, 3))), ValueError, "at least 3"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((3, 1, 3))), ValueError,
-     "same N and spatial size"),
+     "'teacher_maps' parameter of attention_transfer_loss must be an array with N = 2 rows"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((2, 1, 4))), ValueError,
      "same N and spatial size"),
     (lambda: attention_transfer_loss(np.ones((2, 1, 3)), np.ones((2, 1, 3)), p=0.5), ValueError,
@@ -535,3 +530,78 @@ def test_malformed_inputs_raise_only_value_or_type_errors(a, b, which):
     except (ValueError, TypeError):
         return
     assert np.isfinite(out.loss) and np.all(np.isfinite(out.grad))
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels and the regressor's boundary
+
+from minikd.losses import features  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_public_losses_are_their_kernels_on_checked_read_only_input(dtype):
+    rng = np.random.default_rng(8)
+    s, t = rng.standard_normal((4, 6)).astype(dtype), rng.standard_normal((4, 6)).astype(dtype)
+    m_s, m_t = rng.standard_normal((2, 3, 2, 2)).astype(dtype), \
+        rng.standard_normal((2, 5, 2, 2)).astype(dtype)
+    for x in (s, t, m_s, m_t):
+        x.setflags(write=False)
+    cases = [(hint_loss(s, t), features.hint_loss_kernel(s, t)),
+             (cosine_loss(s, t), features.cosine_loss_kernel(s, t))]
+    for p in (1.0, 2.0, 3.0):
+        for mode in ("code", "paper"):
+            cases.append((attention_transfer_loss(m_s, m_t, p=p, mode=mode),
+                          features.attention_transfer_loss_kernel(m_s, m_t, p=p, mode=mode)))
+    for public, kernel in cases:
+        assert kernel.loss == public.loss and np.array_equal(kernel.grad, public.grad)
+        assert kernel.grad.dtype == dtype
+
+
+def test_cosine_rows_scaled_or_not_give_the_atens_formula():
+    """Rows with entries above 1 are divided by their max first: same value as the formula."""
+    rng = np.random.default_rng(9)
+    s = rng.standard_normal((5, 4)) * np.array([[1e-3], [0.5], [3.0], [1e6], [1e150]])
+    t = rng.standard_normal((5, 4)) * np.array([[2.0], [1e100], [0.1], [1e-5], [7.0]])
+    loss, grad = naive_cosine(s[:3], t[:3])  # rows where Python floats do not overflow
+    out = cosine_loss(s[:3], t[:3])
+    np.testing.assert_allclose(out.loss, loss, rtol=1e-12)
+    np.testing.assert_allclose(out.grad, grad, rtol=1e-10, atol=1e-15 * np.abs(grad).max())
+    # every row is scale-free (up to eps): the huge rows agree with their scaled-down copies
+    scaled = s / np.array([[1.0], [1.0], [1.0], [1e6], [1e150]])
+    ref = cosine_loss(scaled, t / np.array([[1.0], [1e100], [1.0], [1.0], [1.0]]))
+    assert cosine_loss(s, t).loss == pytest.approx(ref.loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, exc, words", [
+    ({"dtype": "foo"}, TypeError, "'dtype' parameter of init_regressor"),
+    ({"dtype": np.int64}, TypeError, "numpy.float32 or numpy.float64"),
+    ({"dtype": object}, TypeError, "'dtype'"),
+    ({"rng": "abc"}, TypeError, "'rng' parameter of init_regressor"),
+    ({"rng": -1}, TypeError, "'rng'"),
+    ({"rng": 1.5}, TypeError, "'rng'"),
+])
+def test_init_regressor_names_bad_dtype_and_rng(kwargs, exc, words):
+    # Before: numpy's "data type 'foo' not understood" and SeedSequence's own messages.
+    with pytest.raises(exc) as info:
+        init_regressor(3, 2, **kwargs)
+    assert words in str(info.value) and "Got" in str(info.value)
+
+
+def test_init_regressor_float32():
+    p = init_regressor(3, 2, rng=0, dtype="float32")
+    assert p["W"].dtype == np.float32 and p["b"].dtype == np.float32
+
+
+def test_losses_floor_does_not_import_the_nn_floor():
+    """Arrows point down: the losses import only each other and the ground (_validation)."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(minikd.__file__).parent / "losses").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:  # from ..x import
+                assert node.module == "_validation", f"{path.name} imports ..{node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("minikd") for a in node.names), path.name
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("minikd"), path.name

@@ -186,3 +186,77 @@ def test_loss_grad_via_vjp_of_log_softmax(n, c, seed):
     want = minikd.log_softmax_vjp(-onehot / n, minikd.softmax(z))
     np.testing.assert_allclose(minikd.cross_entropy(z, y).grad, want, rtol=1e-12, atol=1e-15)
     gradcheck.assert_gradient(lambda v: minikd.cross_entropy(v, y).loss, z, want)
+
+
+# ---------------------------------------------------------------- a checker that cannot be fooled
+
+@pytest.mark.parametrize("value, exc, match", [
+    (float("nan"), ValueError, "must be finite around x"),
+    (float("inf"), ValueError, "must be finite around x"),
+    (minikd.LossGrad(1.0, np.zeros(3)), TypeError,
+     r"Got LossGrad .*pass lambda x: loss\(x, \.\.\.\)\.loss"),
+    ("1.0", TypeError, "must return the loss, a real scalar. Got str"),
+    (None, TypeError, "Got NoneType"),
+    (1j, TypeError, "Got complex"),
+    (np.ones(3), TypeError, "Got ndarray"),
+])
+def test_f_must_return_a_finite_real_loss(value, exc, match):
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(exc, match=match):
+        gradcheck.check_gradient(lambda v: value, x, np.zeros(3))
+
+
+def test_a_nan_anywhere_fails_the_check():
+    x = np.array([0.5, -1.0])
+    f = lambda v: float(np.sum(v**2))  # noqa: E731
+    for analytic in ([np.nan, 0.0], [np.inf, -2.0], [np.nan, np.nan]):
+        result = gradcheck.check_gradient(f, x, analytic)
+        assert not result.ok and result.error == float("inf")
+        assert "FAILED" in result.report()
+    assert gradcheck.normwise_error([0.0, 0.0], [np.nan, 0.0]) == float("inf")  # was 0.0
+    assert gradcheck.normwise_error([np.inf], [np.inf]) == float("inf")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"h": 0.0}, "'h' parameter of numerical_gradient"),
+    ({"h": -1e-5}, "'h'"),
+    ({"h": float("nan")}, "'h'"),
+    ({"scale": -1.0}, "'scale' parameter of numerical_gradient"),
+    ({"scale": float("inf")}, "'scale'"),
+    ({"tol": -1.0}, "'tol' parameter of check_gradient"),
+    ({"atol": float("nan")}, "'atol'"),
+])
+def test_bad_step_and_tolerance_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gradcheck.check_gradient(lambda v: float(np.sum(v)), np.ones(2), np.ones(2), **kwargs)
+
+
+def test_a_step_that_vanishes_is_refused():
+    f = lambda v: float(np.sum(v**2))  # noqa: E731
+    with pytest.raises(ValueError, match="'scale' parameter of numerical_gradient must be > 0 "
+                                         "where x is 0.*Got 0.0 with an entry x = 0 instead"):
+        gradcheck.check_gradient(f, np.array([1.0, 0.0]), np.array([2.0, 0.0]), scale=0.0)
+    assert gradcheck.check_gradient(f, np.array([1.0, -3.0]), np.array([2.0, -6.0]),
+                                    scale=0.0).ok  # a purely relative step is fine away from 0
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.zeros(0), "non-empty"), ([1.0, np.nan], "finite"), ([[1.0], [1.0, 2.0]], "rectangular"),
+])
+def test_bad_points_are_refused(x, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        gradcheck.numerical_gradient(lambda v: 0.0, x)
+
+
+def test_vjp_refuses_an_upstream_gradient_it_would_broadcast():
+    A = RNG.normal(size=(3, 4))
+    with pytest.raises(ValueError, match="'dout' parameter of numerical_vjp must be shaped"):
+        gradcheck.numerical_vjp(lambda v: A @ v, np.ones(4), np.ones(1))
+
+
+def test_directional_refuses_a_gradient_of_another_shape():
+    with pytest.raises(ValueError, match="'analytic' parameter of check_directional"):
+        gradcheck.check_directional(lambda v: float(np.sum(v)), np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="'n_directions'"):
+        gradcheck.check_directional(lambda v: float(np.sum(v)), np.ones(3), np.ones(3),
+                                    n_directions=0)

@@ -233,3 +233,49 @@ def test_malformed_inputs_only_raise_value_or_type_error(x):
             call()
         except (ValueError, TypeError):
             pass
+
+
+# -- the kernels: what the public functions return, from checked arrays, inputs untouched -------
+
+
+def test_each_public_layer_returns_its_kernel_and_kernels_never_write_their_inputs():
+    from minikd.nn import layers
+
+    rng = np.random.default_rng(0)
+    x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
+    dout = rng.standard_normal((4, 5))
+    a, lin = layers.linear_forward_kernel(x, W, b)
+    h, act = layers.relu_forward_kernel(a)
+    t, tact = layers.tanh_forward_kernel(a)
+    d, mask = layers.dropout_forward_kernel(h, p=0.5, train=True, rng=np.random.default_rng(1))
+    calls = [
+        (layers.linear_forward, (x, W, b), {}, (a, lin)),
+        (layers.relu_forward, (a,), {}, (h, act)),
+        (layers.tanh_forward, (a,), {}, (t, tact)),
+        (layers.dropout_forward, (h,), {"p": 0.5, "train": True, "rng": 1}, (d, mask)),
+        (layers.linear_backward, (dout, lin), {}, layers.linear_backward_kernel(dout, lin)),
+        (layers.relu_backward, (dout, act), {}, layers.relu_backward_kernel(dout, act)),
+        (layers.tanh_backward, (dout, tact), {}, layers.tanh_backward_kernel(dout, tact)),
+        (layers.dropout_backward, (dout, mask), {}, layers.dropout_backward_kernel(dout, mask)),
+        (layers.dropout_backward, (dout, None), {}, layers.dropout_backward_kernel(dout, None)),
+    ]
+    inputs = [x, W, b, a, h, dout, mask]
+    copies = [v.copy() for v in inputs]
+    for public, args, kwargs, want in calls:
+        got = public(*args, **kwargs)
+        for g, w in zip(_flat(got), _flat(want), strict=True):
+            np.testing.assert_array_equal(g, w)
+    for v, c in zip(inputs, copies, strict=True):
+        np.testing.assert_array_equal(v, c)
+    dx, dW, db = layers.linear_backward_kernel(dout, lin)
+    none, dW1, db1 = layers.linear_backward_kernel(dout, lin, input_grad=False)
+    assert none is None
+    np.testing.assert_array_equal(dW1, dW)
+    np.testing.assert_array_equal(db1, db)
+
+
+def _flat(value):
+    """The arrays in a (nested) tuple of results, in order."""
+    if isinstance(value, tuple):
+        return [a for v in value for a in _flat(v)]
+    return [value]

@@ -1,5 +1,7 @@
 """dkd_loss: the per-sample decomposition identity, mdistiller parity, two classes, stability."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import reference_losses as ref
@@ -120,3 +122,33 @@ def test_minus_1000_is_not_divided_by_temperature():
 def test_one_class_is_refused():
     with pytest.raises(ValueError, match="'student_logits' parameter of dkd_loss"):
         minikd.dkd_loss([[1.0]], [[2.0]], [0])
+
+
+def _first_gap(dtype, predicate):
+    """The smallest logit gap at which predicate(p_y, b_2) holds (bisection), two classes, T = 1,
+    with b_2 formed as mdistiller does: the sum of the non-target probabilities."""
+    def holds(gap):
+        z = np.array([gap, 0.0], dtype)
+        e = np.exp(z - z.max())
+        p = e / e.sum()
+        return predicate(p[0], p[1])
+
+    low, high = 0.0, 1000.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (low, mid) if holds(mid) else (mid, high)
+    return high
+
+
+def test_dkd_page_states_where_mdistillers_binary_split_underflows():
+    # docs/derivations/dkd.md once said b_2 is 0 as soon as p_y rounds to 1; the thresholds are
+    # far apart, and the page must give the measured ones (float64 and float32).
+    page = (Path(__file__).resolve().parents[1] / "docs" / "derivations" / "dkd.md").read_text()
+    for dtype in (np.float64, np.float32):
+        tiny = np.finfo(dtype).tiny
+        gaps = [_first_gap(dtype, lambda p_y, b2: p_y == 1.0),
+                _first_gap(dtype, lambda p_y, b2, tiny=tiny: b2 < tiny),
+                _first_gap(dtype, lambda p_y, b2: b2 == 0.0)]
+        for gap in gaps:
+            assert f"{round(gap):d}\\,T" in page, (dtype, gaps)
+    assert "Once $p_{s,y}$ rounds to 1, $b_{s,2}$ is 0" not in page

@@ -1,7 +1,8 @@
-"""The MLP: whole-network gradients, twins built from the layer functions, init, modes, files."""
+"""The MLP: whole-network gradients, twins built from the layer functions, init, modes, checks.
 
-import os
-import zipfile
+Model files: tests/test_modelio.py."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 from minikd import MLP, gradcheck
 from minikd.nn.layers import (
     dropout_backward,
+    dropout_forward,
     linear_backward,
     linear_forward,
     relu_backward,
@@ -333,133 +335,111 @@ def test_backward_does_not_modify_its_inputs():
         np.testing.assert_array_equal(h, c)
 
 
-# -- model files -----------------------------------------------------------------------------
+# -- issue 14: overflow, foreign caches, seeds, sizes ----------------------------------------
 
 
-def _saved(tmp_path, **kwargs):
-    model = MLP([4, 6, 3], activation="tanh", dropout=0.2, rng=0, **kwargs)
-    path = tmp_path / "model.npz"
-    model.save(path)
-    return model, path
+@pytest.mark.parametrize("dtype, big", [(np.float32, 3e38), (np.float64, 1e308)])
+def test_input_that_overflows_the_network_is_a_clear_error(dtype, big):
+    # item 5: forward gave inf logits with a RuntimeWarning, and predict said class 0
+    model = MLP([3, 8, 4], dtype=dtype, rng=0)
+    x = np.array([[big, -big, big], [1.0, 2.0, 3.0]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call, name in ((lambda: model.forward(x), "MLP.forward"),
+                           (lambda: model.forward(x, train=True), "MLP.forward"),
+                           (lambda: model.predict(x), "MLP.predict"),
+                           (lambda: model.predict_proba(x), "MLP.predict_proba")):
+            with pytest.raises(ValueError, match=f"'x' parameter of {name} must be inputs for "
+                                                 "which the network stays finite.*overflows"):
+                call()
+    assert model.predict(x[1:]).shape == (1,)  # a finite row alone is fine
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_save_load_round_trip_is_bitwise(tmp_path, dtype):
-    model, path = _saved(tmp_path, dtype=dtype)
-    model.params["b1"] += 0.25  # not just the initial values
-    model.save(path)
-    loaded = MLP.load(path)
-    assert (loaded.sizes, loaded.activation, loaded.dropout, loaded.dtype) == \
-           (model.sizes, model.activation, model.dropout, model.dtype)
-    assert list(loaded.params) == list(model.params)
-    for key, p in model.params.items():
-        assert loaded.params[key].dtype == p.dtype
-        assert loaded.params[key].tobytes() == p.tobytes()
-    x = np.random.default_rng(0).standard_normal((3, 4))
-    np.testing.assert_array_equal(loaded.forward(x)[0], model.forward(x)[0])
-    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left behind
+def test_backward_refuses_gradients_that_overflow():
+    model = MLP([3, 8, 4], rng=0)
+    _, cache = model.forward(np.ones((2, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="'dlogits' parameter of MLP.backward.*overflow"):
+            model.backward(np.full((2, 4), 3e38), cache)
 
 
-def _rewrite(path, change):
-    with np.load(path) as npz:
-        data = {k: npz[k] for k in npz.files}
-    change(data)
-    with open(path, "wb") as f:
-        np.savez(f, **data)
+@pytest.mark.parametrize("other", [
+    MLP([3, 5, 2], rng=0),  # the same depth, another width: broadcast before
+    MLP([3, 4, 2], dtype=np.float64, rng=0),  # another dtype
+    MLP([3, 4, 4, 2], rng=0),  # another depth
+])
+def test_backward_refuses_another_networks_cache(other):
+    # item 14: MLP.backward with another network's cache raised numpy's broadcast error
+    model = MLP([3, 4, 2], rng=0)
+    _, cache = other.forward(np.ones((5, 3)))
+    with pytest.raises((ValueError, TypeError), match="'cache' parameter of MLP.backward must "
+                                                      r"be the ForwardCache .*\[3, 4, 2\]"):
+        model.backward(np.ones((5, 2)), cache)
 
 
-def _bad_files():
-    def truncated(path):
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-
-    def random_bytes(path):
-        path.write_bytes(np.random.default_rng(0).bytes(500))
-
-    def empty(path):
-        path.write_bytes(b"")
-
-    def npy_not_npz(path):
-        with open(path, "wb") as f:
-            np.save(f, np.ones(3))
-
-    def corrupt_member(path):  # flip bytes inside the stored W1 array: CRC mismatch
-        data = bytearray(path.read_bytes())
-        with zipfile.ZipFile(path) as z:
-            info = z.getinfo("W1.npy")
-        start = info.header_offset + 30 + len(info.filename) + 80
-        data[start:start + 16] = bytes(16)
-        path.write_bytes(bytes(data))
-
-    def set_(key, value):
-        return lambda path: _rewrite(path, lambda d: d.__setitem__(key, value))
-
-    def drop(key):
-        return lambda path: _rewrite(path, lambda d: d.pop(key))
-
-    return {
-        "truncated": (truncated, "truncated or corrupt|not a valid|not an .npz"),
-        "random bytes": (random_bytes, "not an .npz file"),
-        "empty": (empty, "not an .npz|truncated or corrupt"),
-        "npy": (npy_not_npz, "single .npy array"),
-        "corrupt member": (corrupt_member, "truncated or corrupt"),
-        "wrong version": (set_("format_version", np.array(2)), "format version 2"),
-        "version not int": (set_("format_version", np.array("1")), "format_version"),
-        "W1 wrong shape": (set_("W1", np.ones((4, 5), np.float32)), "array 'W1' has shape"),
-        "W2 wrong dtype": (set_("W2", np.ones((6, 3), np.float64)), "array 'W2' has shape"),
-        "sizes disagree": (set_("sizes", np.array([4, 7, 3])), "array 'W1' has shape"),
-        "sizes bad": (set_("sizes", np.array([4])), "inconsistent architecture"),
-        "activation bad": (set_("activation", np.array("gelu")), "inconsistent architecture"),
-        "dtype bad": (set_("dtype", np.array("int8")), "inconsistent architecture"),
-        "object array": (set_("b1", np.array([None, 1], dtype=object)), "object array"),
-        "missing b2": (drop("b2"), "missing \\['b2'\\]"),
-        "missing sizes": (drop("sizes"), "missing key"),
-        "extra W3": (set_("W3", np.ones((3, 3), np.float32)), "unexpected \\['W3'\\]"),
-        "nan weight": (set_("b1", np.full(6, np.nan, np.float32)), "NaN or inf"),
-    }
+def test_backward_refuses_a_tampered_cache():
+    model = MLP([3, 4, 4, 2], dropout=0.5, rng=0)
+    _, cache = model.forward(np.ones((5, 3)), train=True)
+    for field, i, bad in (("hidden", 1, np.ones((5, 3), np.float32)),
+                          ("masks", 0, np.ones((4, 4), np.float32)),
+                          ("inputs", 2, [[1.0]])):
+        parts = {f: list(getattr(cache, f)) for f in ("inputs", "hidden", "masks")}
+        parts[field][i] = bad
+        with pytest.raises(ValueError, match=f"a cache whose {field}\\[{i}\\]"):
+            model.backward(np.ones((5, 2)), type(cache)(**parts))
 
 
-@pytest.mark.parametrize("name", list(_bad_files()))
-def test_bad_files_are_refused_with_a_clear_error(tmp_path, name):
-    corrupt, message = _bad_files()[name]
-    _, path = _saved(tmp_path)
-    corrupt(path)
-    with pytest.raises(ValueError, match=message) as info:
-        MLP.load(path)
-    assert str(path) in str(info.value)
+@pytest.mark.parametrize("rng, exc", [("abc", TypeError), (-1, ValueError), (1.5, TypeError),
+                                      (True, TypeError), ([1, -2], ValueError)])
+def test_a_bad_rng_is_a_clear_error(tmp_path, rng, exc):
+    # item 14: MLP([2, 2], rng="abc") raised numpy's SeedSequence TypeError
+    with pytest.raises(exc, match="'rng' parameter of MLP must be"):
+        MLP([2, 2], rng=rng)
+    MLP([2, 2], rng=0).save(tmp_path / "m.npz")
+    with pytest.raises(exc, match="'rng' parameter of MLP.load must be"):
+        MLP.load(tmp_path / "m.npz", rng=rng)
+    with pytest.raises(exc, match="'rng' parameter of dropout_forward must be"):
+        dropout_forward(np.ones((2, 2)), p=0.5, train=True, rng=rng)
 
 
-def test_missing_file_and_bad_path_type(tmp_path):
-    with pytest.raises(ValueError, match="no such file"):
-        MLP.load(tmp_path / "absent.npz")
-    with pytest.raises(TypeError, match="'path' parameter of MLP.save"):
-        MLP([2, 2]).save(3)
+@pytest.mark.parametrize("sizes", [[3, 2**40, 2], [2**31, 2**31], [10**6] * 3])
+def test_sizes_beyond_memory_are_refused_before_allocating(sizes):
+    # item 15: MLP([3, 2**40, 2]) raised MemoryError
+    with pytest.raises(ValueError, match=r"'sizes' parameter of MLP must be a size whose arrays "
+                                         r"fit in this machine's memory \(.* GiB\)\. Got \["):
+        MLP(sizes)
 
 
-def test_exception_mid_write_leaves_old_file_and_no_temp_file(tmp_path, monkeypatch):
-    model, path = _saved(tmp_path)
-    before = path.read_bytes()
-    saved_W1 = model.params["W1"].copy()
-
-    def broken_savez(file, **arrays):
-        file.write(b"PK\x03\x04 half an archive")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(np, "savez", broken_savez)
-    model.params["W1"] += 1.0
-    with pytest.raises(OSError, match="disk full"):
-        model.save(path)
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["model.npz"]
-    monkeypatch.undo()
-    np.testing.assert_array_equal(MLP.load(path).params["W1"], saved_W1)
+def test_a_batch_beyond_memory_is_refused_before_the_forward_pass():
+    model = MLP([1, 10**6, 2], rng=0)  # 12 MB of parameters
+    x = np.broadcast_to(np.float32(1.0), (10**7, 1))  # 40 MB; its activations, 160 TB
+    with pytest.raises(ValueError, match=r"'x' parameter of MLP.forward must be a size whose "
+                                         r"arrays fit in this machine's memory"):
+        model.forward(x)
 
 
-def test_save_to_a_new_file_with_a_failing_writer_leaves_nothing(tmp_path, monkeypatch):
-    def broken_savez(file, **arrays):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(np, "savez", broken_savez)
-    with pytest.raises(KeyboardInterrupt):
-        MLP([2, 2]).save(tmp_path / "m.npz")
-    assert os.listdir(tmp_path) == []
+@pytest.mark.parametrize("call", ["forward", "backward", "predict", "predict_proba", "save"])
+@pytest.mark.parametrize("key, value, message", [
+    ("W1", np.ones((4, 3), np.float32), r"params\['W1'\] of dtype float32 and shape \(4, 3\)"),
+    ("b1", np.ones(4), r"params\['b1'\] of dtype float64"),
+    ("W2", [[1.0]], r"params\['W2'\] a list"),
+    ("W3", np.ones((2, 2), np.float32), r"the keys \['W1', 'b1', 'W2', 'b2', 'W3'\]"),
+    ("W1", np.full((3, 4), np.nan, np.float32), r"must be finite. Got NaN or inf in \['W1'\]"),
+])
+def test_replaced_params_are_clear_errors(tmp_path, call, key, value, message):
+    # fuzz: params replaced by the user gave numpy's matmul and broadcast errors, or (NaN) an
+    # error that blamed x
+    model = MLP([3, 4, 2], rng=0)
+    x = np.ones((2, 3), np.float32)
+    _, cache = model.forward(x)
+    model.params[key] = value
+    calls = {"forward": lambda: model.forward(x), "predict": lambda: model.predict(x),
+             "backward": lambda: model.backward(np.ones((2, 2)), cache),
+             "predict_proba": lambda: model.predict_proba(x),
+             "save": lambda: model.save(tmp_path / "m.npz")}
+    if call == "backward" and "finite" in message:
+        return  # NaN weights give NaN gradients only through what they multiply
+    with pytest.raises((TypeError, ValueError), match=f"The model's params .*{message}"):
+        calls[call]()
+    assert not (tmp_path / "m.npz").exists()

@@ -1,6 +1,7 @@
 """Optimizers against their update rules written out per scalar; schedules; clipping."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -147,7 +148,7 @@ def test_overflowing_update_is_refused():
     with pytest.raises(NonFiniteUpdateError):
         opt.step({"w": np.array([1e9, 1.0], np.float32)})
     np.testing.assert_array_equal(params["w"], np.array([-3e38, 1.0], np.float32))
-    # a huge but representable update passes (the dot product overflows, the result does not)
+    # a huge but representable update passes (its square would overflow, the result does not)
     SGD(params, lr=1.0).step({"w": np.array([-1e38, 0.0], np.float32)})
     np.testing.assert_array_equal(params["w"], [np.float32(-3e38) + np.float32(1e38), 1.0])
 
@@ -169,6 +170,10 @@ def test_overflowing_update_is_refused():
     (lambda: SGD({"w": np.ones(2)}, lr=0.1).step([np.ones(2)]), TypeError),
     (lambda: clip_grad_norm({"w": np.ones(2)}, 0.0), ValueError),
     (lambda: StepSchedule(0.1, step_size=0), ValueError),
+    (lambda: StepSchedule(0.1, step_size=1, gamma=1e60), ValueError),  # fuzz: OverflowError
+    (lambda: StepSchedule(0.1, step_size=1)(None), TypeError),  # fuzz: int(None)
+    (lambda: StepSchedule(0.1, step_size=1)(-1), ValueError),
+    (lambda: CosineSchedule(0.1, total=3)(2.5), TypeError),
     (lambda: CosineSchedule(0.1, total=0), ValueError),
 ])
 def test_bad_hyperparameters_raise_clear_errors(call, exc):
@@ -243,3 +248,127 @@ def test_a_merged_params_dict_updates_every_owner_in_place():
     SGD(merged, lr=0.5, momentum=0.9).step({"W1": np.ones((2, 2)), "Wr": np.full(3, 2.0)})
     np.testing.assert_array_equal(student["W1"], np.full((2, 2), 0.5))
     np.testing.assert_array_equal(regressor, np.zeros(3))
+
+
+# -- what a step refuses, and that a refusal changes nothing ----------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda p: SGD(p, lr=0.1),
+    "sgd-momentum": lambda p: SGD(p, lr=0.1, momentum=0.9),
+    "sgd-nesterov": lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+    "adam": lambda p: Adam(p, lr=0.1),
+    "adamw": lambda p: AdamW(p, lr=0.1),
+}
+
+
+def _snapshot(opt):
+    state = {key: {name: a.copy() for name, a in s.items()} for key, s in opt.state.items()}
+    return opt.t, {key: p.copy() for key, p in opt.params.items()}, state
+
+
+def _assert_unchanged(opt, snapshot):
+    t, params, state = snapshot
+    assert opt.t == t
+    for key, p in params.items():
+        np.testing.assert_array_equal(opt.params[key], p)
+    assert opt.state.keys() == state.keys()
+    for key, s in state.items():
+        assert opt.state[key].keys() == s.keys()
+        for name, a in s.items():
+            np.testing.assert_array_equal(opt.state[key][name], a)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_read_only_parameter_is_a_type_error_and_nothing_moves(name):
+    # issue 14, item 8: numpy's "output array is read-only" came after m had moved
+    params = {"a": np.ones(3), "w": np.ones(2)}
+    opt = OPTIMIZERS[name](params)
+    opt.step({"a": np.full(3, 0.5), "w": np.full(2, 0.5)})
+    params["w"].flags.writeable = False
+    before = _snapshot(opt)
+    with pytest.raises(TypeError, match=r"'params' parameter of \w+ must be .*writeable.*'w'"):
+        opt.step({"a": np.full(3, 0.5), "w": np.full(2, 0.5)})
+    _assert_unchanged(opt, before)
+    with pytest.raises(TypeError, match="read-only array at key 'v'"):
+        OPTIMIZERS[name]({"v": np.broadcast_to(np.ones(2), (2,))})
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("grad, exc, message", [
+    (np.ones(2, complex), TypeError, "complex128 at key 'w'"),
+    (np.array([object(), object()]), TypeError, "object at key 'w'"),
+    (np.array(["a", "b"]), TypeError, "<U1 at key 'w'"),
+    (np.ones(2, bool), TypeError, "bool at key 'w'"),
+    ([[1.0], [1.0, 2.0]], TypeError, "ragged"),
+    (np.ones((2, 1)), ValueError, r"shape \(2, 1\)"),
+    (np.ones(3), ValueError, r"shape \(3,\)"),
+    ("ab", ValueError, r"shape \(\)"),
+])
+def test_odd_gradients_are_clear_errors_and_nothing_moves(name, grad, exc, message):
+    # issue 14, item 14: SGD.step with complex/object/str gradients raised UFuncTypeError
+    params = {"w": np.ones(2)}
+    opt = OPTIMIZERS[name](params)
+    opt.step({"w": np.full(2, 0.5)})
+    before = _snapshot(opt)
+    with pytest.raises(exc, match=f"'grads' parameter of {type(opt).__name__}.step.*{message}"):
+        opt.step({"w": grad})
+    _assert_unchanged(opt, before)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_integer_and_other_float_gradients_are_converted_to_the_parameter_dtype(name):
+    a, b = {"w": np.ones(3, np.float32)}, {"w": np.ones(3, np.float32)}
+    opt_a, opt_b = OPTIMIZERS[name](a), OPTIMIZERS[name](b)
+    opt_a.step({"w": np.array([1, -2, 3])})
+    opt_b.step({"w": np.array([1.0, -2.0, 3.0], np.float32)})
+    assert a["w"].dtype == np.float32
+    np.testing.assert_array_equal(a["w"], b["w"])
+    assert all(s.dtype == np.float32 for s in opt_a.state["w"].values())
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 1e200, -1e300])
+def test_refused_steps_print_no_runtime_warning(name, bad):
+    # issue 14, item 9: "invalid value in divide" and "overflow" warnings came before the error
+    params = {"w": np.array([1.0, -1.0])}
+    opt = OPTIMIZERS[name](params)
+    before = _snapshot(opt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            opt.step({"w": np.array([bad, 1.0])})
+        except NonFiniteUpdateError:
+            pass
+        else:  # 1e200 is finite and so is SGD's step with it; Adam's v = 1e-3 g^2 is not
+            assert abs(bad) < np.inf and name.startswith("sgd")
+            return
+    _assert_unchanged(opt, before)
+
+
+def test_a_huge_learning_rate_is_refused_without_warnings():
+    params = {"w": np.array([1.0, -1.0])}
+    opt = SGD(params, lr=1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteUpdateError, match=r"lr=1e\+300"):
+            opt.step({"w": np.array([1e10, 1.0])})
+    np.testing.assert_array_equal(params["w"], [1.0, -1.0])
+
+
+def test_a_float64_gradient_beyond_float32_is_a_refused_step_not_a_warning():
+    params = {"w": np.ones(2, np.float32)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteUpdateError, match="non-finite gradient"):
+            SGD(params, lr=0.1).step({"w": np.array([1e39, 1.0])})
+    np.testing.assert_array_equal(params["w"], [1.0, 1.0])
+
+
+def test_clip_grad_norm_of_finite_gradients_whose_squares_overflow_float64():
+    # fuzz: a 1.3e154 entry made the norm inf (a RuntimeWarning, no clipping)
+    grads = {"a": np.array([3e200, 0.0]), "b": np.array([4e200])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clip_grad_norm(grads, 1.0) == pytest.approx(5e200, rel=1e-12)
+    np.testing.assert_allclose(grads["a"], [0.6, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(grads["b"], [0.8], rtol=1e-12)

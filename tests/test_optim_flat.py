@@ -1,5 +1,5 @@
-"""The optimizers' flat state buffers: every path (all parameters updated, some, replaced
-parameters, mixed dtypes) must follow the per-parameter update rules exactly."""
+"""Every path of a step (all parameters updated, some, replaced parameters, mixed dtypes, large
+arrays, refusals) must follow the per-parameter update rules exactly."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ STEPS = [list(SHAPES), list(SHAPES), ["W1", "b2"], list(SHAPES)]
 @pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"),
                          [(0.9, False, 0.0), (0.9, False, 0.1), (0.5, True, 0.01),
                           (0.0, False, 0.0)])
-def test_sgd_flat_and_partial_steps_follow_the_rule(momentum, nesterov, weight_decay):
+def test_sgd_full_and_partial_steps_follow_the_rule(momentum, nesterov, weight_decay):
     params = _params()
     start = {k: p.copy() for k, p in params.items()}
     grad_steps = [_grads(keys, seed) for seed, keys in enumerate(STEPS)]
@@ -68,7 +68,7 @@ def test_sgd_state_survives_a_replaced_parameter():
     np.testing.assert_allclose(params["b1"], before_b1 - 0.1 * (0.9 * v_b1 + grads["b1"]))
 
 
-def test_mixed_dtypes_use_separate_buffers_and_stay_correct():
+def test_mixed_dtypes_stay_correct_and_keep_their_dtype():
     params = {"a": np.ones(3, np.float32), "b": np.ones(2, np.float64)}
     opt = SGD(params, lr=0.5, momentum=0.9)
     for _ in range(2):
@@ -81,7 +81,7 @@ def test_mixed_dtypes_use_separate_buffers_and_stay_correct():
 
 @pytest.mark.parametrize("make", [lambda p: SGD(p, lr=1e30, momentum=0.9),
                                   lambda p: Adam(p, lr=1.0)])
-def test_flat_check_refuses_a_non_finite_update_of_any_parameter(make):
+def test_the_check_refuses_a_non_finite_update_of_any_parameter(make):
     params = _params()
     opt = make(params)
     opt.step(_grads(SHAPES, 0))  # finite
@@ -94,7 +94,7 @@ def test_flat_check_refuses_a_non_finite_update_of_any_parameter(make):
         np.testing.assert_array_equal(p, before[k])
 
 
-def test_adam_flat_steps_match_per_parameter_optimizers():
+def test_adam_on_all_parameters_matches_one_adam_per_parameter():
     # Adam on all four parameters at once equals four Adams on one parameter each.
     params = _params(np.float64)
     alone = {k: {k: p.copy()} for k, p in params.items()}
@@ -109,7 +109,7 @@ def test_adam_flat_steps_match_per_parameter_optimizers():
         np.testing.assert_allclose(p, alone[k][k], rtol=1e-12)
 
 
-BIG = {"W": (300, 250), "b": (250,)}  # 75,250 entries, flat buffers of 300 kB
+BIG = {"W": (300, 250), "b": (250,)}  # 75,250 entries, 300 kB in float32
 
 
 def _big(seed, dtype=np.float32, scale=1.0):
@@ -156,9 +156,8 @@ def test_sgd_on_large_arrays_refuses_and_keeps_its_state(bad):
 
 
 def test_sgd_unbounded_but_finite_update_is_taken():
-    # lr * ||v'|| (about 3e20) is past the bound sqrt(max float32) = 1.8e19, so the dot product
-    # cannot vouch for the update, yet every entry of it is finite (at most about 1e19): the
-    # entry-by-entry check lets the step through, exactly as the rule says.
+    # A huge learning rate whose update is still finite in every entry (at most about 1e19 in
+    # float32, whose norm would overflow): the step is taken, exactly as the rule says.
     params = _big(0)
     start = {k: p.copy() for k, p in params.items()}
     opt = SGD(params, lr=1e18, momentum=0.9)
@@ -173,8 +172,8 @@ def test_sgd_unbounded_but_finite_update_is_taken():
 
 
 def test_adam_refuses_when_the_second_moment_overflows():
-    # g = 1e20 in float32: g^2 = inf, so v' = inf while Delta = m' / inf = 0 is finite. Taking
-    # the step would leave v = inf for good (every later update of that entry would be 0).
+    # g = 1e21 in float32: v' = 1e-3 g^2 = 1e39 = inf, while Delta = m' / inf = 0 is finite.
+    # Taking the step would leave v = inf for good (every later update of that entry would be 0).
     params = {"w": np.array([1.0, -1.0], np.float32)}
     twin = {"w": params["w"].copy()}
     opt, undisturbed = Adam(params, lr=0.01), Adam(twin, lr=0.01)
@@ -184,7 +183,7 @@ def test_adam_refuses_when_the_second_moment_overflows():
     before = {"w": params["w"].copy()}, {k: v.copy() for k, v in opt.m.items()}, \
         {k: v.copy() for k, v in opt.v.items()}
     with pytest.raises(NonFiniteUpdateError, match=r"\['w'\] or Adam's state"):
-        opt.step({"w": np.array([1e20, 0.5], np.float32)})
+        opt.step({"w": np.array([1e21, 0.5], np.float32)})
     assert opt.t == 1
     for now, then in zip((params, opt.m, opt.v), before, strict=True):
         np.testing.assert_array_equal(now["w"], then["w"])
@@ -195,11 +194,12 @@ def test_adam_refuses_when_the_second_moment_overflows():
 
 
 def test_adam_large_but_finite_second_moment_is_taken():
-    # g = 1e15 in float32: v' = 1e-3 g^2 = 1e27 is finite but its square, in the dot product
-    # that checks it, overflows; the entry-by-entry check then lets the step through.
-    params = {"w": np.array([1.0, -1.0], np.float32)}
-    Adam(params, lr=0.01).step({"w": np.array([1e15, -1e15], np.float32)})
-    np.testing.assert_allclose(params["w"], [0.99, -0.99], rtol=1e-6)  # first step: lr sign(g)
+    # g = 1e15 and 1e20 in float32: v' = 1e-3 g^2 = 1e27 and 1e37 are finite (g^2 = 1e40
+    # alone would not be): the step is taken.
+    for g in (1e15, 1e20):
+        params = {"w": np.array([1.0, -1.0], np.float32)}
+        Adam(params, lr=0.01).step({"w": np.array([g, -g], np.float32)})
+        np.testing.assert_allclose(params["w"], [0.99, -0.99], rtol=1e-6)  # lr sign(g)
 
 
 def _sgd_velocity(grad_steps, momentum):
@@ -213,9 +213,8 @@ def _sgd_velocity(grad_steps, momentum):
 
 
 def test_state_dicts_show_the_current_state_after_steps_and_a_refusal():
-    # The optimizer alternates between two sets of buffers; the velocity, m and v properties
-    # must always show the committed state, never the scratch set (which holds the refused
-    # candidate after a refusal).
+    # The velocity, m and v properties show the committed state, never a candidate (not the
+    # refused one after a refusal).
     params = _params()
     opt = SGD(params, lr=0.1, momentum=0.9)
     grad_steps = [_grads(keys, seed) for seed, keys in enumerate(STEPS)]
@@ -245,8 +244,8 @@ def test_state_dicts_show_the_current_state_after_steps_and_a_refusal():
                                   lambda p: SGD(p, lr=0.1, momentum=0.5, nesterov=True),
                                   lambda p: Adam(p, lr=0.1), lambda p: SGD(p, lr=0.1)])
 def test_refused_steps_after_a_partial_step_change_nothing(make):
-    # A partial step commits by copying views into the flat buffers; refused steps after it
-    # (all keys, then a subset) must leave both the parameters and the state as they were.
+    # Refused steps after a partial step (all keys, then a subset) must leave both the
+    # parameters and the state as they were.
     a, b = _params(seed=3), _params(seed=3)
     opt_a, opt_b = make(a), make(b)
     good = [_grads(SHAPES, 0), _grads(["W1", "b2"], 1), _grads(SHAPES, 2)]

@@ -43,7 +43,7 @@ def test_refused_step_then_good_step_equals_a_fresh_first_step(name, bad):
 @pytest.mark.parametrize("name", list(MAKERS))
 def test_refusal_after_some_steps_restores_the_state(name, dtype):
     # Two optimizers see the same finite steps; one also sees a refused step in between
-    # (all parameters: the flat-array path; a subset: the per-buffer path).
+    # (all parameters, then a subset).
     rng = np.random.default_rng(0)
     shapes = {"W": (3, 2), "b": (2,)}
     start = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
@@ -82,8 +82,8 @@ def test_finite_gradient_with_overflowing_update_restores_the_state(name):
 
 @pytest.mark.parametrize("name", ["sgd-momentum", "adam"])
 def test_refused_step_after_a_replaced_parameter_restores_the_state(name):
-    # The refused step replaces W's buffers (new shape) inside the flat-array path; the
-    # restore must put back the old mapping, so both optimizers then take the same steps.
+    # The refused step is the first after W was replaced (new shape: fresh state); the refusal
+    # must not keep that state half-made, so both optimizers then take the same steps.
     rng = np.random.default_rng(4)
     start = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
     first = {k: rng.standard_normal(v.shape) for k, v in start.items()}

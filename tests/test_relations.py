@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 import minikd
 from minikd import gradcheck
+from minikd.losses import relations
 from minikd.losses.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 
 TOL = 1e-5
@@ -525,8 +526,8 @@ def test_matches_torch_autograd_when_available():
 
 @pytest.mark.parametrize("name", list(LOSSES))
 @pytest.mark.parametrize("s, t, exc, words", [
-    ([[1.0, np.nan]], [[1.0]], ValueError, "'s'"),
-    ([[1.0, 2.0]], [[np.inf]], ValueError, "'t'"),
+    ([[1.0, np.nan]], [[1.0]], ValueError, "'student_features'"),
+    ([[1.0, 2.0]], [[np.inf]], ValueError, "'teacher_features'"),
     ([[1.0, 2.0], [0.0, 1.0]], [[1.0]], ValueError, "N = 2 rows"),
     ([1.0, 2.0], [1.0, 2.0], ValueError, "at least 2 dimension"),
     (np.zeros((0, 2)), np.zeros((0, 2)), ValueError, "non-empty"),
@@ -556,3 +557,62 @@ def test_malformed_inputs_raise_only_value_or_type_errors(name, a, b):
     except (ValueError, TypeError):
         return
     assert np.isfinite(out.loss) and np.all(np.isfinite(out.grad))
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels and boundary
+
+
+KERNELS = {"rkd_distance": relations.rkd_distance_loss_kernel,
+           "rkd_angle": relations.rkd_angle_loss_kernel, "sp": relations.sp_loss_kernel,
+           "pkt": relations.pkt_loss_kernel}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_public_loss_is_its_kernel_on_checked_read_only_input(name, dtype):
+    rng = np.random.default_rng(6)
+    s = rng.standard_normal((5, 2, 3)).astype(dtype)  # trailing axes: flattened by the kernel
+    t = rng.standard_normal((5, 4)).astype(dtype)
+    s.setflags(write=False)
+    t.setflags(write=False)
+    before = s.copy(), t.copy()
+    out = LOSSES[name](s, t)
+    kernel = KERNELS[name](s, t)
+    assert kernel.loss == out.loss and np.array_equal(kernel.grad, out.grad)
+    assert kernel.grad.shape == s.shape and kernel.grad.dtype == dtype
+    assert np.array_equal(s, before[0]) and np.array_equal(t, before[1])  # pure
+
+
+@pytest.mark.parametrize("name, n", [("rkd_angle", 2000), ("rkd_distance", 60_000),
+                                     ("sp", 60_000), ("pkt", 60_000)])
+def test_batches_that_cannot_fit_in_memory_are_refused_before_allocating(name, n):
+    # rkd_angle holds (N, N, N) arrays: N = 2000 needs ~360 GiB in float64; the others (N, N):
+    # N = 60000 needs ~320 GiB. Before: MemoryError, or the OOM killer after minutes.
+    s = np.zeros((n, 4))
+    with pytest.raises(ValueError) as info:
+        LOSSES[name](s, s)
+    text = str(info.value)
+    assert f"of {name}_loss" in text and "'student_features'" in text and "GiB" in text
+    assert f"N = {n}" in text
+
+
+def test_parameters_use_the_student_teacher_vocabulary():
+    import inspect
+
+    for fn in list(LOSSES.values()) + list(KERNELS.values()):
+        assert list(inspect.signature(fn).parameters) == ["student_features", "teacher_features"]
+    out = sp_loss(student_features=[[1.0, 0.0], [0.0, 1.0]], teacher_features=[[1.0], [1.0]])
+    assert out.loss == pytest.approx(0.292893, abs=1e-6)
+
+
+def test_public_helpers_of_the_presets():
+    e = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    d, active = relations.pairwise_distances(e)
+    np.testing.assert_allclose(d, [[0, 5, 1e-6], [5, 0, 5], [1e-6, 5, 0]], rtol=1e-12)
+    assert active.tolist() == [[False, True, False], [True, False, True], [False, True, False]]
+    d, _ = relations.pairwise_distances(e, clamp=1e-10)
+    assert d[0, 2] == pytest.approx(1e-5)
+    value, slope = relations.smooth_l1(np.array([-3.0, -0.5, 0.0, 0.5, 1.0, 3.0]))
+    assert value.tolist() == [2.5, 0.125, 0.0, 0.125, 0.5, 2.5]
+    assert slope.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0]

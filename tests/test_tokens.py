@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import minikd
 from minikd import gradcheck
-from minikd.losses import tokens
+from minikd.losses import mixtures, tokens, topk
 from tests import naive_tokens as naive
 
 # (divergence, hyperparameter name, convention) for every loss and JSD convention
@@ -74,13 +74,20 @@ def problem(draw, elements=logit, max_v=5):
 # -- oracle 1: central finite differences -------------------------------------------------------
 
 def assert_fd(f, x, grad, T, name):
-    """Normwise error <= 1e-5, with two floors that finite differences cannot get below.
+    """Normwise error <= 1e-5, with the floors that central differences cannot get below.
 
     * Where the gradient is exactly zero (identical rows) the normwise error of 0 against a
       truncation-level 1e-9 is 1; there we ask |numeric| <= 1e-6 T (T: the gradient's scale).
-    * Central differences carry a rounding error of about eps F / h, F the size of the terms the
-      loss sums (|f|, T^2 and T max|x|); near saturation the gradient can be that small, so we
-      accept an absolute error of 100 eps F / h there.
+    * Rounding: central differences carry an error of about eps F / h, F the size of the terms
+      the loss sums (|f|, T^2 and T max|x|); near saturation the gradient can be that small, so
+      we accept an absolute error of 100 eps F / h there.
+    * Truncation: with step d the central difference is D(d) = f' + d^2 f3 / 6 + O(d^4), f3 the
+      third derivative. Where student and teacher nearly agree the gradient is tiny while f3 is
+      not, and the d^2 term exceeds 1e-5 of the gradient. We measure it, (D(2d) - D(d)) / 3 is
+      that term up to O(d^4), and accept twice it. Example (forward KL, renorm top-3 of
+      z_s = [3, 3, 3, 3] against z_t = [6.1e-5, 0, 0, 0], T = 0.05): f3 along z_i is T^2 / T^3
+      times the softmax's third cumulant p (1 - p)(1 - 2 p) = 2/27 at p = 1/3, so with
+      d = 1e-5 (T + 3) the term is d^2 / (6 T) 2/27 = 2.3e-10, against a gradient of 1.4e-5.
     """
     numeric = gradcheck.numerical_gradient(f, x, scale=T)
     if np.abs(grad).max() <= 1e-12 * T:
@@ -91,7 +98,32 @@ def assert_fd(f, x, grad, T, name):
     floor = 1e2 * np.finfo(np.float64).eps * (abs(f(x)) + T * T + T * np.abs(x).max()) / h_min
     err = np.abs(grad - numeric).max()
     bound = max(1e-5 * max(np.abs(grad).max(), np.abs(numeric).max()), floor)
+    if err > bound:  # measure the truncation term only when it could matter
+        wide = gradcheck.numerical_gradient(f, x, scale=T, h=2 * gradcheck.DEFAULT_H)
+        bound = max(bound, 2 * np.abs(wide - numeric).max() / 3)
     assert err <= bound, f"{name}: max error {err:.3e} > {bound:.3e}\n{grad}\n{numeric}"
+
+
+def test_fd_truncation_floor_explains_a_near_zero_gradient_and_still_catches_bugs():
+    # the falsifying example of the old two-floor check (see assert_fd), pinned
+    z_s, z_t, T = np.array([[[3.0, 3.0, 3.0, 3.0]]]), np.array([[[6.1e-5, 0.0, 0.0, 0.0]]]), 0.05
+    idx = np.array([[[0, 1, 2]]])
+    vals = np.take_along_axis(z_t, idx, -1)
+
+    def f(z):
+        return topk.topk_divergence(z, vals, idx, temperature=T).loss
+
+    grad = topk.topk_divergence(z_s, vals, idx, temperature=T).grad
+    errors = [np.abs(grad - gradcheck.numerical_gradient(f, z_s, scale=T, h=h)).max()
+              for h in (1e-5, 2e-5)]
+    expected = (1e-5 * (T + 3.0)) ** 2 / (6 * T) * 2 / 27  # d^2 f3 / 6 with f3 = (2/27) / T
+    assert errors[0] == pytest.approx(expected, rel=0.01)  # the error is the truncation term,
+    assert errors[1] == pytest.approx(4 * errors[0], rel=0.01)  # which scales as d^2,
+    assert errors[0] > 1e-5 * np.abs(grad).max()  # and beats the relative bound alone
+    assert_fd(f, z_s, grad, T, "pinned")
+    for wrong in (grad / T, -grad, grad[..., ::-1], 1.001 * grad):  # no T, sign, permuted, 0.1 %
+        with pytest.raises(AssertionError):
+            assert_fd(f, z_s, wrong, T, "wrong")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -125,13 +157,14 @@ def test_topk_gradient_matches_finite_differences(case, tail, data):
     k = data.draw(st.integers(1, v - 1))
     idx = np.argsort(-z_t, axis=-1)[..., :k]
     lp = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))  # teacher log-probs at T
-    vals = np.take_along_axis(lp if tail == "bucket" else z_t, idx, axis=-1)
+    kind = "log_probs" if tail == "bucket" else data.draw(st.sampled_from(["logits", "log_probs"]))
+    vals = np.take_along_axis(lp if kind == "log_probs" else z_t, idx, axis=-1)
     div, hp, conv = case
-    kw = dict(tail=tail, divergence=div, temperature=T, mask=mask,
+    kw = dict(tail=tail, values_kind=kind, divergence=div, temperature=T, mask=mask,
               **({hp: 0.3 if w is None else w} if hp else {}),
               **({"convention": conv} if conv else {}))
-    grad = tokens.topk_divergence(z_s, vals, idx, **kw).grad
-    assert_fd(lambda z: tokens.topk_divergence(z, vals, idx, **kw).loss, z_s, grad, T,
+    grad = topk.topk_divergence(z_s, vals, idx, **kw).grad
+    assert_fd(lambda z: topk.topk_divergence(z, vals, idx, **kw).loss, z_s, grad, T,
               f"topk {tail} {case}")
 
 
@@ -164,14 +197,15 @@ def test_topk_matches_naive_twin(case, tail, data):
     idx = np.stack([np.random.default_rng(0).permutation(v)[:k]] * z_s.shape[1])[None]
     idx = np.broadcast_to(idx, z_s.shape[:-1] + (k,)).copy()
     lp = z_t / T - np.log(np.exp(z_t / T).sum(-1, keepdims=True))
-    vals = np.take_along_axis(lp if tail == "bucket" else z_t, idx, axis=-1)
+    kind = "log_probs" if tail == "bucket" else data.draw(st.sampled_from(["logits", "log_probs"]))
+    vals = np.take_along_axis(lp if kind == "log_probs" else z_t, idx, axis=-1)
     div, hp, conv = case
     ww = None if hp is None else (0.3 if w is None else w)
-    loss, grad = tokens.topk_divergence(
-        z_s, vals, idx, tail=tail, divergence=div, temperature=T, mask=mask, reduction=reduction,
-        **({hp: ww} if hp else {}), **({"convention": conv} if conv else {}))
+    loss, grad = topk.topk_divergence(
+        z_s, vals, idx, tail=tail, values_kind=kind, divergence=div, temperature=T, mask=mask,
+        reduction=reduction, **({hp: ww} if hp else {}), **({"convention": conv} if conv else {}))
     loss_n, grad_n = naive.topk(z_s, vals, idx, div, tail=tail, w=ww, convention=conv, T=T,
-                                mask=mask, reduction=reduction)
+                                mask=mask, reduction=reduction, values_kind=kind)
     np.testing.assert_allclose(loss, loss_n, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(grad, grad_n, rtol=1e-9, atol=1e-12)
 
@@ -209,7 +243,7 @@ def test_jsd_half_is_the_symmetric_jsd_by_scipy():
     q = np.exp(z_s) / np.exp(z_s).sum(-1, keepdims=True)
     expected = np.mean(jensenshannon(p, q, axis=-1) ** 2)  # scipy returns the square root
     for conv in ("trl", "gkd", "trl_legacy"):
-        assert tokens.generalized_jsd(z_s, z_t, beta=0.5, convention=conv).loss == \
+        assert mixtures.generalized_jsd(z_s, z_t, beta=0.5, convention=conv).loss == \
             pytest.approx(expected, rel=1e-12)
 
 
@@ -220,8 +254,8 @@ def test_jsd_limits_scale_to_forward_and_reverse_kl(prob, T):
     kw = dict(temperature=T, mask=mask)
     fkl, rkl = tokens.forward_kl(z_s, z_t, **kw), tokens.reverse_kl(z_s, z_t, **kw)
     eps = 1e-9
-    small = tokens.generalized_jsd(z_s, z_t, beta=eps, convention="gkd", **kw)
-    large = tokens.generalized_jsd(z_s, z_t, beta=1 - eps, convention="gkd", **kw)
+    small = mixtures.generalized_jsd(z_s, z_t, beta=eps, convention="gkd", **kw)
+    large = mixtures.generalized_jsd(z_s, z_t, beta=1 - eps, convention="gkd", **kw)
     # gkd: JSD(beta) / beta -> KL(p||q) as beta -> 0, JSD / (1 - beta) -> KL(q||p) as beta -> 1
     # + rounding: losses carry ~1e-16 absolute error, which / beta is ~1e-7
     tol = 1e-3 * max(fkl.loss, rkl.loss) + 1e-5
@@ -232,23 +266,23 @@ def test_jsd_limits_scale_to_forward_and_reverse_kl(prob, T):
     np.testing.assert_allclose(large.grad / eps, rkl.grad, atol=gtol)
     # trl: the same interior, the unscaled KLs at the ends; gkd: 0 at the ends
     for b, ref in ((0.0, fkl), (1.0, rkl)):
-        got = tokens.generalized_jsd(z_s, z_t, beta=b, convention="trl", **kw)
+        got = mixtures.generalized_jsd(z_s, z_t, beta=b, convention="trl", **kw)
         assert got.loss == ref.loss
         np.testing.assert_array_equal(got.grad, ref.grad)
-        zero = tokens.generalized_jsd(z_s, z_t, beta=b, convention="gkd", **kw)
+        zero = mixtures.generalized_jsd(z_s, z_t, beta=b, convention="gkd", **kw)
         assert zero.loss == 0.0 and not zero.grad.any()
-    assert tokens.generalized_jsd(z_s, z_t, beta=0.3, convention="trl", **kw).loss == \
-        tokens.generalized_jsd(z_s, z_t, beta=0.3, convention="gkd", **kw).loss
+    assert mixtures.generalized_jsd(z_s, z_t, beta=0.3, convention="trl", **kw).loss == \
+        mixtures.generalized_jsd(z_s, z_t, beta=0.3, convention="gkd", **kw).loss
     # trl_legacy is continuous: reverse KL at 0, forward KL at 1, unscaled
     tol2 = 1e-3 * max(fkl.loss, rkl.loss) + 1e-10
 
     def legacy(b):
-        return tokens.generalized_jsd(z_s, z_t, beta=b, convention="trl_legacy", **kw)
+        return mixtures.generalized_jsd(z_s, z_t, beta=b, convention="trl_legacy", **kw)
 
     assert legacy(eps).loss == pytest.approx(rkl.loss, abs=tol2)
     assert legacy(1 - eps).loss == pytest.approx(fkl.loss, abs=tol2)
     # trl_logspace: beta^2 FKL + (1 - beta)^2 RKL
-    logspace = tokens.generalized_jsd(z_s, z_t, beta=0.3, convention="trl_logspace", **kw)
+    logspace = mixtures.generalized_jsd(z_s, z_t, beta=0.3, convention="trl_logspace", **kw)
     assert logspace.loss == pytest.approx(0.09 * fkl.loss + 0.49 * rkl.loss, rel=1e-10, abs=1e-14)
 
 
@@ -258,18 +292,18 @@ def test_trl_legacy_is_gkd_with_swapped_weights():
     # that is gkd; elsewhere it is not (the weights differ), which we check too.
     rng = np.random.default_rng(9)
     z_s, z_t = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
-    legacy = tokens.generalized_jsd(z_s, z_t, beta=0.5, convention="trl_legacy").loss
-    assert legacy == pytest.approx(tokens.generalized_jsd(z_s, z_t, beta=0.5,
+    legacy = mixtures.generalized_jsd(z_s, z_t, beta=0.5, convention="trl_legacy").loss
+    assert legacy == pytest.approx(mixtures.generalized_jsd(z_s, z_t, beta=0.5,
                                                           convention="gkd").loss, rel=1e-12)
-    assert tokens.generalized_jsd(z_s, z_t, beta=0.2, convention="trl_legacy").loss != \
-        pytest.approx(tokens.generalized_jsd(z_s, z_t, beta=0.8, convention="gkd").loss)
+    assert mixtures.generalized_jsd(z_s, z_t, beta=0.2, convention="trl_legacy").loss != \
+        pytest.approx(mixtures.generalized_jsd(z_s, z_t, beta=0.8, convention="gkd").loss)
 
 
 @given(problem(elements=moderate), st.floats(0.3, 5.0), st.floats(0.01, 0.99))
 def test_jsd_bounded_by_the_mixture_entropy(prob, T, beta):
     # beta KL(p||m) + (1-beta) KL(q||m) <= H(beta) = -beta log beta - (1-beta) log(1-beta)
     z_s, z_t, _ = prob
-    loss = tokens.generalized_jsd(z_s, z_t, beta=beta, convention="gkd", temperature=T,
+    loss = mixtures.generalized_jsd(z_s, z_t, beta=beta, convention="gkd", temperature=T,
                                   t2_scale=False, reduction="batchmean").loss
     assert -1e-15 <= loss <= -beta * np.log(beta) - (1 - beta) * np.log1p(-beta) + 1e-12
 
@@ -278,8 +312,8 @@ def test_jsd_bounded_by_the_mixture_entropy(prob, T, beta):
 def test_skew_at_alpha_zero_is_kl(prob, T):
     z_s, z_t, mask = prob
     kw = dict(temperature=T, mask=mask)
-    for skew, plain in ((tokens.skew_kl, tokens.forward_kl),
-                        (tokens.skew_reverse_kl, tokens.reverse_kl)):
+    for skew, plain in ((mixtures.skew_kl, tokens.forward_kl),
+                        (mixtures.skew_reverse_kl, tokens.reverse_kl)):
         exact, ref = skew(z_s, z_t, alpha=0.0, **kw), plain(z_s, z_t, **kw)
         assert exact.loss == ref.loss
         # and continuous there, while alpha * p / q << 1 (gaps <= 6 at T >= 1)
@@ -294,7 +328,7 @@ def test_skew_kl_bounds_the_gradient_where_the_student_has_no_mass():
     # skew KL stays below log(1/alpha)
     z_s, z_t = np.array([[0.0, -60.0]]), np.array([[0.0, 0.0]])
     assert tokens.forward_kl(z_s, z_t).loss > 25
-    assert tokens.skew_kl(z_s, z_t, alpha=0.1).loss < np.log(10)
+    assert mixtures.skew_kl(z_s, z_t, alpha=0.1).loss < np.log(10)
 
 
 @given(case=st.sampled_from(CASES), z=hnp.arrays(np.float64, (2, 3, 4), elements=logit),
@@ -369,12 +403,12 @@ def test_reductions_relate_as_documented():
 def test_t2_scale_and_temperature():
     rng = np.random.default_rng(4)
     z_s, z_t = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 3, 5))
-    on = tokens.skew_reverse_kl(z_s, z_t, temperature=4.0)
-    off = tokens.skew_reverse_kl(z_s, z_t, temperature=4.0, t2_scale=False)
+    on = mixtures.skew_reverse_kl(z_s, z_t, temperature=4.0)
+    off = mixtures.skew_reverse_kl(z_s, z_t, temperature=4.0, t2_scale=False)
     assert on.loss == pytest.approx(16 * off.loss, rel=1e-12)
     np.testing.assert_allclose(on.grad, 16 * off.grad, rtol=1e-12)
     # temperature T on logits z is temperature 1 on z / T (up to the T^2 and 1/T factors)
-    plain = tokens.skew_reverse_kl(z_s / 4, z_t / 4, t2_scale=False)
+    plain = mixtures.skew_reverse_kl(z_s / 4, z_t / 4, t2_scale=False)
     assert off.loss == pytest.approx(plain.loss, rel=1e-12)
     np.testing.assert_allclose(off.grad, plain.grad / 4, rtol=1e-12)
 
@@ -403,17 +437,74 @@ def test_float32_stays_float32_and_close(case):
     assert mixed.grad.dtype == np.float64
 
 
-def test_blocks_do_not_change_the_result(monkeypatch):
-    # many rows over several blocks, with a mask, against a single-block run
-    from minikd.losses import divergences as _divergences
+def _read_only(*arrays):
+    for a in arrays:
+        a.flags.writeable = False  # an in-place write into it now raises
+    return arrays
+
+
+KERNEL_CALLS = {  # name: (kernel call, the public function's call) on (z_s, z_t, mask)
+    **{f"{d}-{c}" if c else d: (
+        lambda s, t, m, d=d, c=c: tokens.token_divergence_kernel(
+            s, t, divergence=d, convention=c or "trl", beta=0.3, alpha=0.3, temperature=2.0,
+            mask=m, reduction="batchmean", t2_scale=True),
+        lambda s, t, m, d=d, c=c: tokens.token_divergence(
+            s, t, divergence=d, convention=c or "trl", beta=0.3, alpha=0.3, temperature=2.0,
+            mask=m)) for d, _, c in CASES},
+    "forward_kl_kernel": (
+        lambda s, t, m: tokens.forward_kl_kernel(s, t, temperature=2.0, mask=m),
+        lambda s, t, m: tokens.forward_kl(s, t, temperature=2.0, mask=m)),
+    "reverse_kl_kernel": (
+        lambda s, t, m: tokens.reverse_kl_kernel(s, t, temperature=2.0, mask=m),
+        lambda s, t, m: tokens.reverse_kl(s, t, temperature=2.0, mask=m)),
+    "generalized_jsd_kernel": (
+        lambda s, t, m: mixtures.generalized_jsd_kernel(s, t, beta=0.2, convention="trl_legacy",
+                                                        temperature=2.0, mask=m),
+        lambda s, t, m: mixtures.generalized_jsd(s, t, beta=0.2, convention="trl_legacy",
+                                                 temperature=2.0, mask=m)),
+    "skew_kl_kernel": (
+        lambda s, t, m: mixtures.skew_kl_kernel(s, t, alpha=0.2, temperature=2.0, mask=m),
+        lambda s, t, m: mixtures.skew_kl(s, t, alpha=0.2, temperature=2.0, mask=m)),
+    "skew_reverse_kl_kernel": (
+        lambda s, t, m: mixtures.skew_reverse_kl_kernel(s, t, alpha=0.2, temperature=2.0,
+                                                        mask=m),
+        lambda s, t, m: mixtures.skew_reverse_kl(s, t, alpha=0.2, temperature=2.0, mask=m)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_CALLS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernels_never_write_their_inputs_and_equal_the_public_function(name, dtype):
     rng = np.random.default_rng(6)
-    z_s, z_t = rng.normal(size=(5, 7, 11)), rng.normal(size=(5, 7, 11))
-    mask = rng.random((5, 7)) < 0.7
-    one = tokens.generalized_jsd(z_s, z_t, mask=mask, beta=0.2)
-    monkeypatch.setattr(_divergences, "_BLOCK_ELEMS", 30)  # 2 rows per block
-    many = tokens.generalized_jsd(z_s, z_t, mask=mask, beta=0.2)
-    assert many.loss == pytest.approx(one.loss, rel=1e-13)
-    np.testing.assert_allclose(many.grad, one.grad, rtol=1e-13, atol=1e-16)
+    z_s, z_t = rng.normal(size=(3, 4, 7)).astype(dtype), rng.normal(size=(3, 4, 7)).astype(dtype)
+    mask = rng.random((3, 4)) < 0.7
+    before = [a.copy() for a in (z_s, z_t, mask)]
+    kernel, public = KERNEL_CALLS[name]
+    got = kernel(*_read_only(z_s, z_t, mask))
+    for a, b in zip((z_s, z_t, mask), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    ref = public(z_s, z_t, mask)
+    assert got.loss == ref.loss and got.grad.dtype == dtype
+    np.testing.assert_array_equal(got.grad, ref.grad)
+
+
+@pytest.mark.parametrize("tail", ["renorm", "bucket"])
+def test_topk_kernel_never_writes_its_inputs(tail):
+    z_s, z_t, lp = _teacher(seed=7)
+    idx = np.argsort(-z_t, axis=-1)[..., :3]
+    vals = np.take_along_axis(lp, idx, -1)
+    mask = np.array([[True, False, True], [True, True, False]])
+    arrays = (z_s, vals, idx, mask)
+    before = [a.copy() for a in arrays]
+    got = topk.topk_divergence_kernel(*_read_only(z_s, vals, idx), tail=tail,
+                                      values_kind="log_probs", divergence="skew_reverse_kl",
+                                      temperature=1.0, mask=_read_only(mask)[0])
+    for a, b in zip(arrays, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    ref = topk.topk_divergence(z_s, vals, idx, tail=tail, values_kind="log_probs",
+                               divergence="skew_reverse_kl", mask=mask)
+    assert got.loss == ref.loss
+    np.testing.assert_array_equal(got.grad, ref.grad)
 
 
 # -- top-k ----------------------------------------------------------------------------------------
@@ -433,7 +524,7 @@ def test_topk_with_every_token_is_the_full_loss(case):
     kw = dict(divergence=div, temperature=1.5, **({hp: 0.3} if hp else {}),
               **({"convention": conv} if conv else {}))
     full = tokens.token_divergence(z_s, z_t, **kw)
-    renorm = tokens.topk_divergence(z_s, np.take_along_axis(z_t, idx, -1), idx, **kw)
+    renorm = topk.topk_divergence(z_s, np.take_along_axis(z_t, idx, -1), idx, **kw)
     assert renorm.loss == pytest.approx(full.loss, rel=1e-12)
     np.testing.assert_allclose(renorm.grad, full.grad, rtol=1e-10, atol=1e-14)
 
@@ -443,7 +534,7 @@ def test_topk_bucket_forward_kl_gradient_spreads_the_tail_like_the_student():
     k = 3
     idx = np.argsort(-z_t, axis=-1)[..., :k]
     vals = np.take_along_axis(lp, idx, -1)
-    loss, grad = tokens.topk_divergence(z_s, vals, idx, tail="bucket", t2_scale=False)
+    loss, grad = topk.topk_divergence(z_s, vals, idx, tail="bucket", t2_scale=False)
     q = np.exp(z_s) / np.exp(z_s).sum(-1, keepdims=True)
     p_tilde = np.zeros_like(q)
     np.put_along_axis(p_tilde, idx, np.exp(vals), -1)
@@ -460,8 +551,8 @@ def test_topk_renorm_ignores_order_and_leaves_other_tokens_alone():
     z_s, z_t, _ = _teacher(seed=3)
     idx = np.argsort(-z_t, axis=-1)[..., :4]
     perm = idx[..., ::-1]
-    a = tokens.topk_divergence(z_s, np.take_along_axis(z_t, idx, -1), idx, divergence="reverse_kl")
-    b = tokens.topk_divergence(z_s, np.take_along_axis(z_t, perm, -1), perm,
+    a = topk.topk_divergence(z_s, np.take_along_axis(z_t, idx, -1), idx, divergence="reverse_kl")
+    b = topk.topk_divergence(z_s, np.take_along_axis(z_t, perm, -1), perm,
                                divergence="reverse_kl")
     assert a.loss == pytest.approx(b.loss, rel=1e-13)
     np.testing.assert_allclose(a.grad, b.grad, rtol=1e-12, atol=1e-15)
@@ -470,8 +561,23 @@ def test_topk_renorm_ignores_order_and_leaves_other_tokens_alone():
     assert not a.grad[outside].any()
     # values given as logits or as log-probabilities: the same renormalised distribution
     lp = z_t - 7.0
-    c = tokens.topk_divergence(z_s, np.take_along_axis(lp, idx, -1), idx, divergence="reverse_kl")
+    c = topk.topk_divergence(z_s, np.take_along_axis(lp, idx, -1), idx, divergence="reverse_kl")
     assert c.loss == pytest.approx(a.loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("tail, kind", [("renorm", "logits"), ("renorm", "log_probs"),
+                                        ("bucket", "log_probs")])
+def test_topk_float32_stays_float32_and_close(tail, kind):
+    z_s, z_t, lp = _teacher(v=40, seed=9)
+    idx = np.argsort(-z_t, axis=-1)[..., :5]
+    lp_t = z_t / 2 - np.log(np.exp(z_t / 2).sum(-1, keepdims=True))  # at T = 2
+    vals = np.take_along_axis(lp_t if kind == "log_probs" else z_t, idx, -1)
+    kw = dict(tail=tail, values_kind=kind, divergence="generalized_jsd", temperature=2.0)
+    lo = topk.topk_divergence(z_s.astype(np.float32), vals.astype(np.float32), idx, **kw)
+    hi = topk.topk_divergence(z_s, vals, idx, **kw)
+    assert lo.grad.dtype == np.float32
+    assert lo.loss == pytest.approx(hi.loss, rel=1e-4)
+    assert gradcheck.normwise_error(lo.grad, hi.grad) < 1e-4
 
 
 def test_topk_bucket_with_a_zero_tail_stays_finite():
@@ -480,7 +586,7 @@ def test_topk_bucket_with_a_zero_tail_stays_finite():
     for div in tokens.DIVERGENCES:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            loss, grad = tokens.topk_divergence(z_s, np.take_along_axis(lp, idx, -1), idx,
+            loss, grad = topk.topk_divergence(z_s, np.take_along_axis(lp, idx, -1), idx,
                                                 tail="bucket", divergence=div)
         assert np.isfinite(loss) and np.isfinite(grad).all()
 
@@ -489,22 +595,31 @@ def test_topk_bucket_with_a_zero_tail_stays_finite():
 
 GOOD = np.zeros((2, 3, 4))
 BAD_CALLS = [
-    (ValueError, "z_s", lambda: tokens.forward_kl(np.full((2, 4), np.nan), np.zeros((2, 4)))),
-    (ValueError, "z_t", lambda: tokens.reverse_kl(np.zeros((2, 4)), np.full((2, 4), np.inf))),
+    (ValueError, "'student_logits' parameter of forward_kl must be finite",
+     lambda: tokens.forward_kl(np.full((2, 4), np.nan), np.zeros((2, 4)))),
+    (ValueError, "'teacher_logits' parameter of reverse_kl must be finite",
+     lambda: tokens.reverse_kl(np.zeros((2, 4)), np.full((2, 4), np.inf))),
+    (ValueError, "'teacher_logits' parameter of skew_kl must be logits with", lambda:
+     mixtures.skew_kl(np.zeros((2, 4)), np.full((2, 4), 1e300), temperature=2.0)),
     (ValueError, "same shape", lambda: tokens.forward_kl(GOOD, np.zeros((2, 3, 5)))),
     (ValueError, "non-empty", lambda: tokens.forward_kl(np.zeros((0, 4)), np.zeros((0, 4)))),
     (ValueError, "dimension", lambda: tokens.forward_kl(1.0, 2.0)),
     (TypeError, "boolean", lambda: tokens.forward_kl(GOOD > 0, GOOD)),
     (TypeError, "complex", lambda: tokens.forward_kl(GOOD + 0j, GOOD)),
     (TypeError, "object", lambda: tokens.forward_kl(np.array([[None, 1]]), np.zeros((1, 2)))),
-    (TypeError, "z_s", lambda: tokens.forward_kl([[1, 2], [3]], [[1, 2], [3, 4]])),
+    (TypeError, "'student_logits' parameter of forward_kl must be a rectangular", lambda:
+     tokens.forward_kl([[1, 2], [3]], [[1, 2], [3, 4]])),
+    (TypeError, "'mask' parameter of generalized_jsd must be a boolean array of shape", lambda:
+     mixtures.generalized_jsd(GOOD, GOOD, mask=[[True, False, True], [True]])),  # ragged
+    (TypeError, "'mask' parameter of topk_divergence", lambda: topk.topk_divergence(
+        GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int) + [0, 1], mask=[[True], [True, False]])),
     (ValueError, "temperature", lambda: tokens.forward_kl(GOOD, GOOD, temperature=0.0)),
     (TypeError, "temperature", lambda: tokens.forward_kl(GOOD, GOOD, temperature="2")),
-    (ValueError, "beta", lambda: tokens.generalized_jsd(GOOD, GOOD, beta=1.5)),
-    (TypeError, "beta", lambda: tokens.generalized_jsd(GOOD, GOOD, beta=None)),
-    (ValueError, "convention", lambda: tokens.generalized_jsd(GOOD, GOOD, convention="paper")),
-    (ValueError, "alpha", lambda: tokens.skew_kl(GOOD, GOOD, alpha=1.0)),
-    (ValueError, "alpha", lambda: tokens.skew_reverse_kl(GOOD, GOOD, alpha=-0.1)),
+    (ValueError, "beta", lambda: mixtures.generalized_jsd(GOOD, GOOD, beta=1.5)),
+    (TypeError, "beta", lambda: mixtures.generalized_jsd(GOOD, GOOD, beta=None)),
+    (ValueError, "convention", lambda: mixtures.generalized_jsd(GOOD, GOOD, convention="paper")),
+    (ValueError, "alpha", lambda: mixtures.skew_kl(GOOD, GOOD, alpha=1.0)),
+    (ValueError, "alpha", lambda: mixtures.skew_reverse_kl(GOOD, GOOD, alpha=-0.1)),
     (ValueError, "reduction", lambda: tokens.forward_kl(GOOD, GOOD, reduction="none")),
     (TypeError, "t2_scale", lambda: tokens.forward_kl(GOOD, GOOD, t2_scale=1)),
     (TypeError, "mask", lambda: tokens.forward_kl(GOOD, GOOD, mask=np.ones((2, 3)))),
@@ -513,23 +628,32 @@ BAD_CALLS = [
     (ValueError, "labels", lambda: tokens.forward_kl(GOOD, GOOD, labels=np.full((2, 3), 4))),
     (ValueError, "labels", lambda: tokens.forward_kl(GOOD, GOOD, labels=np.zeros(6, int))),
     (TypeError, "ignore_index", lambda: tokens.forward_kl(GOOD, GOOD, ignore_index=-1.5)),
+    (TypeError, "ignore_index", lambda: tokens.forward_kl(GOOD, GOOD, labels=np.zeros((2, 3), int),
+                                                          ignore_index="-100")),
     (ValueError, "divergence", lambda: tokens.token_divergence(GOOD, GOOD, divergence="kl")),
-    (ValueError, "tail", lambda: tokens.topk_divergence(
+    (ValueError, "tail", lambda: topk.topk_divergence(
         GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int) + [0, 1], tail="drop")),
-    (ValueError, "topk_values", lambda: tokens.topk_divergence(
+    (ValueError, "topk_values", lambda: topk.topk_divergence(
         GOOD, np.zeros((2, 3, 5)), np.zeros((2, 3, 5), int))),
-    (ValueError, "topk_values", lambda: tokens.topk_divergence(
+    (ValueError, "topk_values", lambda: topk.topk_divergence(
         GOOD, np.zeros((3, 2, 2)), np.zeros((3, 2, 2), int))),
-    (ValueError, "topk_indices", lambda: tokens.topk_divergence(
+    (ValueError, "topk_indices", lambda: topk.topk_divergence(
         GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int))),  # repeated index
-    (ValueError, "topk_indices", lambda: tokens.topk_divergence(
+    (ValueError, "topk_indices", lambda: topk.topk_divergence(
         GOOD, GOOD[..., :2], np.full((2, 3, 2), 4) + [0, 1])),  # out of range
-    (TypeError, "topk_indices", lambda: tokens.topk_divergence(
+    (TypeError, "topk_indices", lambda: topk.topk_divergence(
         GOOD, GOOD[..., :2], np.zeros((2, 3, 2)) + [0, 1])),  # float indices
-    (ValueError, "topk_indices", lambda: tokens.topk_divergence(
+    (ValueError, "topk_indices", lambda: topk.topk_divergence(
         GOOD, GOOD[..., :2], np.zeros((2, 3, 3), int) + [0, 1, 2])),
-    (ValueError, "at most 1", lambda: tokens.topk_divergence(  # logits, not log-probs
+    (ValueError, "at most 1", lambda: topk.topk_divergence(  # logits, not log-probs
         GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int) + [0, 1], tail="bucket")),
+    (ValueError, "at most 1", lambda: topk.topk_divergence(
+        GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int) + [0, 1], values_kind="log_probs")),
+    (ValueError, "values_kind", lambda: topk.topk_divergence(
+        GOOD, GOOD[..., :2] - 5, np.zeros((2, 3, 2), int) + [0, 1], tail="bucket",
+        values_kind="logits")),
+    (ValueError, "values_kind", lambda: topk.topk_divergence(
+        GOOD, GOOD[..., :2], np.zeros((2, 3, 2), int) + [0, 1], values_kind="probs")),
 ]
 
 
@@ -552,8 +676,8 @@ junk = st.one_of(
 def test_malformed_input_only_raises_value_or_type_error(a, b, kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for fn in (lambda: tokens.generalized_jsd(a, b, **kw),
-                   lambda: tokens.topk_divergence(a, b, np.zeros(np.shape(b), int), **{
+        for fn in (lambda: mixtures.generalized_jsd(a, b, **kw),
+                   lambda: topk.topk_divergence(a, b, np.zeros(np.shape(b), int), **{
                        k: v for k, v in kw.items() if k != "beta"})):
             try:
                 loss, grad = fn()
@@ -565,9 +689,12 @@ def test_malformed_input_only_raises_value_or_type_error(a, b, kw):
 # -- the package exports and the docs page ------------------------------------------------------
 
 def test_exported_at_top_level():
-    for name in ("forward_kl", "reverse_kl", "generalized_jsd", "skew_kl", "skew_reverse_kl",
-                 "token_divergence", "topk_divergence"):
-        assert getattr(minikd, name) is getattr(tokens, name)
+    for module, names in ((tokens, ("forward_kl", "reverse_kl", "token_divergence")),
+                          (mixtures, ("generalized_jsd", "skew_kl", "skew_reverse_kl")),
+                          (topk, ("topk_divergence",))):
+        for name in names:
+            assert getattr(minikd, name) is getattr(module, name)
+            assert name in module.__all__
 
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "token_losses.md"
@@ -580,6 +707,24 @@ def test_docs_examples_print_what_the_page_says(capsys):
     for code, expected in blocks:
         exec(compile(code, str(DOC), "exec"), {})  # noqa: S102 - our own docs
         assert capsys.readouterr().out == expected
+
+
+def test_docs_name_log_2_as_minus_log_of_the_kept_mass():
+    # issue 14 item 26: the worked example's reverse-KL optimum is about log 2 because it is
+    # -log of the teacher's mass on the mode the student keeps, and each mode holds half of it
+    text = DOC.read_text()
+    assert "mass of the ignored mode" not in text
+    kept = re.search(r"^-log\(teacher mass on tokens 0\.\.9\) = ([0-9.]+)$", text, flags=re.M)
+    fitted = re.search(r"^reverse_kl +([0-9.]+) ", text, flags=re.M)
+    assert kept and fitted and abs(float(kept[1]) - float(fitted[1])) < 0.01
+    # the identity: p_s = p_t restricted to a set S gives KL(p_s || p_t) = -log p_t(S)
+    rng = np.random.default_rng(26)
+    z_t = rng.normal(size=(1, 9))
+    keep = np.arange(9) < 4
+    z_s = np.where(keep, z_t, z_t - 1e3)
+    p_t = np.exp(z_t) / np.exp(z_t).sum()
+    assert tokens.reverse_kl(z_s, z_t).loss == pytest.approx(-np.log(p_t[0, keep].sum()),
+                                                             rel=1e-12)
 
 
 # -- the core response losses on sequences (minikd.losses, (..., C) + mask) ----------------------
@@ -636,3 +781,18 @@ def test_core_losses_on_sequences_equal_the_selected_rows(name, reduction):
     none = fn(z_s, z_t, y if name in LABEL_TAKING else None, mask=np.zeros((2, 6), bool),
               reduction=reduction)
     assert none.loss == 0.0 and not none.grad.any()
+
+
+def test_bench_script_runs_every_kernel(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "tokens.py"
+    spec = importlib.util.spec_from_file_location("minikd_bench_tokens", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--rows", "6", "--vocab", "50", "--k", "4", "--repeat", "1"])
+    out = capsys.readouterr().out
+    for name in ("forward_kl", "reverse_kl", "generalized_jsd beta=0.5", "skew_kl alpha=0.1",
+                 "skew_reverse_kl alpha=0.1", "topk renorm k=4 +mask", "topk bucket k=4",
+                 "forward_kl (public: checks + kernel)"):
+        assert f"\n{name} " in out, name

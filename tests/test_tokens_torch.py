@@ -1,10 +1,11 @@
-"""minikd.tokens against the PyTorch expressions of TRL and DistiLLM, value and autograd gradient.
+"""The token losses against the PyTorch expressions of TRL and DistiLLM, value and autograd
+gradient.
 
 Optional: skipped without torch. The torch functions below restate, in float64, the formulas
-documented in minikd/tokens.py and docs/token_losses.md for each library version (TRL
-``GKDTrainer.generalized_jsd_loss`` before and after PR #3043 and PR #4105, the first
-log-space version, DistiLLM ``distillm/losses.py``); they are the twins the verification kit can
-turn into fixtures.
+documented in minikd/losses/{tokens,mixtures,topk}.py and docs/token_losses.md for each library
+version (TRL ``GKDTrainer.generalized_jsd_loss`` before and after PR #3043 and PR #4105, the
+first log-space version, DistiLLM ``distillm/losses.py``); they are the twins the verification
+kit can turn into fixtures.
 """
 
 import math
@@ -12,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from minikd.losses import tokens
+from minikd.losses import mixtures, tokens, topk
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -89,7 +90,7 @@ def batch():
 def test_trl_current_with_labels(batch, beta, T):
     z_s, z_t, labels = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, torch.tensor(labels), beta=beta, temperature=T)
-    got = tokens.generalized_jsd(z_s, z_t, labels=labels, beta=beta, temperature=T,
+    got = mixtures.generalized_jsd(z_s, z_t, labels=labels, beta=beta, temperature=T,
                                  convention="trl", t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
@@ -100,7 +101,7 @@ def test_trl_current_with_labels(batch, beta, T):
 def test_trl_without_labels_before_and_after_pr_4105(batch, version, reduction):
     z_s, z_t, _ = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, beta=0.3, version=version)
-    got = tokens.generalized_jsd(z_s, z_t, beta=0.3, reduction=reduction, t2_scale=False)
+    got = mixtures.generalized_jsd(z_s, z_t, beta=0.3, reduction=reduction, t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
 
@@ -111,7 +112,7 @@ def test_trl_without_labels_before_and_after_pr_4105(batch, version, reduction):
 def test_trl_earlier_versions(batch, version, convention, beta):
     z_s, z_t, labels = batch
     ref = torch_value_grad(trl_jsd, z_s, z_t, torch.tensor(labels), beta=beta, version=version)
-    got = tokens.generalized_jsd(z_s, z_t, labels=labels, beta=beta, convention=convention,
+    got = mixtures.generalized_jsd(z_s, z_t, labels=labels, beta=beta, convention=convention,
                                  t2_scale=False)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
@@ -122,8 +123,8 @@ def test_distillm_losses(batch):
     keep = labels != -100
     p = np.exp(z_t) / np.exp(z_t).sum(-1, keepdims=True)
     entropy = -(p * np.log(p)).sum(-1)[keep].mean()  # what the cross-entropy forms add
-    cases = [("skewed_forward_kl", tokens.skew_kl(z_s, z_t, alpha=0.1, labels=labels), entropy),
-             ("skewed_reverse_kl", tokens.skew_reverse_kl(z_s, z_t, alpha=0.1, labels=labels), 0),
+    cases = [("skewed_forward_kl", mixtures.skew_kl(z_s, z_t, alpha=0.1, labels=labels), entropy),
+             ("skewed_reverse_kl", mixtures.skew_reverse_kl(z_s, z_t, alpha=0.1, labels=labels), 0),
              ("forward_kl", tokens.forward_kl(z_s, z_t, labels=labels), entropy),
              ("reverse_kl", tokens.reverse_kl(z_s, z_t, labels=labels), 0)]
     for kind, got, offset in cases:
@@ -146,7 +147,7 @@ def test_topk_renorm_is_gather_then_log_softmax(batch):
         return kl[mask].sum() / mask.sum() * 4.0
 
     ref = torch_value_grad(gathered, z_s, vals, torch.tensor(idx), torch.tensor(labels))
-    got = tokens.topk_divergence(z_s, vals, idx, labels=labels, temperature=2.0)
+    got = topk.topk_divergence(z_s, vals, idx, labels=labels, temperature=2.0)
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
 
@@ -165,3 +166,25 @@ def test_reverse_kl_matches_kl_div_with_swapped_arguments(batch):
     assert got.loss == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)
     assert math.isfinite(got.loss)
+
+
+def test_topk_renorm_with_log_probs_at_t_is_gather_then_renormalise(batch):
+    # values_kind="log_probs": the teacher's log-probabilities at T, renormalised as they are
+    z_s, z_t, labels = batch
+    idx = np.argsort(-z_t, axis=-1)[..., :4]
+    lp = torch.log_softmax(torch.tensor(z_t) / 2.5, dim=-1).numpy()
+    vals = np.take_along_axis(lp, idx, -1)
+
+    def gathered(s, v, i, y):
+        ls = torch.gather(F.log_softmax(s / 2.5, dim=-1), -1, i)
+        ls = ls - torch.logsumexp(ls, dim=-1, keepdim=True)
+        lt = v - torch.logsumexp(v, dim=-1, keepdim=True)
+        kl = F.kl_div(ls, lt, reduction="none", log_target=True).sum(-1)
+        mask = y != -100
+        return kl[mask].sum() / mask.sum()
+
+    ref = torch_value_grad(gathered, z_s, vals, torch.tensor(idx), torch.tensor(labels))
+    got = topk.topk_divergence(z_s, vals, idx, values_kind="log_probs", labels=labels,
+                               temperature=2.5, t2_scale=False)
+    assert got.loss == pytest.approx(ref[0], rel=1e-12)
+    np.testing.assert_allclose(got.grad, ref[1], rtol=1e-9, atol=1e-15)

@@ -93,7 +93,7 @@ def test_golden_vectors_agree_with_pytorch():
 
     from minikd.verify.gradcheck import normwise_error
 
-    doc = vectors.load_vectors(DATA / "golden_vectors.json")
+    doc = vectors.load_golden()
     checked = 0
     for case in doc["cases"]:
         if case["function"] not in script.TORCH:

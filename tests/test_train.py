@@ -117,9 +117,9 @@ def test_fit_trains_with_dropout_on(monkeypatch):
 
     X, y = spirals(n_per_class=10)
     calls = []
-    real = mlp_module._dropout_mask
-    monkeypatch.setattr(mlp_module, "_dropout_mask",
-                        lambda *a: calls.append(a[0]) or real(*a))
+    real = mlp_module.dropout_forward_kernel
+    monkeypatch.setattr(mlp_module, "dropout_forward_kernel",
+                        lambda h, **kw: calls.append(h.shape) or real(h, **kw))
     model = MLP([2, 8, 8, 3], dropout=0.5, rng=0)
     fit(model, X, y, epochs=2, batch_size=10, rng=0, verbose=False)
     assert calls == [(10, 8)] * (2 * 3 * 2)  # 2 epochs x 3 batches x 2 hidden layers

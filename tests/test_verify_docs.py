@@ -75,3 +75,14 @@ def test_five_minute_script_runs():
     ns = {"__name__": "verify_md"}
     for block in blocks:
         exec(compile(block, str(PAGE), "exec"), ns)  # noqa: S102
+
+
+@pytest.mark.parametrize("module", ["minikd.verify.conventions", "minikd.verify.gradcheck",
+                                    "minikd.verify.vectors", "minikd.verify.selfcheck",
+                                    "minikd.verify.presets.kd"])
+def test_the_verify_floors_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0

@@ -41,6 +41,7 @@ from .._validation import (
     check_bool,
     check_fraction,
     check_int,
+    check_memory,
     check_nonnegative,
     param_error,
 )
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 _DATAFILES = Path(__file__).resolve().parent / "datafiles"
+MAX_SCALE = 1e100  # the largest scale or noise level make_mnist1d accepts
 
 
 class Split(NamedTuple):
@@ -142,7 +144,8 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
     padding : (int, int), default (36, 60)
         Range of the number of zeros appended in step 2.
     scale_coeff, max_translation, corr_noise_scale, iid_noise_scale, shear_scale : default
-        0.4, 48, 0.25, 0.02, 0.75 — the package's defaults for steps 4 to 8.
+        0.4, 48, 0.25, 0.02, 0.75 — the package's defaults for steps 4 to 8. The scales are
+        at most :data:`MAX_SCALE` (1e100): far larger ones overflow the standardisation.
     shuffle_seq : bool, default False
         Apply one fixed random permutation to the time axis of every signal.
     length : int, default 40
@@ -154,6 +157,12 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
         dataset). numpy's global random state is never read or changed.
     dtype : float32 or float64, default float32
         dtype of the features; all steps are computed in float64.
+
+    Raises
+    ------
+    ValueError
+        For an argument out of range, or sizes whose arrays would not fit in memory (checked
+        before anything is allocated).
 
     Returns
     -------
@@ -179,12 +188,15 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
                           repr(padding))
     p_lo, p_hi = int(padding[0]), int(padding[1])
     n_points = 12 + p_hi  # L = 72 by default: the signal length after dilation
-    scale_coeff = check_nonnegative(scale_coeff, "scale_coeff", func)
+    # above MAX_SCALE the squares in the final standardisation overflow (an all-zero data set)
+    scale_coeff = check_nonnegative(scale_coeff, "scale_coeff", func, high=MAX_SCALE)
     max_translation = check_int(max_translation, "max_translation", func, low=1,
                                 high=n_points)
-    corr_noise_scale = check_nonnegative(corr_noise_scale, "corr_noise_scale", func)
-    iid_noise_scale = check_nonnegative(iid_noise_scale, "iid_noise_scale", func)
-    shear_scale = check_nonnegative(shear_scale, "shear_scale", func)
+    corr_noise_scale = check_nonnegative(corr_noise_scale, "corr_noise_scale", func,
+                                         high=MAX_SCALE)
+    iid_noise_scale = check_nonnegative(iid_noise_scale, "iid_noise_scale", func,
+                                        high=MAX_SCALE)
+    shear_scale = check_nonnegative(shear_scale, "shear_scale", func, high=MAX_SCALE)
     shuffle_seq = check_bool(shuffle_seq, "shuffle_seq", func)
     length = check_int(length, "length", func, low=2)
     try:
@@ -194,6 +206,7 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
     if not known:
         raise param_error("dtype", func, "float32 or float64", repr(dtype)[:60], TypeError)
     per_class = n_samples // 10
+    _check_mnist1d_memory(10 * per_class, n_points, p_hi - p_lo + 1, length, func)
     n_train = int(10 * per_class * train_fraction)
     if not 0 < n_train < 10 * per_class:
         raise ValueError(f"The 'train_fraction' parameter of {func} must leave both splits "
@@ -206,6 +219,19 @@ def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_
         length=length)  # (N, length), (N,)
     x = x.astype(dtype, copy=False)
     return Split(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def _check_mnist1d_memory(n, n_points, n_paddings, length, func):
+    """Refuse sizes whose arrays would not fit: about seven float64 (N, L) work arrays, the
+    (10, n_paddings, L) template table and three (N, length) results; the parameter named is
+    the one that makes it too large even for ten examples, else n_samples."""
+    def need(n):
+        return 8 * (7 * n * n_points + 10 * n_paddings * n_points + 3 * n * length)
+
+    what = "arrays fit"
+    check_memory(8 * (7 * 10 * n_points + 10 * n_paddings * n_points), "padding", func, what)
+    check_memory(need(10), "length", func, what)
+    check_memory(need(n), "n_samples", func, what)
 
 
 # ---------------------------------------------------------------------------------------------

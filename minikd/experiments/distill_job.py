@@ -430,10 +430,19 @@ def _train_distilled(setup, data, teacher, seed, verbose, name="distilled"):
     return student, hist
 
 
+def _model_file(name, seed):
+    return f"{name}_seed{seed}.npz"
+
+
+def saved_model_names(setup):
+    """The file names ``run_distill(setup, save_dir=...)`` writes in its folder."""
+    return [_model_file(name, seed) for seed in _seeds(setup) for name in ("teacher", *STUDENTS)]
+
+
 def _save_models(save_dir, seed, models):
     os.makedirs(save_dir, exist_ok=True)
     for name, model in models.items():
-        model.save(os.path.join(save_dir, f"{name}_seed{seed}.npz"))
+        model.save(os.path.join(save_dir, _model_file(name, seed)))
 
 
 def _summarise(setup, per_seed, curves, timing, t_sizes, s_sizes, n_train, n_test, seconds):

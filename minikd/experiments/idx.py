@@ -5,12 +5,14 @@ r"""IDX files (MNIST, Fashion-MNIST): the loaders behind :func:`minikd.data.load
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import param_error
+from .._validation import memory_limit, param_error
 
 __all__ = ["load_idx", "load_mnist"]
 
@@ -54,32 +56,47 @@ def load_idx(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_idx: no such file: {path}")
-    blob = path.read_bytes()
-    if blob[:2] == b"\x1f\x8b":
-        try:
-            blob = gzip.decompress(blob)
-        except (OSError, EOFError, zlib.error) as err:  # zlib.error: corrupt deflate data
-            raise ValueError(f"load_idx: {path} looks gzipped but cannot be decompressed "
-                             f"({err}).") from err
-    if len(blob) < 4 or blob[0] != 0 or blob[1] != 0:
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    try:
+        # the header is read and checked before any data: a small file cannot make the loader
+        # inflate, or allocate, more than its header declares (and the memory holds)
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            shape, dtype = _read_header(f, path)
+            expected = math.prod(shape) * dtype.itemsize  # exact: Python ints never wrap
+            if expected > memory_limit():
+                raise ValueError(f"load_idx: {path} declares shape {shape}, "
+                                 f"{expected / 2**30:,.1f} GiB: more than this machine's "
+                                 f"memory.")
+            blob = f.read(expected + 1)  # one byte more shows a data section that is too long
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: corrupt deflate data
+        if not gzipped:
+            raise
+        raise ValueError(f"load_idx: {path} looks gzipped but cannot be decompressed "
+                         f"({err}).") from err
+    if len(blob) != expected:
+        what = "truncated" if len(blob) < expected else "longer than its header says"
+        raise ValueError(f"load_idx: {path} is {what}: shape {shape} needs {expected} data "
+                         f"bytes, found {'more' if len(blob) > expected else len(blob)}.")
+    data = np.frombuffer(blob, dtype).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _read_header(f, path):
+    """(shape, big-endian dtype) from the open IDX file ``f``, positioned at the data."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
         raise ValueError(f"load_idx: {path} is not an IDX file: bad magic number "
-                         f"{blob[:4].hex() or 'empty'} (expected 0000 followed by type and ndim).")
-    code, ndim = blob[2], blob[3]
+                         f"{head.hex() or 'empty'} (expected 0000 followed by type and ndim).")
+    code, ndim = head[2], head[3]
     if code not in _IDX_TYPES:
         raise ValueError(f"load_idx: {path} has unknown IDX type byte 0x{code:02x}.")
-    if ndim == 0 or len(blob) < 4 + 4 * ndim:
-        raise ValueError(f"load_idx: {path} has a truncated header ({len(blob)} bytes for "
+    dims = f.read(4 * ndim)
+    if ndim == 0 or len(dims) < 4 * ndim:
+        raise ValueError(f"load_idx: {path} has a truncated header ({4 + len(dims)} bytes for "
                          f"{ndim} dimensions).")
-    shape = tuple(int(d) for d in np.frombuffer(blob, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(blob) - 4 - 4 * ndim
-    if got != expected:
-        what = "truncated" if got < expected else "longer than its header says"
-        raise ValueError(f"load_idx: {path} is {what}: shape {shape} needs {expected} data "
-                         f"bytes, found {got}.")
-    data = np.frombuffer(blob, dtype, offset=4 + 4 * ndim).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+    return shape, np.dtype(_IDX_TYPES[code])
 
 
 def _find_idx(folder, stem):
@@ -123,7 +140,14 @@ def load_mnist(folder, *, kind="train"):
     func = "load_mnist"
     if kind not in ("train", "test"):
         raise param_error("kind", func, "'train' or 'test'", repr(kind))
+    if not isinstance(folder, (str, os.PathLike)):
+        raise param_error("folder", func, "a path (str or os.PathLike) to the folder of the "
+                          "IDX files", repr(folder)[:60], TypeError)
     folder = Path(folder)
+    if folder.is_file():
+        raise ValueError(f"load_mnist: {folder} is a file; expected the folder that holds "
+                         f"{'train' if kind == 'train' else 't10k'}-images-idx3-ubyte and "
+                         f"its labels file (gzipped or not).")
     if not folder.is_dir():
         raise FileNotFoundError(f"load_mnist: no such folder: {folder}")
     prefix = "train" if kind == "train" else "t10k"

@@ -13,4 +13,5 @@ from .layers import (
 )
 from .mlp import MLP, ForwardCache
 from .optim import SGD, Adam, AdamW, NonFiniteUpdateError
+from .regressor import init_regressor, regressor_backward, regressor_forward
 from .schedules import CosineSchedule, StepSchedule, clip_grad_norm

@@ -1,42 +1,32 @@
 r"""Layers as pairs of pure functions: ``*_forward -> (out, cache)``, ``*_backward(dout, cache)``.
 
-Linear, ReLU, tanh and inverted dropout. Every backward returns fresh arrays and keeps no state,
-so a reader can check each line against the equation in its docstring (derivations in
-``docs/derivations/backprop.md``; backpropagation as in Rumelhart, Hinton & Williams 1986,
-and the cs231n layer API). Shape letters: N batch, D inputs, H outputs.
-
-The public functions validate their inputs; :class:`minikd.MLP` runs the same equations on
-arrays it already trusts, with in-place updates where the buffers are its own.
+Linear, ReLU, tanh, and inverted dropout (written in :mod:`minikd.nn.dropout`, re-exported here;
+backpropagation as in Rumelhart, Hinton & Williams
+1986; the cs231n layer API; derivations in ``docs/derivations/backprop.md``). Shape letters: N
+batch, D inputs, H outputs. Each public function validates its arguments and returns its kernel
+``<name>_kernel``, which takes them already checked (float arrays of one dtype, a
+``numpy.random.Generator``), never writes to them and returns fresh arrays.
+:class:`minikd.nn.MLP` is built from the kernels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_unit_interval, common_float_dtype, param_error
+from .._validation import as_float_array, common_float_dtype, param_error
+from .dropout import (  # re-exported: the fourth layer, in its own module
+    check_dout,
+    dropout_backward,
+    dropout_backward_kernel,
+    dropout_forward,
+    dropout_forward_kernel,
+)
 
-__all__ = [
-    "dropout_backward",
-    "dropout_forward",
-    "linear_backward",
-    "linear_forward",
-    "relu_backward",
-    "relu_forward",
-    "tanh_backward",
-    "tanh_forward",
-]
-
-
-def _check_dout(dout, like, func):
-    if not (isinstance(like, np.ndarray) and like.dtype.kind == "f"):  # the forward's cache
-        raise param_error("cache", func, f"the cache returned by {func[:-9]}_forward",
-                          type(like).__name__, TypeError)
-    dout = as_float_array(dout, "dout", func, ndim=like.ndim, dtype=like.dtype,
-                          allow_empty=True)
-    if dout.shape != like.shape:
-        raise param_error("dout", func, f"an array of shape {like.shape} (the forward output)",
-                          f"shape {dout.shape}")
-    return dout
+__all__ = ["dropout_backward", "dropout_backward_kernel", "dropout_forward",
+           "dropout_forward_kernel", "linear_backward", "linear_backward_kernel",
+           "linear_forward", "linear_forward_kernel", "relu_backward", "relu_backward_kernel",
+           "relu_forward", "relu_forward_kernel", "tanh_backward", "tanh_backward_kernel",
+           "tanh_forward", "tanh_forward_kernel"]
 
 
 def linear_forward(x, W, b):
@@ -82,6 +72,11 @@ def linear_forward(x, W, b):
                           "columns)", f"shape {W.shape}")
     if b.shape != (W.shape[1],):
         raise param_error("b", func, f"an array of shape ({W.shape[1]},)", f"shape {b.shape}")
+    return linear_forward_kernel(x, W, b)
+
+
+def linear_forward_kernel(x, W, b):
+    """:func:`linear_forward` on checked arrays of one float dtype."""
     out = x @ W  # (N, H)
     out += b
     return out, (x, W)
@@ -121,8 +116,15 @@ def linear_backward(dout, cache):
         raise param_error("cache", "linear_backward", "the cache returned by linear_forward",
                           type(cache).__name__, TypeError)
     x, W = cache
-    dout = _check_dout(dout, np.empty((x.shape[0], W.shape[1]), W.dtype), "linear_backward")
-    dx = dout @ W.T  # (N, D)
+    dout = check_dout(dout, np.empty((x.shape[0], W.shape[1]), W.dtype), "linear_backward")
+    return linear_backward_kernel(dout, cache)
+
+
+def linear_backward_kernel(dout, cache, *, input_grad=True):
+    """:func:`linear_backward` on checked arrays; ``dx`` is None when ``input_grad`` is False
+    (a network's first layer: nothing needs the gradient on the data)."""
+    x, W = cache
+    dx = dout @ W.T if input_grad else None  # (N, D)
     dW = x.T @ dout  # (D, H)
     db = dout.sum(axis=0)  # (H,)
     return dx, dW, db
@@ -153,7 +155,12 @@ def relu_forward(x):
     array([[0., 0., 2.]])
     """
     x = as_float_array(x, "x", "relu_forward", min_ndim=1, allow_empty=True)
-    out = np.maximum(x, 0)
+    return relu_forward_kernel(x)
+
+
+def relu_forward_kernel(x):
+    """:func:`relu_forward` on a checked float array."""
+    out = np.maximum(x, 0.0)  # (N, H)
     return out, out
 
 
@@ -180,8 +187,13 @@ def relu_backward(dout, cache):
     >>> relu_backward([[5.0, 5.0, 5.0]], cache)
     array([[0., 0., 5.]])
     """
-    dout = _check_dout(dout, cache, "relu_backward")
-    return dout * (cache > 0)
+    dout = check_dout(dout, cache, "relu_backward")
+    return relu_backward_kernel(dout, cache)
+
+
+def relu_backward_kernel(dout, cache):
+    """:func:`relu_backward` on checked arrays of one float dtype."""
+    return dout * (cache > 0)  # (N, H)
 
 
 def tanh_forward(x):
@@ -208,7 +220,12 @@ def tanh_forward(x):
     array([[0.    , 0.7616]])
     """
     x = as_float_array(x, "x", "tanh_forward", min_ndim=1, allow_empty=True)
-    out = np.tanh(x)
+    return tanh_forward_kernel(x)
+
+
+def tanh_forward_kernel(x):
+    """:func:`tanh_forward` on a checked float array."""
+    out = np.tanh(x)  # (N, H)
     return out, out
 
 
@@ -236,92 +253,10 @@ def tanh_backward(dout, cache):
     >>> np.round(tanh_backward([[1.0, 1.0]], cache), 4)
     array([[1.  , 0.42]])
     """
-    dout = _check_dout(dout, cache, "tanh_backward")
-    return dout * (1 - cache * cache)
+    dout = check_dout(dout, cache, "tanh_backward")
+    return tanh_backward_kernel(dout, cache)
 
 
-def _dropout_mask(shape, p, dtype, rng):
-    """Inverted-dropout mask: ``[u >= p] / (1 - p)`` with ``u ~ U[0, 1)``, in ``dtype``."""
-    keep = rng.random(shape, dtype=dtype) >= p  # (N, H) bool
-    mask = keep.astype(dtype)
-    mask *= dtype.type(1.0 / (1.0 - p))
-    return mask
-
-
-def dropout_forward(x, *, p, train, rng=None):
-    r"""Inverted dropout: zero each entry with probability p, scale survivors by 1 / (1 - p).
-
-    .. math::
-
-        y = x \odot m, \quad m_{nh} = \frac{[u_{nh} \ge p]}{1 - p},\;
-        u_{nh} \sim U[0, 1), \qquad \bar x = \bar y \odot m
-
-    :math:`\mathbb{E}[m] = 1`, so the expected activation is unchanged and evaluation needs no
-    rescaling: with ``train=False`` (or ``p = 0``) the layer is the identity (Srivastava et al.
-    2014, §10; Hinton et al. 2015, §3, trained their MNIST teacher with dropout).
-
-    Parameters
-    ----------
-    x : array_like of shape (N, H)
-    p : float
-        Drop probability in [0, 1).
-    train : bool
-        Drop only when True.
-    rng : int, numpy.random.Generator or None
-        Source of the mask.
-
-    Returns
-    -------
-    out : ndarray of shape (N, H)
-    cache : ndarray of shape (N, H) or None
-        The scaled mask m (None when the layer was the identity).
-
-    Examples
-    --------
-    >>> out, mask = dropout_forward([[1.0, 2.0, 3.0, 4.0]], p=0.5, train=True, rng=0)
-    >>> sorted(set(mask.ravel().tolist())) in ([0.0, 2.0], [0.0], [2.0])
-    True
-    >>> dropout_forward([[1.0, 2.0]], p=0.5, train=False)[0]
-    array([[1., 2.]])
-    """
-    func = "dropout_forward"
-    x = as_float_array(x, "x", func, min_ndim=1, allow_empty=True)
-    p = check_unit_interval(p, "p", func)
-    if p == 1.0:
-        raise param_error("p", func, "a float in the range [0, 1)", repr(p))
-    if not isinstance(train, (bool, np.bool_)):
-        raise param_error("train", func, "a bool", repr(train), TypeError)
-    if not train or p == 0.0:
-        return x.copy(), None
-    mask = _dropout_mask(x.shape, p, x.dtype, np.random.default_rng(rng))
-    return x * mask, mask
-
-
-def dropout_backward(dout, cache):
-    r"""Gradient of inverted dropout: :math:`\bar x = \bar y \odot m`.
-
-    .. math::
-
-        \bar x_{nh} = \bar y_{nh}\, m_{nh}
-
-    Parameters
-    ----------
-    dout : array_like of shape (N, H)
-    cache : ndarray of shape (N, H) or None
-        The mask from :func:`dropout_forward`; None means the layer was the identity.
-
-    Returns
-    -------
-    dx : ndarray of shape (N, H)
-
-    Examples
-    --------
-    >>> out, mask = dropout_forward([[1.0, 2.0]], p=0.5, train=False)
-    >>> dropout_backward([[3.0, 4.0]], mask)
-    array([[3., 4.]])
-    """
-    if cache is None:
-        return as_float_array(dout, "dout", "dropout_backward", min_ndim=1,
-                              allow_empty=True).copy()
-    dout = _check_dout(dout, cache, "dropout_backward")
-    return dout * cache
+def tanh_backward_kernel(dout, cache):
+    """:func:`tanh_backward` on checked arrays of one float dtype."""
+    return dout * (1 - cache * cache)  # (N, H)

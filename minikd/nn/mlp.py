@@ -1,16 +1,16 @@
-r"""A multilayer perceptron with hand-written backprop, and its model files (``_modelio.py``).
+r"""A multilayer perceptron built from the layers' kernels, with hand-written backprop.
 
 ``MLP([D, H_1, ..., H_{L-1}, C])`` has L linear layers; every layer but the last is followed by
 the activation (ReLU or tanh) and, in training mode, by inverted dropout:
 
 .. math::
 
-    h_0 = x, \quad a_k = \tilde h_{k-1} W_k + b_k, \quad h_k = \sigma(a_k), \quad
-    \tilde h_k = h_k \odot m_k, \quad z = \tilde h_{L-1} W_L + b_L
+    \tilde h_0 = x, \quad a_k = \tilde h_{k-1} W_k + b_k, \quad h_k = \sigma(a_k), \quad
+    \tilde h_k = h_k \odot m_k, \quad z = a_L = \tilde h_{L-1} W_L + b_L
 
-The equations of each step and of its backward pass are those of :mod:`minikd.layers`; the
-model runs them on arrays it already trusts, in place where the buffer is its own, so a training
-step allocates little (``docs/derivations/backprop.md``).
+Forward and backward call the kernels of :mod:`minikd.nn.layers` and :mod:`minikd.nn.dropout`
+on arrays the model trusts (``docs/derivations/backprop.md``). The model file is
+:mod:`minikd.nn.modelio`.
 """
 
 from __future__ import annotations
@@ -21,37 +21,51 @@ import numpy as np
 
 from .._validation import (
     as_float_array,
+    check_bool,
+    check_choice,
+    check_fraction,
     check_logit_range,
+    check_rng,
     check_temperature,
-    check_unit_interval,
     param_error,
 )
 from ..losses.softmax import softmax_kernel
-from . import modelio as _modelio
-from .layers import _dropout_mask
-from .modelio import FORMAT_VERSION  # re-exported: minikd.mlp.FORMAT_VERSION
+from . import mlp_checks as checks
+from . import modelio
+from .dropout import dropout_backward_kernel, dropout_forward_kernel
+from .layers import (
+    linear_backward_kernel,
+    linear_forward_kernel,
+    relu_backward_kernel,
+    relu_forward_kernel,
+    tanh_backward_kernel,
+    tanh_forward_kernel,
+)
+from .modelio import FORMAT_VERSION  # re-exported: minikd.nn.mlp.FORMAT_VERSION
 
 __all__ = ["MLP", "ForwardCache", "FORMAT_VERSION"]
 
-_ACTIVATIONS = ("relu", "tanh")
+# activation name -> (forward kernel, backward kernel)
+_ACTIVATIONS = {"relu": (relu_forward_kernel, relu_backward_kernel),
+                "tanh": (tanh_forward_kernel, tanh_backward_kernel)}
 _PREDICT_CHUNK = 8192  # rows per forward pass in predict: bounds memory on large X
 
 
 class ForwardCache(NamedTuple):
-    r"""What :meth:`MLP.forward` keeps for :meth:`MLP.backward` (a NamedTuple: one is built at
-    every training step, and a NamedTuple is several times cheaper to build than a dataclass).
+    r"""What :meth:`MLP.forward` keeps for :meth:`MLP.backward` (built at every step: a
+    NamedTuple, several times cheaper to build than a dataclass).
 
     Attributes
     ----------
     inputs : list of ndarray
-        ``inputs[k]`` is the input of linear layer k+1: the batch x (N, D) for k = 0, then the
-        (dropped-out) hidden activations (N, H_k).
+        ``inputs[k - 1]`` is the input :math:`\tilde h_{k-1}` of linear layer k: the batch x
+        (N, D) for k = 1, then the (dropped-out) hidden activations (N, H_{k-1}).
     hidden : list of ndarray
-        ``hidden[i]`` is hidden layer i's activation :math:`h_{i+1} = \sigma(a_{i+1})` of shape
-        (N, H_i), *before* dropout, i = 0 .. len(sizes) - 3. Feature and relation distillation
+        ``hidden[k - 1]`` is hidden layer k's activation :math:`h_k = \sigma(a_k)` of shape
+        (N, H_k), *before* dropout, k = 1 .. len(sizes) - 2. Feature and relation distillation
         read these.
     masks : list of (ndarray or None)
-        The scaled dropout mask of each hidden layer (None when dropout was off).
+        ``masks[k - 1]``, the scaled dropout mask :math:`m_k` (None when dropout was off).
     """
 
     inputs: list
@@ -110,15 +124,12 @@ class MLP:
 
     def __init__(self, sizes, *, activation="relu", dropout=0.0, dtype=np.float32, rng=None):
         func = "MLP"
-        self.sizes = _check_sizes(sizes, func)
-        if activation not in _ACTIVATIONS:
-            raise param_error("activation", func, f"one of {_ACTIVATIONS}", repr(activation))
-        self.activation = activation
-        self.dropout = check_unit_interval(dropout, "dropout", func)
-        if self.dropout == 1.0:
-            raise param_error("dropout", func, "a float in the range [0, 1)", repr(dropout))
-        self.dtype = _check_dtype(dtype, func)
-        rng = np.random.default_rng(rng)
+        self.sizes = checks.check_sizes(sizes, func)
+        self.activation = check_choice(activation, "activation", func, tuple(_ACTIVATIONS))
+        self.dropout = check_fraction(dropout, "dropout", func)  # [0, 1)
+        self.dtype = checks.check_dtype(dtype, func)
+        rng = check_rng(rng, func)
+        checks.check_memory(self.sizes, self.dtype, func)
         self.params = {}
         for k in range(1, len(self.sizes)):
             fan_in, fan_out = self.sizes[k - 1], self.sizes[k]
@@ -130,9 +141,6 @@ class MLP:
             self.params[f"W{k}"] = W.astype(self.dtype)
             self.params[f"b{k}"] = np.zeros(fan_out, self.dtype)
         self._dropout_rng = np.random.default_rng(rng.integers(2**63))
-        self._keys = [(f"W{k}", f"b{k}") for k in range(1, len(self.sizes))]
-        # ReLU's zeros per hidden layer k (see forward_unchecked), made once
-        self._zeros = {k: np.zeros(self.sizes[k], self.dtype) for k in range(1, len(self.sizes))}
 
     # -- description ------------------------------------------------------------------------
 
@@ -171,40 +179,40 @@ class MLP:
         -------
         logits : ndarray of shape (N, C)
         cache : ForwardCache
-            ``cache.hidden[i]`` is hidden layer i's activation (N, H_i), before dropout.
+            ``cache.hidden[k - 1]`` is hidden layer k's activation (N, H_k), before dropout.
+
+        Raises
+        ------
+        ValueError
+            Also when ``x`` is so large that an activation overflows to inf or NaN.
         """
-        x = self.check_input(x, "MLP.forward")
-        if not isinstance(train, (bool, np.bool_)):
-            raise param_error("train", "MLP.forward", "a bool", repr(train), TypeError)
-        return self.forward_unchecked(x, bool(train))
+        func = "MLP.forward"
+        x = self.check_input(x, func)
+        train = check_bool(train, "train", func)
+        checks.check_memory(self.sizes, self.dtype, func, batch=x.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            logits, cache = self.forward_unchecked(x, train)
+        checks.check_finite_outputs(x, [*cache.hidden, logits], func, params=self.params)
+        return logits, cache
 
     def forward_unchecked(self, x, train=False):
-        """Forward pass on a trusted (N, D) array of the model's dtype."""
-        p = self.params
+        """:meth:`forward` on a checked (N, D) array of the model's dtype and a bool ``train``."""
+        activation_forward = _ACTIVATIONS[self.activation][0]
         n_layers = len(self.sizes) - 1
-        drop = train and self.dropout > 0.0
         inputs, hidden, masks = [], [], []
-        h = x
-        for k, (w_key, b_key) in enumerate(self._keys, start=1):
+        h = x  # (N, D): h~_0
+        for k in range(1, n_layers + 1):
             inputs.append(h)
-            a = h @ p[w_key]  # (N, H_k)
-            a += p[b_key]
+            a, _ = linear_forward_kernel(h, self.params[f"W{k}"], self.params[f"b{k}"])  # (N, H_k)
             if k == n_layers:
-                return a, ForwardCache(inputs, hidden, masks)
-            if self.activation == "relu":
-                # against a row of zeros, not the scalar 0: NumPy 2.4's maximum takes a
-                # 2.5x slower loop when one operand is a scalar (39 vs 16 us at 128 x 800)
-                np.maximum(a, self._zeros[k], out=a)
-            else:
-                np.tanh(a, out=a)
-            hidden.append(a)
-            if drop:
-                m = _dropout_mask(a.shape, self.dropout, self.dtype, self._dropout_rng)
-                masks.append(m)
-                h = a * m  # a new array: hidden[i] stays the pre-dropout activation
-            else:
-                masks.append(None)
-                h = a
+                return a, ForwardCache(inputs, hidden, masks)  # z = a_L
+            h, _ = activation_forward(a)  # h_k = sigma(a_k)
+            hidden.append(h)
+            mask = None
+            if train and self.dropout > 0.0:  # h~_k = h_k * m_k
+                h, mask = dropout_forward_kernel(h, p=self.dropout, train=True,
+                                                 rng=self._dropout_rng)
+            masks.append(mask)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def backward(self, dlogits, cache, *, dhidden=None):
@@ -216,66 +224,57 @@ class MLP:
             :math:`\partial L / \partial z`.
         cache : ForwardCache
             From :meth:`forward` on the same batch.
-        dhidden : dict of int to array_like of shape (N, H_i), optional
-            Extra upstream gradient :math:`\partial L / \partial h_i` on ``cache.hidden[i]``
-            (the pre-dropout activation), added to what flows down from the layer above:
-            this is how a feature or relation loss on a hidden layer reaches the weights below.
+        dhidden : dict of int to array_like of shape (N, H_k), optional
+            ``dhidden[k - 1]`` is a feature loss's own gradient
+            :math:`\partial L_\text{feat} / \partial h_k` on ``cache.hidden[k - 1]`` (the
+            pre-dropout activation), added to what flows down from the layer above: this is how
+            a feature or relation loss on a hidden layer reaches the weights below.
 
         Returns
         -------
         grads : dict of str to ndarray
             Keyed exactly like :attr:`params`, each shaped like its parameter. Fresh arrays.
+
+        Raises
+        ------
+        ValueError
+            Also when the gradients are so large that one overflows to inf or NaN.
         """
         func = "MLP.backward"
-        if not isinstance(cache, ForwardCache) or len(cache.inputs) != self.n_layers:
-            raise param_error("cache", func, f"the ForwardCache of this model's forward "
-                              f"({self.n_layers} layers)", type(cache).__name__, TypeError)
-        n = cache.inputs[0].shape[0]
-        dlogits = self._check_grad(dlogits, "dlogits", (n, self.sizes[-1]), func)
+        checks.check_params(self.params, self.sizes, self.dtype, func)
+        n = checks.check_cache(cache, self.sizes, self.dtype, func)
+        dlogits = checks.check_grad(dlogits, "dlogits", (n, self.sizes[-1]), self.dtype, func)
         if dhidden is not None:
-            if not isinstance(dhidden, dict):
-                raise param_error("dhidden", func, "a dict mapping hidden-layer index to array",
-                                  type(dhidden).__name__, TypeError)
-            n_hidden = self.n_layers - 1
-            checked = {}
-            for i, g in dhidden.items():
-                if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) \
-                        or not 0 <= i < n_hidden:
-                    raise param_error("dhidden", func, f"keys that are hidden-layer indices in "
-                                      f"[0, {n_hidden})", f"key {i!r}")
-                checked[int(i)] = self._check_grad(g, f"dhidden[{i}]", (n, self.sizes[i + 1]),
-                                                   func)
-            dhidden = checked
-        return self.backward_unchecked(dlogits, cache, dhidden)
+            dhidden = checks.check_dhidden(dhidden, n, self.sizes, self.dtype, func)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            grads = self.backward_unchecked(dlogits, cache, dhidden)
+        checks.check_finite_outputs(dlogits, list(grads.values()), func, params=self.params,
+                             name="dlogits", where=list(grads))
+        return grads
 
     def backward_unchecked(self, dlogits, cache, dhidden=None):
-        """Backward pass on trusted arrays; ``dlogits`` and ``dhidden`` are not modified."""
-        p = self.params
+        """:meth:`backward` on checked arrays of the model's dtype; reads, never writes them."""
+        activation_backward = _ACTIVATIONS[self.activation][1]
         grads = {}
-        dz = dlogits  # (N, C): gradient on the current layer's pre-activation a_k
+        da = dlogits  # (N, C): dL/da_L = dL/dz
         for k in range(len(self.sizes) - 1, 0, -1):
-            w_key, b_key = self._keys[k - 1]
-            grads[w_key] = cache.inputs[k - 1].T @ dz  # (H_{k-1}, H_k)
-            grads[b_key] = np.add.reduce(dz, axis=0)  # (H_k,) column sums
+            linear_cache = (cache.inputs[k - 1], self.params[f"W{k}"])
+            dh, grads[f"W{k}"], grads[f"b{k}"] = linear_backward_kernel(
+                da, linear_cache, input_grad=k > 1)  # dh: dL/dh~_{k-1}, (N, H_{k-1})
             if k == 1:
                 break  # nobody needs dL/dx
-            i = k - 2  # index of the hidden layer below
-            dh = dz @ p[w_key].T  # (N, H_i), a fresh array we may overwrite
+            i = k - 2  # cache.hidden[i] = h_{k-1}, cache.masks[i] = m_{k-1}
             if cache.masks[i] is not None:
-                dh *= cache.masks[i]
+                dh = dropout_backward_kernel(dh, cache.masks[i])  # dL/dh_{k-1} through m
             if dhidden and i in dhidden:
-                dh += dhidden[i]
-            h = cache.hidden[i]
-            if self.activation == "relu":
-                np.multiply(dh, h > 0, out=dh)
-            else:
-                dh *= 1 - h * h
-            dz = dh
-        return {key: grads[key] for key in p}
+                dh = dh + dhidden[i]  # plus the feature loss's own path to h_{k-1}
+            da = activation_backward(dh, cache.hidden[i])  # dL/da_{k-1}
+        return {key: grads[key] for key in self.params}
 
     # -- prediction ---------------------------------------------------------------------------
 
     def logits_unchecked(self, x):
+        """The logits of a checked (N, D) array, in eval mode, in chunks of 8192 rows."""
         if x.shape[0] <= _PREDICT_CHUNK:
             return self.forward_unchecked(x, False)[0]
         return np.concatenate([self.forward_unchecked(x[s:s + _PREDICT_CHUNK], False)[0]
@@ -288,7 +287,7 @@ class MLP:
         ----------
         x : array_like of shape (N, D)
         """
-        return self.logits_unchecked(self.check_input(x, "MLP.predict")).argmax(axis=1)
+        return self._logits(x, "MLP.predict").argmax(axis=1)
 
     def predict_proba(self, x, *, temperature=1.0):
         r"""Class probabilities :math:`\mathrm{softmax}(z / T)`, shape (N, C).
@@ -301,87 +300,61 @@ class MLP:
         """
         func = "MLP.predict_proba"
         t = check_temperature(temperature, func)
-        z = self.logits_unchecked(self.check_input(x, func))  # (N, C)
+        z = self._logits(x, func)  # (N, C)
         check_logit_range(z, t, "x (the logits it gives)", func)
         return softmax_kernel(z / t)
 
     # -- checks -----------------------------------------------------------------------------
 
     def check_input(self, x, func):
+        """``x`` as a finite (N, D) array of the model's dtype, or a clear error naming ``func``
+        (also when the model's own ``params`` were replaced by arrays of other shapes)."""
+        checks.check_params(self.params, self.sizes, self.dtype, func)
         x = as_float_array(x, "x", func, ndim=2, dtype=self.dtype)
         if x.shape[1] != self.sizes[0]:
             raise param_error("x", func, f"an array of shape (N, {self.sizes[0]})",
                               f"shape {x.shape}")
         return x
 
-    def _check_grad(self, g, name, shape, func):
-        g = as_float_array(g, name, func, ndim=2, dtype=self.dtype)
-        if g.shape != shape:
-            raise param_error(name, func, f"an array of shape {shape}", f"shape {g.shape}")
-        return g
+    def _logits(self, x, func):
+        x = self.check_input(x, func)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            z = self.logits_unchecked(x)
+        checks.check_finite_outputs(x, [z], func, params=self.params)
+        return z
 
     # -- model files --------------------------------------------------------------------------
 
     def save(self, path):
-        """Write the model to an ``.npz`` file, atomically.
-
-        The file holds ``format_version``, the architecture (``sizes``, ``activation``,
-        ``dropout``, ``dtype``) and the parameter arrays. It is written to a temporary file in
-        the same folder and then moved over ``path`` with ``os.replace``, so an interrupted save
-        leaves any previous file intact. The name is used as given (no ``.npz`` is appended).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
+        """Write the model to ``path``, an ``.npz`` file, atomically (used as given: no ``.npz``
+        is appended). An interrupted save leaves any previous file intact; the temporary files
+        of killed saves are removed by the next save to the folder (:mod:`minikd.nn.modelio`).
         """
-        _modelio.write_model(self, _modelio.check_path(path, "MLP.save"))
+        modelio.write_model(self, modelio.check_path(path, "MLP.save"))
 
     @classmethod
     def load(cls, path, *, rng=None):
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save`, checking the archive before reading its data.
 
-        Parameters
-        ----------
-        path : str or os.PathLike
-        rng : int, numpy.random.Generator or None
-            Seeds the loaded model's dropout Generator (its state is not stored in the file).
-
-        Returns
-        -------
-        MLP
-
-        Raises
-        ------
-        ValueError
-            Naming the file and the problem, when it is missing, truncated or not an ``.npz``,
-            has another format version, lacks a key or has an unexpected one, holds object
-            arrays, or its arrays disagree with its architecture.
+        ``rng`` (an int, a Generator or None) seeds the loaded model's dropout Generator, whose
+        state is not stored. Every problem with the file (missing, not an ``.npz`` and what it
+        is, truncated, another format version, missing or unexpected members, object arrays,
+        arrays that disagree with the architecture or do not fit in memory, NaN or inf) is a
+        ValueError naming the file and the problem.
         """
-        return _modelio.read_model(cls, _modelio.check_path(path, "MLP.load"), rng)
+        return modelio.read_model(cls, modelio.check_path(path, "MLP.load"),
+                                  check_rng(rng, "MLP.load"))
 
+    def to_onnx(self, path, *, opset=None, softmax_temperature=None):
+        r"""Write the model as an ONNX graph, atomically: ``MatMul`` + ``Add`` and ``Relu`` or
+        ``Tanh`` per layer (:math:`a_k = h_{k-1} W_k + b_k`), no dropout, a dynamic batch axis,
+        the sizes and the minikd version in the metadata; ``onnx.checker`` passes before it is
+        written. With ``softmax_temperature`` T a second output holds softmax(logits / T), as
+        :meth:`predict_proba`. onnxruntime runs it to :meth:`forward`'s logits (normwise error
+        <= 1e-5 in float32). Needs ``pip install 'minikd[onnx]'``; see
+        :func:`minikd.nn.onnx_export.export_onnx`, which this calls. Returns ``path``.
+        """
+        from .onnx_export import DEFAULT_OPSET, export_onnx  # onnx_export imports this module
 
-def _check_sizes(sizes, func):
-    expected = "a sequence of at least two positive integers"
-    try:
-        items = list(sizes)
-    except TypeError as err:
-        raise param_error("sizes", func, expected, repr(sizes), TypeError) from err
-    if len(items) < 2:
-        raise param_error("sizes", func, expected, repr(items))
-    for s in items:
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
-            raise param_error("sizes", func, expected, repr(items), TypeError)
-        if s < 1:
-            raise param_error("sizes", func, expected, repr(items))
-    return tuple(int(s) for s in items)
-
-
-def _check_dtype(dtype, func):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as err:
-        raise param_error("dtype", func, "numpy.float32 or numpy.float64", repr(dtype),
-                          TypeError) from err
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise param_error("dtype", func, "numpy.float32 or numpy.float64", repr(dtype))
-    return dt
+        return export_onnx(self, path, opset=DEFAULT_OPSET if opset is None else opset,
+                           softmax_temperature=softmax_temperature)

@@ -1,25 +1,47 @@
-"""The MLP's model file: an ``.npz`` archive, its format version and the checks on load.
+"""The MLP's model file: an ``.npz`` archive, its format version, and the checks on load.
 
-Private: :meth:`minikd.MLP.save` and :meth:`minikd.MLP.load` are the public face. A file holds
-``format_version``, the architecture (``sizes``, ``activation``, ``dropout``, ``dtype``) and
-the parameter arrays ``W1``, ``b1``, ... . It is written atomically (a temporary file in the
-same folder, then ``os.replace``) and read with ``allow_pickle=False``; every problem with a file
-becomes a ValueError that names the file.
+:meth:`minikd.nn.MLP.save` and :meth:`minikd.nn.MLP.load` are the public face. A file holds
+``format_version``, the architecture (``sizes``, ``activation``, ``dropout``, ``dtype``) and the
+parameter arrays ``W1``, ``b1``, ... .
+
+Saving writes a temporary file ``.<name>.minikd-<host>-<pid>-<random>.tmp`` in the target's
+folder and moves it over the target with ``os.replace``, so an interrupted save leaves any
+previous file intact. A save that fails removes its temporary file; one killed outright (SIGKILL,
+a power cut) cannot, and the next save to that folder removes it: a temporary file whose writer
+no longer runs on this host, or any one older than a day.
+
+Loading reads the archive's directory and each member's ``.npy`` header before any data: the
+member names, their dtypes (no object arrays: nothing is unpickled), their declared shapes and
+sizes against the stored ``sizes`` and the machine's memory; only then the arrays. Every problem
+with a file becomes a ValueError that names the file and the problem.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
+import zlib
 
 import numpy as np
 
 from .._validation import param_error
+from .mlp_checks import check_finite_params, check_params
+
+__all__ = ["FORMAT_VERSION", "check_path", "read_model", "write_model"]
 
 FORMAT_VERSION = 1
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _META_KEYS = ("format_version", "sizes", "activation", "dropout", "dtype")
+_META_MAX_BYTES = 1 << 16  # the architecture is a few numbers and two short strings
+_PARAM_NAME = re.compile(r"[Wb][1-9][0-9]*")
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+_TEMP_NAME = re.compile(r"\..+\.minikd-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[^.]*\.tmp")
+_STALE_SECONDS = 24 * 3600
 
 
 def check_path(path, func):
@@ -29,8 +51,14 @@ def check_path(path, func):
     return path
 
 
+# -- saving ---------------------------------------------------------------------------------------
+
+
 def write_model(model, path):
-    """Write ``model`` (an MLP) to ``path`` (already checked), atomically."""
+    """Write ``model`` (an MLP) to ``path`` (already checked), atomically; a model whose params
+    are not finite arrays of its shapes and dtype is refused (its file could not be loaded)."""
+    check_params(model.params, model.sizes, model.dtype, "MLP.save")
+    check_finite_params(model.params, "MLP.save")
     arrays = {
         "format_version": np.array(FORMAT_VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
@@ -40,8 +68,10 @@ def write_model(model, path):
         **model.params,
     }
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
+    _remove_stale_temporary_files(folder)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f".{os.path.basename(path)}.minikd-{_HOST}-{os.getpid()}-",
+        suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -56,93 +86,170 @@ def write_model(model, path):
         raise
 
 
-def read_model(cls, path, rng):
-    """The ``cls`` (MLP) stored in ``path`` (already checked), its dropout Generator from ``rng``.
+def _remove_stale_temporary_files(folder):
+    """Remove what killed saves left in ``folder``: temporary files whose writer process no
+    longer runs on this host, or any older than a day. A running writer's file is kept."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS
+            if old or (m["host"] == _HOST and not _is_running(int(m["pid"]))):
+                os.unlink(entry.path)
+        except OSError:  # removed meanwhile by another save, or not ours to remove
+            pass
 
-    Every problem with the file raises a ValueError naming the file and the problem.
-    """
+
+def _is_running(pid):
+    """Whether process ``pid`` runs on this host (True when that cannot be told safely)."""
+    if pid == os.getpid() or os.name != "posix":  # os.kill(pid, 0) would kill on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def read_model(cls, path, rng):
+    """The ``cls`` (MLP) stored in ``path`` (already checked); ``rng`` (a Generator) seeds its
+    dropout. Every problem with the file raises a ValueError naming the file and the problem."""
 
     def bad(problem):
         return ValueError(f"Cannot load an MLP from '{os.fspath(path)}': {problem}.")
 
     try:
-        npz = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            fh.seek(0)
+            if not zipfile.is_zipfile(fh):
+                raise bad(f"not an .npz file ({_describe(head)}); expected an archive written "
+                          "by MLP.save")
+            with zipfile.ZipFile(fh) as archive:
+                return _read_archive(cls, archive, rng, bad)
     except FileNotFoundError as err:
         raise bad("no such file") from err
-    except ValueError as err:  # neither .npz nor .npy: numpy would try to unpickle it
-        raise bad(f"not an .npz file ({err})") from err
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
+    except IsADirectoryError as err:
+        raise bad("it is a folder, not a file") from err
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as err:
+        # CRC mismatch, cut or damaged compressed data, unknown compression, encryption
         raise bad(f"truncated or corrupt ({type(err).__name__}: {err})") from err
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise bad("it is a single .npy array, not an .npz archive")
-    data = {}
-    with npz:
-        for key in npz.files:
+    except OSError as err:
+        raise bad(f"it cannot be read ({type(err).__name__}: {err})") from err
+
+
+def _describe(head):
+    """What a file that is not a zip archive is, from its first bytes."""
+    if not head:
+        return "it is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single .npy array, not an .npz archive"
+    if head.startswith(b"PK"):
+        return "a zip archive, truncated or corrupt"
+    if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
+        return "it looks like a pickle, which minikd never reads"
+    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")  # a cut last character
+    if text and all(c.isprintable() or c.isspace() for c in text):
+        return f"it is a text file starting with {text[:30]!r}"
+    return f"it starts with the bytes {head[:8]!r}"
+
+
+def _headers(archive, bad):
+    """{key: (ZipInfo, shape, dtype, data offset)} from each member's .npy header."""
+    found = {}
+    for info in archive.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else None
+        if key is None or not (key in _META_KEYS or _PARAM_NAME.fullmatch(key)):
+            raise bad(f"unexpected member '{info.filename}' (an MLP file holds "
+                      f"{list(_META_KEYS)} and W1, b1, W2, ...)")
+        if key in found:
+            raise bad(f"member '{info.filename}' appears twice")
+        with archive.open(info) as f:
             try:
-                data[key] = npz[key]
+                version = np.lib.format.read_magic(f)
+                read = {(1, 0): np.lib.format.read_array_header_1_0,
+                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if read is None:
+                    raise ValueError(f".npy format version {version}")
+                shape, _, dtype = read(f)
             except ValueError as err:
-                if "Object arrays" in str(err):
-                    raise bad(f"array '{key}' is an object array, which minikd never "
-                              "writes and will not unpickle") from err
-                raise bad(f"array '{key}' is corrupt ({err})") from err
-            except Exception as err:  # zlib/zipfile/CRC errors on damaged members
-                raise bad(f"array '{key}' is truncated or corrupt "
-                          f"({type(err).__name__}: {err})") from err
-    for key, arr in data.items():
-        if arr.dtype.kind == "O":
-            raise bad(f"array '{key}' is an object array")
-    missing = [k for k in _META_KEYS if k not in data]
+                raise bad(f"array '{key}' has an unreadable header ({err})") from err
+            offset = f.tell()
+        if dtype.hasobject:
+            raise bad(f"array '{key}' is an object array, which minikd never writes and will "
+                      "not unpickle")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if info.file_size != offset + nbytes:
+            raise bad(f"array '{key}' declares shape {shape} of {dtype}, {nbytes} bytes, but "
+                      f"its member holds {info.file_size - offset}")
+        found[key] = (info, shape, dtype)
+    return found
+
+
+def _read(archive, info, key, bad):
+    with archive.open(info) as f:
+        try:
+            return np.lib.format.read_array(f, allow_pickle=False)
+        except ValueError as err:
+            raise bad(f"array '{key}' is corrupt ({err})") from err
+
+
+def _read_archive(cls, archive, rng, bad):
+    headers = _headers(archive, bad)
+    missing = [k for k in _META_KEYS if k not in headers]
     if missing:
         raise bad(f"missing key(s) {missing}")
-    version = data["format_version"]
+    for key in _META_KEYS:
+        _, shape, dtype = headers[key]
+        if math.prod(shape) * dtype.itemsize > _META_MAX_BYTES:
+            raise bad(f"array '{key}' declares shape {shape}, too large for an architecture")
+    meta = {key: _read(archive, headers[key][0], key, bad) for key in _META_KEYS}
+    version = meta["format_version"]
     if version.shape != () or version.dtype.kind not in "iu":
         raise bad("'format_version' is not an integer scalar")
     if int(version) != FORMAT_VERSION:
         raise bad(f"format version {int(version)}, but this minikd reads version "
                   f"{FORMAT_VERSION}")
-    try:
-        sizes = data["sizes"]
-        if sizes.ndim != 1 or sizes.dtype.kind not in "iu":
-            raise ValueError("'sizes' is not a 1-D integer array")
-        dtype_name = str(data["dtype"][()])
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype_name!r}")
-    except (ValueError, TypeError) as err:
-        raise bad(f"inconsistent architecture ({err})") from err
-    # The stored arrays must fit sizes before the model allocates its own: a corrupt sizes
-    # such as [3, 2**40, 2] would otherwise ask for terabytes (MemoryError).
+    sizes, dtype_name = meta["sizes"], str(meta["dtype"][()])
+    if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or sizes.size < 2 or (sizes < 1).any():
+        raise bad(f"inconsistent architecture ('sizes' is {sizes.tolist()!r}, not a list of "
+                  "at least two positive integers)")
+    if dtype_name not in _DTYPES:
+        raise bad(f"inconsistent architecture (unknown dtype {dtype_name!r})")
+    dtype, sizes = _DTYPES[dtype_name], [int(s) for s in sizes]
     shapes = {}
-    for k in range(1, sizes.size):
-        shapes[f"W{k}"] = (int(sizes[k - 1]), int(sizes[k]))
-        shapes[f"b{k}"] = (int(sizes[k]),)
-    if shapes:
-        extra = sorted(set(data) - set(_META_KEYS) - set(shapes))
-        missing = sorted(set(shapes) - set(data))
-        if missing or extra:
-            raise bad(f"parameter arrays do not match sizes {sizes.tolist()}: missing "
-                      f"{missing}, unexpected {extra}")
-        for key, shape in shapes.items():
-            if data[key].shape != shape:
-                raise bad(f"array '{key}' has shape {data[key].shape}; sizes "
-                          f"{sizes.tolist()} need {shape}")
-    try:
-        model = cls([int(s) for s in sizes], activation=str(data["activation"][()]),
-                    dropout=float(data["dropout"]), dtype=_DTYPES[dtype_name], rng=rng)
+    for k in range(1, len(sizes)):
+        shapes[f"W{k}"], shapes[f"b{k}"] = (sizes[k - 1], sizes[k]), (sizes[k],)
+    stored = set(headers) - set(_META_KEYS)
+    missing, extra = sorted(set(shapes) - stored), sorted(stored - set(shapes))
+    if missing or extra:
+        raise bad(f"parameter arrays do not match sizes {sizes}: missing {missing}, "
+                  f"unexpected {extra}")
+    for key, shape in shapes.items():
+        _, stored_shape, stored_dtype = headers[key]
+        if stored_shape != shape:
+            raise bad(f"array '{key}' has shape {stored_shape}; sizes {sizes} need {shape}")
+        if stored_dtype != dtype:
+            raise bad(f"array '{key}' has dtype {stored_dtype}; the file says {dtype_name}")
+    try:  # checks the memory the parameters need before allocating them
+        model = cls(sizes, activation=str(meta["activation"][()]),
+                    dropout=float(meta["dropout"]), dtype=dtype, rng=rng)
     except (ValueError, TypeError) as err:
         raise bad(f"inconsistent architecture ({err})") from err
-    expected = set(_META_KEYS) | set(model.params)
-    extra = sorted(set(data) - expected)
-    missing = sorted(set(model.params) - set(data))
-    if missing or extra:
-        raise bad(f"parameter arrays do not match sizes {list(model.sizes)}: missing "
-                  f"{missing}, unexpected {extra}")
-    for key, ref in model.params.items():
-        arr = data[key]
-        if arr.shape != ref.shape or arr.dtype != ref.dtype:
-            raise bad(f"array '{key}' has shape {arr.shape} and dtype {arr.dtype}; sizes "
-                      f"{list(model.sizes)} and dtype {dtype_name} need {ref.shape} and "
-                      f"{ref.dtype}")
+    for key in shapes:
+        arr = _read(archive, headers[key][0], key, bad)
         if not np.isfinite(arr).all():
             raise bad(f"array '{key}' holds NaN or inf")
-        model.params[key] = arr  # np.load returned a fresh array we own
+        model.params[key] = arr  # a fresh array the model owns
     return model

@@ -1,9 +1,9 @@
 r"""Learning-rate schedules (step decay, cosine annealing) and gradient-norm clipping.
 
 What a training loop does around an optimizer step: a schedule maps the number of completed
-epochs to the learning rate (:func:`minikd.train.train_loop` sets ``optimizer.lr`` from it), and
-:func:`clip_grad_norm` scales a ``grads`` dict in place before the step. The optimizers are in
-:mod:`minikd.optim`, which re-exports these names.
+epochs to the learning rate (:func:`minikd.training.loop.train_loop` sets ``optimizer.lr`` from it),
+and :func:`clip_grad_norm` scales a ``grads`` dict in place before the step. The optimizers are in
+:mod:`minikd.nn.optim`, which re-exports these names.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_int, check_nonnegative, check_positive, param_error
+from .._validation import check_fraction, check_int, check_nonnegative, check_positive, param_error
 
 __all__ = ["CosineSchedule", "StepSchedule", "clip_grad_norm"]
 
@@ -55,14 +55,19 @@ def clip_grad_norm(grads, max_norm):
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise param_error("grads", "clip_grad_norm", "a dict of float ndarrays",
                               f"{type(g).__name__} at key {key!r}", TypeError)
-    squares = 0.0
+        if not g.flags.writeable:
+            raise param_error("grads", "clip_grad_norm", "a dict of writeable arrays (scaled "
+                              "in place)", f"a read-only array at key {key!r}", TypeError)
+    total = 0.0
     for g in grads.values():
         flat = g.reshape(-1)
-        sq = float(np.dot(flat, flat))
-        if math.isinf(sq) and np.isfinite(flat).all():  # float32 overflow of a finite norm
-            sq = float(np.linalg.norm(flat.astype(np.float64))) ** 2
-        squares += sq
-    total = math.sqrt(squares)
+        with np.errstate(over="ignore"):  # an overflow of a finite norm is redone below
+            norm = math.sqrt(float(np.dot(flat, flat)))  # ||g_k||
+        if math.isinf(norm) and np.isfinite(flat).all():  # ||g_k|| = s ||g_k / s||, s = max|g|
+            scale = float(np.abs(flat).max())
+            scaled = flat.astype(np.float64) / scale
+            norm = scale * math.sqrt(float(np.dot(scaled, scaled)))
+        total = math.hypot(total, norm)  # sqrt(total^2 + ||g_k||^2), without overflow
     if math.isfinite(total):
         coef = max_norm / (total + 1e-6)
         if coef < 1.0:
@@ -75,7 +80,7 @@ class StepSchedule:
     r"""Step decay: :math:`\eta_t = \eta_0\, \gamma^{\lfloor t / s \rfloor}`.
 
     Called with ``t`` = the number of completed epochs (0 for the first), returns the learning
-    rate to use; :func:`minikd.train.train_loop` sets ``optimizer.lr`` from it each epoch.
+    rate to use; :func:`minikd.training.loop.train_loop` sets ``optimizer.lr`` from it each epoch.
 
     Parameters
     ----------
@@ -84,7 +89,7 @@ class StepSchedule:
     step_size : int
         s >= 1 epochs between decays.
     gamma : float, default 0.1
-        Factor per decay, > 0.
+        Factor per decay, in (0, 1].
 
     Examples
     --------
@@ -96,10 +101,12 @@ class StepSchedule:
     def __init__(self, lr, *, step_size, gamma=0.1):
         self.lr = check_positive(lr, "lr", "StepSchedule")
         self.step_size = check_int(step_size, "step_size", "StepSchedule", low=1)
-        self.gamma = check_positive(gamma, "gamma", "StepSchedule")
+        self.gamma = check_fraction(gamma, "gamma", "StepSchedule", closed_low=False,
+                                    closed_high=True)
 
     def __call__(self, t):
-        return self.lr * self.gamma ** (int(t) // self.step_size)
+        t = check_int(t, "t", "StepSchedule", low=0)
+        return self.lr * self.gamma ** (t // self.step_size)
 
     def __repr__(self):
         return f"StepSchedule({self.lr}, step_size={self.step_size}, gamma={self.gamma})"
@@ -137,7 +144,7 @@ class CosineSchedule:
         self.min_lr = check_nonnegative(min_lr, "min_lr", "CosineSchedule")
 
     def __call__(self, t):
-        t = min(int(t), self.total)
+        t = min(check_int(t, "t", "CosineSchedule", low=0), self.total)
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t
                                                                             / self.total))
 

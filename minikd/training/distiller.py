@@ -46,13 +46,13 @@ from ..losses.features import (
     attention_transfer_loss,
     cosine_loss,
     hint_loss,
-    init_regressor,
 )
 from ..losses.relations import pkt_loss, rkd_angle_loss, rkd_distance_loss, sp_loss
 from ..losses.response import cross_entropy, kd_loss
 from ..nn.layers import linear_backward, linear_forward
 from ..nn.mlp import MLP
 from ..nn.optim import SGD
+from ..nn.regressor import init_regressor
 from .loop import train_loop
 
 __all__ = ["DEFAULT_BETA", "METHODS", "Distiller", "distill"]

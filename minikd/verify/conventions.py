@@ -3,83 +3,42 @@ r"""Named presets that compute a loss, and its gradient, exactly as a given libr
 The respected KD libraries disagree on what "the KD loss" is: a factor :math:`T^2` or not, the
 KL summed over classes and divided by the batch ("batchmean") or by batch times classes
 (``nn.KLDivLoss()``'s default ``"mean"``), a cross-entropy instead of a KL, or the mean squared
-error of the probabilities. Each preset here names one library's choice and computes it from
-minikd's public losses (a preset is a choice of reduction, :math:`T^2` and weights), or, where
-the library's functional form differs, as a thin closed-form formula.
+error of the probabilities. Each preset names one library's choice; its kernel (in
+:mod:`minikd.verify.presets`) computes it from minikd's loss kernels (a choice of reduction,
+:math:`T^2` and weights), or, where the library's functional form differs, as a thin closed-form
+formula.
 
 * :func:`kd_loss_as` — the soft/hard KD blend as RepDistiller, mdistiller, torchdistill,
   TextBrewer, KD_Lib, HF DistilBERT, ``nn.KLDivLoss()``-default code and the Keras example
   compute it.
 * :func:`at_loss_as`, :func:`rkd_loss_as` — attention transfer and relational KD, where the
   libraries differ in the functional form, the weights and the epsilons.
-* :data:`CONVENTIONS` — the registry: ``CONVENTIONS[family][name]`` is a :class:`Convention`
-  with the library's formula as coded and the file it comes from.
+* :data:`CONVENTIONS` — the one registry: ``CONVENTIONS[family][name]`` is a
+  :class:`Convention` with the library's formula as coded, the repository, commit and file it
+  was read from, and the kernel.
 
-One weighting rule for every preset, minikd's: ``alpha`` is the weight of the soft term and
-``1 - alpha`` the weight of the hard cross-entropy (at T = 1). Each :class:`Convention` says
-how that maps to the library's own knobs (Keras' ``alpha`` is the *hard* weight, for example).
-
-The formulas are quoted from the files listed in ``kd-anchors.md`` (commits there); see
-``docs/verify.md`` for a table of the presets' values on the same inputs.
+Each function here checks its arguments once, then calls the preset's kernel. One weighting
+rule for every preset, minikd's: ``alpha`` is the weight of the soft term and ``1 - alpha`` the
+weight of the hard cross-entropy (at T = 1). Each :class:`Convention` says how that maps to the
+library's own knobs (Keras' ``alpha`` is the *hard* weight, for example). ``docs/verify.md``
+tabulates the presets' values on the same inputs.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
-
 from .._validation import (
-    as_float_array,
     as_labels,
     check_choice,
-    check_same_shape,
+    check_mask,
+    check_pair,
     check_temperature,
     check_unit_interval,
     param_error,
 )
 from ..losses.reduction import LossGrad
-from ..losses.relations import _pair as _feature_pair
-from . import feature_presets as _fp
-from . import kd_presets as _kp
-from .feature_presets import KD_LIB_RKD_CLAMP, KD_LIB_RKD_MEAN_EPS  # noqa: F401
-from .kd_presets import KERAS_EPSILON  # noqa: F401  (documented constant)
+from .presets import CONVENTIONS, TOKEN_PRESETS, Convention
 
 __all__ = ["CONVENTIONS", "Convention", "at_loss_as", "kd_loss_as", "rkd_loss_as"]
-
-
-class Convention(NamedTuple):
-    """One library's definition of a loss.
-
-    Attributes
-    ----------
-    family : str
-        ``"kd"``, ``"at"`` or ``"rkd"``: which ``*_as`` function takes it.
-    name : str
-        The preset's name, e.g. ``"torchdistill"``.
-    library : str
-        The library and its class or function.
-    source : str
-        Repository, file and commit the formula was read from.
-    formula : str
-        The library's computation, as coded (PyTorch / Keras spelling).
-    weights : str
-        How minikd's ``alpha`` (soft weight) maps to the library's own knobs, or the fixed
-        weights the library uses.
-    note : str
-        What differs from minikd's default, in a sentence.
-    """
-
-    family: str
-    name: str
-    library: str
-    source: str
-    formula: str
-    weights: str
-    note: str
-
-def _registry(family, presets):
-    return {name: Convention(family, name, *fields) for name, (_, fields) in presets.items()}
 
 
 def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, temperature=4.0,
@@ -157,25 +116,25 @@ def kd_loss_as(convention, student_logits, teacher_logits, labels=None, *, tempe
     kd_lib 0.167703
     """
     func = "kd_loss_as"
-    check_choice(convention, "convention", func, tuple(_kp.PRESETS))
-    any_rank = convention in _kp.ANY_RANK
-    s = as_float_array(student_logits, "student_logits", func, ndim=None if any_rank else 2,
-                       min_ndim=2)
-    t = as_float_array(teacher_logits, "teacher_logits", func, ndim=None if any_rank else 2,
-                       min_ndim=2)
-    check_same_shape(s, t, "student_logits", "teacher_logits", func)
-    if s.dtype != t.dtype:
-        s, t = s.astype(np.float64), t.astype(np.float64)
+    check_choice(convention, "convention", func, tuple(CONVENTIONS["kd"]))
     T = check_temperature(temperature, func)
-    a = check_unit_interval(alpha, "alpha", func)
-    if mask is not None and convention != "hf_distilbert":
-        raise param_error("mask", func, "None (only 'hf_distilbert' selects token rows)",
-                          "a mask")
+    alpha = check_unit_interval(alpha, "alpha", func)
+    ndim = None if convention in TOKEN_PRESETS else 2
+    z_s, z_t = check_pair(student_logits, teacher_logits, func, temperature=T, ndim=ndim)
+    lead, n_classes = z_s.shape[:-1], z_s.shape[-1]
+    if mask is not None:
+        if convention != "hf_distilbert":
+            raise param_error("mask", func, "None (only 'hf_distilbert' selects token rows)",
+                              "a mask")
+        mask = check_mask(mask, lead, func)
     if labels is not None:
-        labels = as_labels(labels, s.shape[:-1], s.shape[-1], func,
-                           ignore_index=-100 if convention == "hf_distilbert" else None)
-    kernel = _kp.PRESETS[convention][0]
-    return kernel(s, t, labels, T, a, mask, func)
+        ignore_index = -100 if convention == "hf_distilbert" else None
+        labels = as_labels(labels, lead, n_classes, func, ignore_index=ignore_index)
+    elif alpha != 1.0 and convention != "torchdistill":  # torchdistill: no targets, bare KL
+        raise param_error("labels", func, "an integer array of class indices (labels may be "
+                          "None only when alpha == 1)", f"None with alpha={alpha!r}")
+    kernel = CONVENTIONS["kd"][convention].kernel
+    return kernel(z_s, z_t, labels, temperature=T, alpha=alpha, mask=mask)
 
 
 def at_loss_as(convention, student_maps, teacher_maps):
@@ -200,8 +159,9 @@ def at_loss_as(convention, student_maps, teacher_maps):
         One of ``CONVENTIONS["at"]``: "repdistiller", "mdistiller", "torchdistill_code",
         "torchdistill_paper", "kd_lib".
     student_maps : array_like of shape (N, C_s, H, W)
+        Student activations (any spatial shape ``(N, C_s, ...)`` with at least one axis).
     teacher_maps : array_like of shape (N, C_t, H, W)
-        Same N and spatial size; "kd_lib" also needs C_t = C_s.
+        Same N and spatial size; "kd_lib" also needs C_t = C_s. A constant.
 
     Returns
     -------
@@ -225,13 +185,21 @@ def at_loss_as(convention, student_maps, teacher_maps):
     kd_lib 0.069039
     """
     func = "at_loss_as"
-    check_choice(convention, "convention", func, tuple(_fp.AT_PRESETS))
-    s = as_float_array(student_maps, "student_maps", func, min_ndim=3)
-    t = as_float_array(teacher_maps, "teacher_maps", func, min_ndim=3)
-    return _fp.AT_PRESETS[convention][0](s, t)
+    check_choice(convention, "convention", func, tuple(CONVENTIONS["at"]))
+    f_s, f_t = check_pair(student_maps, teacher_maps, func, names=("student_maps", "teacher_maps"),
+                          match="rows", min_ndim=3, power=2.0)
+    flat = convention == "kd_lib"  # it flattens the channels too: C_t must equal C_s
+    if f_t.shape[1 if flat else 2:] != f_s.shape[1 if flat else 2:]:
+        c_t = f_s.shape[1] if flat else "C_t"
+        shape = ", ".join(map(str, (f_s.shape[0], c_t) + f_s.shape[2:]))
+        why = ("'kd_lib' flattens the channels: the channel counts must match" if flat
+               else "the spatial size of student_maps")
+        raise param_error("teacher_maps", func, f"an array of shape ({shape}) ({why})",
+                          f"shape {f_t.shape}")
+    return CONVENTIONS["at"][convention].kernel(f_s, f_t)
 
 
-def rkd_loss_as(convention, s, t):
+def rkd_loss_as(convention, student_features, teacher_features):
     r"""Relational KD (distance + angle) and its gradient exactly as a named library computes it.
 
     .. math::
@@ -252,15 +220,16 @@ def rkd_loss_as(convention, s, t):
     ----------
     convention : str
         One of ``CONVENTIONS["rkd"]``.
-    s : array_like of shape (N, F_s)
-        Student features, N >= 2.
-    t : array_like of shape (N, F_t)
-        Teacher features.
+    student_features : array_like of shape (N, F_s)
+        Student features, N >= 2; trailing axes beyond the second are flattened (the
+        libraries' ``.view(N, -1)``).
+    teacher_features : array_like of shape (N, F_t)
+        Teacher features, same N; a constant.
 
     Returns
     -------
     LossGrad
-        ``loss`` (float) and ``grad`` (ndarray of shape (N, F_s)).
+        ``loss`` (float) and ``grad`` (ndarray shaped like ``student_features``).
 
     References
     ----------
@@ -278,17 +247,12 @@ def rkd_loss_as(convention, s, t):
     kd_lib 0.100664
     """
     func = "rkd_loss_as"
-    check_choice(convention, "convention", func, tuple(_fp.RKD_PRESETS))
-    s_in = s
-    s, t = _feature_pair(s, t, func, min_rows=2)
-    loss, grad = _fp.RKD_PRESETS[convention][0](s, t)
-    return LossGrad(loss, grad.reshape(np.shape(s_in)))
-
-
-CONVENTIONS = {
-    "kd": _registry("kd", _kp.PRESETS),
-    "at": _registry("at", _fp.AT_PRESETS),
-    "rkd": _registry("rkd", _fp.RKD_PRESETS),
-}
-"""dict: ``CONVENTIONS[family][name] -> Convention``. Families: ``"kd"`` (:func:`kd_loss_as`),
-``"at"`` (:func:`at_loss_as`), ``"rkd"`` (:func:`rkd_loss_as`)."""
+    check_choice(convention, "convention", func, tuple(CONVENTIONS["rkd"]))
+    names = ("student_features", "teacher_features")
+    s, t = check_pair(student_features, teacher_features, func, names=names, match="rows")
+    if s.shape[0] < 2:
+        raise param_error(names[0], func, "an array with at least 2 rows (RKD compares pairs of "
+                          "examples)", f"shape {s.shape}")
+    n = s.shape[0]
+    loss, grad = CONVENTIONS["rkd"][convention].kernel(s.reshape(n, -1), t.reshape(n, -1))
+    return LossGrad(loss, grad.reshape(s.shape))  # (N, F_s) back to the student's shape

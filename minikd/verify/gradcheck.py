@@ -1,32 +1,27 @@
 r"""Check any gradient, ours or yours, against central finite differences.
 
-The three pieces:
+* :func:`numerical_gradient` — central differences with a per-element step
+  :math:`h_i = h\,(\text{scale} + |x_i|)`; pass ``scale=T`` for a loss of :math:`z / T` (a fixed
+  step is too small for large T and too large near saturation). :func:`numerical_vjp` — the
+  same for :math:`\langle f(x), \bar y \rangle`, with a *random* upstream :math:`\bar y` (an
+  all-ones one can make both sides zero: softmax rows sum to a constant).
+* :func:`normwise_error` — :math:`\max_i |a_i - n_i| / \max(\|a\|_\infty, \|n\|_\infty)`; an
+  elementwise relative error reports 1e-3 on saturated softmax entries whose true error is 1e-11.
+* :func:`check_gradient`, :func:`assert_gradient` — both together; a failure names the worst
+  entry and shows the first (analytic, numeric) pairs. :func:`check_directional` — a few random
+  directions instead of every element, for large parameter arrays.
 
-* :func:`numerical_gradient` — the gradient of a scalar function by central differences,
-  :math:`g_i \approx (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)`, with a per-element step
-  :math:`h_i = h\,(\text{scale} + |x_i|)`. A temperature loss depends on :math:`z / T`, so pass
-  ``scale=T``: a fixed step is too small for large T and too large near saturation.
-* :func:`numerical_vjp` — the same for an array-valued function contracted with an upstream
-  gradient :math:`\bar y`: the gradient of :math:`\langle f(x), \bar y \rangle`. Use a *random*
-  :math:`\bar y`; an all-ones one can make both sides zero (softmax rows sum to a constant).
-* :func:`normwise_error` — :math:`\max_i |a_i - n_i| / \max(\|a\|_\infty, \|n\|_\infty)`. An
-  elementwise relative error reports 1e-3 on saturated softmax entries whose true error is 1e-11;
-  the normwise error does not.
+Measured on KD gradients: with ``h = 1e-5``, ``scale = T`` and a tolerance of 1e-5, 0 failures
+over 720 cases spanning logit scales 1e-3..1e4 and T in 0.1..100. Not covered: a near-tie between
+two *large* logits at a small T (``z = [1e4, 1e4, -1e4]``, ``T = 0.05``), where the step
+``1e-5 · |z_i|`` is 2 in ``u = z / T`` and central differences err by about ``(step / T)**2``;
+check such a loss with one small step in ``u``, e.g. ``scale = T + 2 * max|z|`` and
+``h = 1e-4 * T / scale``, as the minikd loss tests do. At an exact zero gradient (student equal to
+teacher) pass a small ``atol``: the normwise error is round-off over round-off there.
 
-:func:`check_gradient` and :func:`assert_gradient` put them together and, on failure, name the
-worst entry and show the first few (analytic, numeric) pairs. :func:`check_directional` checks
-large parameter arrays along a few random directions instead of element by element.
-
-Measured on KD gradients (``STYLE.md``): with ``h = 1e-5``, ``scale = T`` and a tolerance of 1e-5,
-0 failures over 720 cases spanning logit scales 1e-3..1e4 and T in 0.1..100.
-
-One case that rule does not cover: a near-tie between two *large* logits at a small T (say
-``z = [1e4, 1e4, -1e4]``, ``T = 0.05``). The step ``1e-5 · |z_i|`` is then 2 in ``u = z / T``,
-where the softmax is curved, and central differences err by about ``(step / T)**2``. A loss of
-``z / T`` is best checked with the same small step in ``u`` for every entry, e.g.
-``scale = T + 2 * max|z|`` and ``h = 1e-4 * T / scale`` (a step of 1e-4..1.5e-4 in ``u``); the
-minikd loss tests do that. At an exact zero gradient (student equal to teacher) pass a small
-``atol``: the normwise error is round-off over round-off there.
+A check refuses what would let it pass without checking: an empty or non-finite ``x``, an ``f``
+that returns something other than a finite real scalar (a ``LossGrad`` included), a ``dout``
+shaped unlike ``f(x)``. NaN or infinity in either gradient makes the error inf.
 
 Examples
 --------
@@ -41,35 +36,49 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "GradcheckResult",
-    "assert_gradient",
-    "check_directional",
-    "check_gradient",
-    "normwise_error",
-    "numerical_gradient",
-    "numerical_vjp",
-]
+from .._validation import as_float_array, check_int, check_nonnegative, check_positive, param_error
+
+__all__ = ["GradcheckResult", "assert_gradient", "check_directional", "check_gradient",
+           "normwise_error", "numerical_gradient", "numerical_vjp"]
 
 DEFAULT_H = 1e-5
 DEFAULT_TOL = 1e-5
 
 
-def _as_float64_copy(x):
-    x = np.array(x, dtype=np.float64, copy=True)
-    if not np.isfinite(x).all():
-        raise ValueError("gradcheck needs a finite input x; got NaN or inf entries.")
-    return x
+def _as_float64_copy(x, func):
+    """A float64 copy of x, finite and non-empty (an empty check would pass vacuously)."""
+    return np.array(as_float_array(x, "x", func, min_ndim=0, dtype=np.float64), copy=True)
 
 
-def _steps(x, h, scale):
-    if not (h > 0 and scale >= 0):
-        raise ValueError(f"gradcheck needs h > 0 and scale >= 0. Got h={h}, scale={scale}.")
-    return h * (scale + np.abs(x))
+def _steps(x, h, scale, func):
+    """The per-element steps h (scale + |x_i|), all > 0 (a zero step divides 0 by 0)."""
+    steps = check_positive(h, "h", func) * (check_nonnegative(scale, "scale", func) + np.abs(x))
+    if not np.all(steps > 0):
+        raise param_error("scale", func, "> 0 where x is 0 (the step h (scale + |x_i|) must "
+                          "not vanish)", f"{scale!r} with an entry x = "
+                          f"{float(np.ravel(x)[np.argmin(np.ravel(steps))]):g}")
+    return steps
+
+
+def _loss_value(f, x, func):
+    """``f(x)`` as a float; f must return the loss, a finite real scalar (not a LossGrad)."""
+    value = f(x)
+    if not (isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.size == 1
+                                                and value.dtype.kind in "fiu")):
+        hint = "; pass lambda x: loss(x, ...).loss" if isinstance(value, tuple) else ""
+        raise TypeError(f"The function f given to {func} must return the loss, a real scalar. "
+                        f"Got {type(value).__name__} {str(value)[:30]!r} instead{hint}.")
+    value = float(np.asarray(value).reshape(()))
+    if not math.isfinite(value):
+        raise ValueError(f"The function f given to {func} must be finite around x. Got "
+                         f"{value} instead.")
+    return value
 
 
 def numerical_gradient(f, x, *, h=DEFAULT_H, scale=1.0):
@@ -95,16 +104,17 @@ def numerical_gradient(f, x, *, h=DEFAULT_H, scale=1.0):
     -------
     g : ndarray of float64, shaped like ``x``
     """
-    x = _as_float64_copy(x)
-    steps = _steps(x, h, scale)
+    func = "numerical_gradient"
+    x = _as_float64_copy(x, func)
+    steps = _steps(x, h, scale, func)
     grad = np.empty_like(x)
     flat, gflat, sflat = x.reshape(-1), grad.reshape(-1), steps.reshape(-1)
     for i in range(flat.size):
         old = flat[i]
         flat[i] = old + sflat[i]
-        f_plus = float(f(x.copy()))
+        f_plus = _loss_value(f, x.copy(), func)
         flat[i] = old - sflat[i]
-        f_minus = float(f(x.copy()))
+        f_minus = _loss_value(f, x.copy(), func)
         flat[i] = old
         gflat[i] = (f_plus - f_minus) / (2.0 * sflat[i])
     return grad
@@ -131,19 +141,27 @@ def numerical_vjp(f, x, dout, *, h=DEFAULT_H, scale=1.0):
     -------
     g : ndarray of float64, shaped like ``x``
     """
-    dout = np.asarray(dout, dtype=np.float64)
-    return numerical_gradient(lambda v: float(np.sum(np.asarray(f(v)) * dout)), x, h=h,
-                              scale=scale)
+    dout = as_float_array(dout, "dout", "numerical_vjp", min_ndim=0, dtype=np.float64)
+
+    def contracted(v):  # <f(v), dout>, refusing a silent broadcast of a mis-shaped dout
+        y = np.asarray(f(v), dtype=np.float64)
+        if y.shape != dout.shape:
+            raise ValueError(f"The 'dout' parameter of numerical_vjp must be shaped like f(x), "
+                             f"{y.shape}. Got shape {dout.shape} instead.")
+        return float(np.sum(y * dout))
+
+    return numerical_gradient(contracted, x, h=h, scale=scale)
 
 
 def normwise_error(analytic, numeric):
     r"""Normwise relative error :math:`\max|a - n| / \max(\|a\|_\infty, \|n\|_\infty)`.
 
-    Returns 0.0 when both arrays are exactly zero, and inf when the shapes differ.
+    Returns 0.0 when both arrays are exactly zero, and inf when the shapes differ or either
+    holds a NaN or an infinity (no gradient check passes with those).
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
-    if a.shape != n.shape:
+    if a.shape != n.shape or not (np.isfinite(a).all() and np.isfinite(n).all()):
         return float("inf")
     if a.size == 0:
         return 0.0
@@ -179,38 +197,41 @@ class GradcheckResult(NamedTuple):
 
     def report(self, name="gradient", n_pairs=5):
         """A human-readable summary: the error, the worst entry and the first few pairs."""
-        verdict = "ok" if self.ok else "FAILED"
-        lines = [f"{name}: {verdict}, normwise error {self.error:.3e} (tol {self.tol:.1e})"]
-        if self.analytic.shape == self.numeric.shape and self.analytic.size:
-            lines[0] += f", max abs difference {np.max(np.abs(self.analytic - self.numeric)):.3e}"
-        if self.analytic.shape != self.numeric.shape:
-            lines.append(f"  shape mismatch: analytic {self.analytic.shape}, "
-                         f"numeric {self.numeric.shape}")
-            return "\n".join(lines)
-        if self.analytic.size:
-            w = self.worst_index
-            lines.append(f"  worst entry {w}: analytic {self.analytic[w]:.10g}, "
-                         f"numeric {self.numeric[w]:.10g}")
-            pairs = zip(self.analytic.reshape(-1)[:n_pairs], self.numeric.reshape(-1)[:n_pairs],
-                        strict=True)
+        a, n, w = self.analytic, self.numeric, self.worst_index
+        lines = [f"{name}: {'ok' if self.ok else 'FAILED'}, normwise error {self.error:.3e} "
+                 f"(tol {self.tol:.1e})"]
+        if a.shape != n.shape:
+            lines.append(f"  shape mismatch: analytic {a.shape}, numeric {n.shape}")
+        elif a.size:
+            with np.errstate(invalid="ignore"):  # inf - inf in a failed check
+                lines[0] += f", max abs difference {np.max(np.abs(a - n)):.3e}"
+            lines.append(f"  worst entry {w}: analytic {a[w]:.10g}, numeric {n[w]:.10g}")
+            pairs = zip(a.reshape(-1)[:n_pairs], n.reshape(-1)[:n_pairs], strict=True)
             lines.append("  first pairs (analytic, numeric): "
-                         + ", ".join(f"({a:.6g}, {n:.6g})" for a, n in pairs))
+                         + ", ".join(f"({x:.6g}, {y:.6g})" for x, y in pairs))
         return "\n".join(lines)
 
 
 def _compare(analytic, numeric, tol, atol=0.0):
-    analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
     error = normwise_error(analytic, numeric)
     ok = error <= tol
     if analytic.shape == numeric.shape and analytic.size:
-        diff = np.abs(analytic - numeric)
+        with np.errstate(invalid="ignore"):  # inf - inf: the check fails anyway (error is inf)
+            diff = np.abs(analytic - numeric)
+        diff = np.where(np.isnan(diff), np.inf, diff)
         worst = np.unravel_index(np.argmax(diff), analytic.shape)
         worst = tuple(int(i) for i in worst)
         ok = ok or bool(diff.max() <= atol)
     else:
         worst = ()
     return GradcheckResult(bool(ok), error, worst, analytic, numeric, tol)
+
+
+def _analytic(analytic, func):
+    """The gradient under test as float64; NaN and inf are kept (they fail the check)."""
+    return as_float_array(analytic, "analytic", func, min_ndim=0, dtype=np.float64,
+                          allow_empty=True, check_finite=False)
 
 
 def check_gradient(f, x, analytic, *, dout=None, h=DEFAULT_H, scale=1.0, tol=DEFAULT_TOL,
@@ -240,6 +261,10 @@ def check_gradient(f, x, analytic, *, dout=None, h=DEFAULT_H, scale=1.0, tol=DEF
     -------
     GradcheckResult
     """
+    func = "check_gradient"
+    analytic = _analytic(analytic, func)
+    tol = check_nonnegative(tol, "tol", func)
+    atol = check_nonnegative(atol, "atol", func)
     if dout is None:
         numeric = numerical_gradient(f, x, h=h, scale=scale)
     else:
@@ -281,14 +306,21 @@ def check_directional(f, x, analytic, *, n_directions=3, h=DEFAULT_H, tol=DEFAUL
     GradcheckResult
         ``analytic`` and ``numeric`` hold the projected derivatives, one per direction.
     """
+    func = "check_directional"
     rng = np.random.default_rng(rng)
-    x = _as_float64_copy(x)
-    g = np.asarray(analytic, dtype=np.float64)
-    eps = h * (1.0 + np.max(np.abs(x)))
+    x = _as_float64_copy(x, func)
+    g = _analytic(analytic, func)
+    if g.shape != x.shape:
+        raise param_error("analytic", func, f"an array of shape {x.shape} (like x)",
+                          f"shape {g.shape}")
+    n_directions = check_int(n_directions, "n_directions", func, low=1)
+    tol = check_nonnegative(tol, "tol", func)
+    eps = float(_steps(np.max(np.abs(x)), h, 1.0, func))  # h (1 + ||x||_inf)
     proj_a, proj_n = [], []
     for _ in range(n_directions):
         v = rng.standard_normal(x.shape)
         v /= np.linalg.norm(v)
         proj_a.append(float(np.sum(g * v)))
-        proj_n.append((float(f(x + eps * v)) - float(f(x - eps * v))) / (2.0 * eps))
+        f_plus, f_minus = _loss_value(f, x + eps * v, func), _loss_value(f, x - eps * v, func)
+        proj_n.append((f_plus - f_minus) / (2.0 * eps))
     return _compare(np.array(proj_a), np.array(proj_n), tol)

@@ -4,7 +4,8 @@ Any implementation, in any language, can be tested against the file without mini
 for each case, call your version of ``function`` on ``inputs`` and ``params``, and compare the
 loss with ``loss`` and the gradient with respect to ``inputs[grad_wrt]`` with ``grad``.
 
-The document (``FORMAT_VERSION`` 1; the schema is in ``docs/verify.md``)::
+The document (``FORMAT_VERSION`` 1; the schema is in ``docs/verify.md`` and
+:mod:`minikd.verify.vectors_schema`)::
 
     {"format": "minikd-vectors", "format_version": 1, "generator": "minikd 0.1.0",
      "dtype": "float64", "description": "...",
@@ -18,10 +19,12 @@ Floats are written with ``repr`` (shortest round-trip), so reading them back giv
 float64 bits. ``inputs`` holds arrays: float arrays are written with a decimal point, labels as
 integers, masks as booleans; ``params`` holds scalars and strings.
 
-* :func:`golden_vectors` computes the document; :func:`write_golden_vectors` writes it
-  (atomically); this is what ``minikd vectors`` calls.
+* :func:`load_golden` reads the golden vectors that ship with minikd (package data);
+  :func:`golden_vectors` computes them anew; :func:`write_golden_vectors` writes them
+  (atomically, with :func:`write_vectors`); this is what ``minikd vectors`` calls.
 * :func:`load_vectors` reads and checks a vectors file (this format, or the PyTorch fixtures
-  ``tests/data/torch_fixtures.json``, which share it).
+  ``tests/data/torch_fixtures.json``, which share it); a file that is not one fails with a
+  ValueError that says what the file is and what was expected.
 * :func:`evaluate_case` runs minikd on one case; :func:`compare_vectors` runs every case and
   reports the relative loss error and the normwise gradient error.
 """
@@ -31,189 +34,103 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ..losses.softmax import log_softmax
-
-FORMAT = "minikd-vectors"
-FORMAT_VERSION = 1
+from .golden import golden_cases
+from .gradcheck import normwise_error
+from .selfcheck import LOSSES
+from .vectors_schema import (
+    EXPECTED,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_FILE_BYTES,
+    check_call,
+    check_document,
+    keyword_arguments,
+    read_text,
+)
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "MAX_FILE_BYTES",
     "compare_vectors",
     "evaluate_case",
     "golden_cases",
     "golden_vectors",
+    "load_golden",
     "load_vectors",
+    "parse_vectors",
     "write_golden_vectors",
+    "write_vectors",
 ]
 
-# The kd-anchors.md §1.1 inputs: small enough to check by hand.
-_ZS = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]
-_ZT = [[3.0, 2.0, 1.0], [1.0, 0.0, 1.5]]
-_Y = [2, 0]
-# Token logits (N, L, V) = (2, 3, 4) with padding and ignored labels.
-_TS = [[[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.5, 1.0], [0.0, 0.0, 3.0, -2.0]],
-       [[-1.0, 2.5, 0.5, 0.75], [2.0, 1.0, 0.0, -1.0], [0.3, 0.1, -0.2, 0.4]]]
-_TT = [[[1.0, -0.5, 1.5, 0.5], [0.5, 1.0, -1.0, 2.0], [0.2, 0.4, 2.0, -1.0]],
-       [[0.0, 2.0, 1.0, 0.0], [1.0, 2.0, 0.5, -0.5], [-0.3, 0.6, 0.1, 0.2]]]
-_TMASK = [[True, True, False], [True, True, True]]
-_TY = [[2, -100, 3], [1, 0, -100]]
+GOLDEN_FILE = "golden_vectors.json"  # in minikd/verify/datafiles/
 
 
-def _case(name, function, inputs, params=None, grad_wrt=None):
-    first = next(k for k, v in inputs.items() if isinstance(v, list) and _is_float_list(v))
-    return {"name": name, "function": function, "inputs": inputs, "params": params or {},
-            "grad_wrt": grad_wrt or first}
+# ---------------------------------------------------------------- reading
+
+def parse_vectors(text, source="the text"):
+    """Parse and check a vectors document given as JSON text (see :func:`load_vectors`)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{source} nests its JSON too deeply to read; {EXPECTED}.") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source} is not JSON ({err.msg} at line {err.lineno}, column "
+                         f"{err.colno}); {EXPECTED}.") from None
+    check_document(doc, source)
+    return doc
 
 
-def _is_float_list(v):
-    while isinstance(v, list) and v:
-        v = v[0]
-    return isinstance(v, float)
+def load_vectors(path):
+    """Read a vectors file and check it completely before anything is computed.
 
-
-def golden_cases():
-    """The golden cases without their outputs: name, function, inputs, params, grad_wrt.
+    Parameters
+    ----------
+    path : str or os.PathLike
 
     Returns
     -------
-    list of dict
+    dict
+        The document.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, a folder, larger than :data:`MAX_FILE_BYTES`, binary, not
+        JSON, not a minikd vectors document of a known version, has no case, or a case names
+        something other than one of minikd's losses, lacks a field, has an input that is not
+        a parameter of its loss, a ``grad_wrt`` that is not the student's input, or an expected
+        value or gradient that is not finite or not shaped like its input. The message names
+        the file and the case.
     """
-    pair = {"student_logits": _ZS, "teacher_logits": _ZT}
-    tok = {"student_logits": _TS, "teacher_logits": _TT}
-    cases = [
-        _case("cross_entropy", "cross_entropy", {"logits": _ZS, "labels": _Y}),
-        _case("cross_entropy/sum", "cross_entropy", {"logits": _ZS, "labels": _Y},
-              {"reduction": "sum"}),
-        _case("cross_entropy/tokens-ignore_index", "cross_entropy",
-              {"logits": _TS, "labels": _TY}),
-    ]
-    for T in (1.0, 4.0):
-        cases += [
-            _case(f"soft_cross_entropy/T={T:g}", "soft_cross_entropy", pair,
-                  {"temperature": T}),
-            _case(f"kl_divergence/T={T:g}", "kl_divergence", pair, {"temperature": T}),
-            _case(f"kd_loss/T={T:g}", "kd_loss", pair, {"temperature": T}),
-        ]
-    cases += [
-        _case("kl_divergence/mean", "kl_divergence", pair, {"temperature": 2.0,
-                                                             "reduction": "mean"}),
-        _case("kd_loss/sum", "kd_loss", pair, {"temperature": 4.0, "reduction": "sum"}),
-        _case("kd_loss/mean", "kd_loss", pair, {"temperature": 4.0, "reduction": "mean"}),
-        _case("kd_loss/tokens-mask", "kd_loss", {**tok, "mask": _TMASK}, {"temperature": 2.0}),
-        _case("distillation_loss/T=4-alpha=0.9", "distillation_loss", {**pair, "labels": _Y},
-              {"temperature": 4.0, "alpha": 0.9}),
-        _case("distillation_loss/alpha=1-no-labels", "distillation_loss",
-              {**pair, "labels": None}, {"temperature": 4.0, "alpha": 1.0}),
-        _case("distillation_loss/tokens-ignore_index", "distillation_loss",
-              {**tok, "labels": _TY}, {"temperature": 2.0, "alpha": 0.5}),
-        _case("dkd_loss/defaults", "dkd_loss", {**pair, "labels": _Y}),
-        _case("dkd_loss/T=1-alpha=1-beta=2", "dkd_loss", {**pair, "labels": _Y},
-              {"alpha": 1.0, "beta": 2.0, "temperature": 1.0}),
-        _case("dkd_loss/two-classes", "dkd_loss",
-              {"student_logits": [[0.5, -1.0], [2.0, 1.0]],
-               "teacher_logits": [[1.0, 0.0], [-0.5, 0.5]], "labels": [0, 1]}),
-    ]
-    from .conventions import CONVENTIONS
-
-    for name in CONVENTIONS["kd"]:
-        cases.append(_case(f"kd_loss_as/{name}/T=4-alpha=0.9", "kd_loss_as",
-                           {**pair, "labels": _Y},
-                           {"convention": name, "temperature": 4.0, "alpha": 0.9}))
-        cases.append(_case(f"kd_loss_as/{name}/T=4-soft-only", "kd_loss_as", dict(pair),
-                           {"convention": name, "temperature": 4.0, "alpha": 1.0}))
-    cases.append(_case("kd_loss_as/hf_distilbert/tokens", "kd_loss_as",
-                       {**tok, "labels": _TY, "mask": _TMASK},
-                       {"convention": "hf_distilbert", "temperature": 2.0, "alpha": 0.5}))
-    return cases + _feature_cases(CONVENTIONS)
+    return parse_vectors(read_text(path), repr(os.fspath(path)))
 
 
-# Features (N, F) = (3, 2) student and (3, 3) teacher; maps (N, C, H, W) = (2, 2, 2, 2).
-_FS = [[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]]
-_FT = [[1.0, 0.0, -0.5], [0.25, 1.0, 1.5], [-1.0, 0.5, 2.0]]
-_MS = [[[[0.5, -1.0], [0.0, 2.0]], [[1.0, 0.5], [-0.5, 0.25]]],
-       [[[0.0, 1.5], [1.0, -1.0]], [[2.0, 0.0], [0.5, 0.75]]]]
-_MT = [[[[1.0, 0.0], [0.5, 1.5]], [[-0.5, 1.0], [0.25, 2.0]]],
-       [[[0.5, 0.5], [2.0, 0.0]], [[1.0, -1.5], [0.0, 1.0]]]]
+def load_golden():
+    """The golden vectors that ship with minikd (``minikd/verify/datafiles``), checked.
 
+    Returns
+    -------
+    dict
+        The document; :func:`compare_vectors` of it is minikd checking itself.
 
-def _feature_cases(conventions):
-    rel = {"s": _FS, "t": _FT}
-    maps = {"student_maps": _MS, "teacher_maps": _MT}
-    cases = [
-        _case("hint_loss", "hint_loss", {"student_features": _FS,
-                                         "teacher_features": [r[:2] for r in _FT]}),
-        _case("cosine_loss", "cosine_loss", {"student_hidden": _FS,
-                                             "teacher_hidden": [r[:2] for r in _FT]}),
-        _case("cosine_loss/zero-row", "cosine_loss",
-              {"student_hidden": [[0.0, 0.0], [1.0, 2.0]],
-               "teacher_hidden": [[1.0, 1.0], [2.0, -1.0]]}),
-        _case("attention_transfer_loss/code", "attention_transfer_loss", maps),
-        _case("attention_transfer_loss/paper", "attention_transfer_loss", maps,
-              {"mode": "paper"}),
-        _case("attention_transfer_loss/code-teacher-3-channels", "attention_transfer_loss",
-              {"student_maps": _MS, "teacher_maps": [m + [m[0]] for m in _MT]}),
-    ]
-    for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        cases.append(_case(fn, fn, rel))
-    for name in conventions["at"]:
-        cases.append(_case(f"at_loss_as/{name}", "at_loss_as", maps, {"convention": name}))
-    for name in conventions["rkd"]:
-        cases.append(_case(f"rkd_loss_as/{name}", "rkd_loss_as", rel, {"convention": name}))
-    return cases + _token_cases()
-
-
-# Token logits (N, L, V) = (2, 3, 4) above, with labels (-100 = ignored) and a mask; the top-2
-# teacher tokens per position stored as logits (renorm) or log-probabilities (bucket).
-_TOPK_IDX = [[[2, 0], [3, 0], [2, 1]], [[1, 2], [1, 0], [1, 3]]]
-
-
-def _token_cases():
-    pair = {"z_s": _TS, "z_t": _TT, "labels": _TY}
-    tt = np.asarray(_TT)
-    idx = np.asarray(_TOPK_IDX)
-    log_p = log_softmax(tt)  # (N, L, V) at T = 1
-    cases = [
-        _case("forward_kl", "forward_kl", pair),
-        _case("forward_kl/T=2-mask", "forward_kl", {"z_s": _TS, "z_t": _TT, "mask": _TMASK},
-              {"temperature": 2.0}),
-        _case("reverse_kl", "reverse_kl", pair),
-        _case("reverse_kl/T=2-no-T2", "reverse_kl", pair,
-              {"temperature": 2.0, "t2_scale": False}),
-        _case("skew_kl/alpha=0.1", "skew_kl", pair, {"alpha": 0.1}),
-        _case("skew_reverse_kl/alpha=0.1", "skew_reverse_kl", pair, {"alpha": 0.1}),
-        _case("token_divergence/reverse_kl-sum", "token_divergence", pair,
-              {"divergence": "reverse_kl", "reduction": "sum"}),
-        _case("topk_divergence/renorm", "topk_divergence",
-              {"z_s": _TS, "topk_values": np.take_along_axis(tt, idx, -1).tolist(),
-               "topk_indices": _TOPK_IDX, "labels": _TY}, {"tail": "renorm"}),
-        _case("topk_divergence/bucket", "topk_divergence",
-              {"z_s": _TS, "topk_values": np.take_along_axis(log_p, idx, -1).tolist(),
-               "topk_indices": _TOPK_IDX, "labels": _TY}, {"tail": "bucket"}),
-    ]
-    for conv in ("trl", "gkd", "trl_legacy", "trl_logspace"):
-        for beta in (0.3, 0.5):
-            cases.append(_case(f"generalized_jsd/{conv}-beta={beta:g}", "generalized_jsd", pair,
-                               {"beta": beta, "convention": conv, "t2_scale": False}))
-    return cases
+    Examples
+    --------
+    >>> doc = load_golden()
+    >>> case = next(c for c in doc["cases"] if c["name"] == "kd_loss/T=4")
+    >>> round(case["loss"], 10)
+    0.7579994684
+    """
+    text = resources.files(__package__).joinpath("datafiles", GOLDEN_FILE).read_text("utf-8")
+    return parse_vectors(text, f"minikd's {GOLDEN_FILE}")
 
 
 # ---------------------------------------------------------------- evaluation
-
-def _decode(value):
-    """A JSON value back to what minikd takes: nested lists become arrays (float64 for floats,
-    int64 for integers, bool for booleans); scalars, strings and None stay as they are."""
-    if isinstance(value, list):
-        arr = np.asarray(value)
-        if arr.dtype.kind == "f":
-            return arr.astype(np.float64)
-        return arr
-    return value
-
 
 def evaluate_case(case):
     """Run minikd on one case: ``minikd.<function>(**inputs, **params)``.
@@ -221,31 +138,61 @@ def evaluate_case(case):
     Parameters
     ----------
     case : dict
-        A case of a vectors document (``function``, ``inputs``, ``params``).
+        A case of a vectors document (``function``, ``inputs``, ``params``, ``grad_wrt``).
 
     Returns
     -------
     LossGrad
         The loss and the gradient with respect to ``inputs[case["grad_wrt"]]``.
+
+    Raises
+    ------
+    ValueError
+        If the case does not name one of minikd's losses with valid inputs, or the loss
+        refuses them; the message names the case.
     """
-    import minikd
-
-    fn = getattr(minikd, case["function"], None)
-    if fn is None or not callable(fn) or case["function"].startswith("_"):
-        raise ValueError(f"The 'function' of case {case.get('name')!r} must name a public "
-                         f"minikd loss. Got {case['function']!r} instead.")
-    kwargs = {k: _decode(v) for k, v in case["inputs"].items()}
-    kwargs.update(case.get("params", {}))
-    return fn(**kwargs)
+    where = f"case {case.get('name')!r}" if isinstance(case, dict) else "the case"
+    check_call(case, where)
+    try:
+        return LOSSES[case["function"]](**keyword_arguments(case))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: {case['function']} refused its inputs: {err}") from None
 
 
-def _encode_case(case, result):
-    grad = np.asarray(result.grad, dtype=np.float64)
-    out = dict(case)
-    out["loss"] = float(result.loss)
-    out["grad"] = grad.tolist()
-    return out
+def compare_vectors(doc):
+    r"""Run minikd on every case of a vectors document and measure the disagreement.
 
+    Parameters
+    ----------
+    doc : dict
+        A document from :func:`load_vectors` or :func:`golden_vectors` (checked again here).
+
+    Returns
+    -------
+    list of dict
+        Per case: ``name``, ``loss_error`` (:math:`|a - b| / \max(|a|, |b|)`, 0 when both are
+        0) and ``grad_error`` (normwise: :math:`\max|a - b| / \max(\|a\|_\infty,
+        \|b\|_\infty)`); inf where minikd's value is not finite, so such a case fails every
+        tolerance.
+    """
+    check_document(doc, "the document")
+    rows = []
+    for case in doc["cases"]:
+        got = evaluate_case(case)
+        a, b = float(got.loss), float(case["loss"])
+        scale = max(abs(a), abs(b))
+        if not np.isfinite(a):
+            loss_error = float("inf")
+        else:
+            loss_error = abs(a - b) / scale if scale > 0 else 0.0
+        grad_error = normwise_error(np.asarray(got.grad, dtype=np.float64),
+                                    np.asarray(case["grad"], dtype=np.float64))
+        rows.append({"name": case["name"], "loss_error": loss_error,
+                     "grad_error": float(grad_error)})
+    return rows
+
+
+# ---------------------------------------------------------------- writing
 
 def golden_vectors():
     """The golden-vectors document, computed by minikd now.
@@ -268,7 +215,11 @@ def golden_vectors():
     """
     from .. import __version__
 
-    cases = [_encode_case(c, evaluate_case(c)) for c in golden_cases()]
+    cases = []
+    for case in golden_cases():
+        loss, grad = evaluate_case(case)
+        cases.append({**case, "loss": float(loss),
+                      "grad": np.asarray(grad, dtype=np.float64).tolist()})
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -281,22 +232,19 @@ def golden_vectors():
 
 
 def write_golden_vectors(path):
-    """Write :func:`golden_vectors` to ``path`` as JSON, atomically.
-
-    The file is written to a temporary file in the same folder and moved into place with
-    ``os.replace``, so a reader never sees half a file.
+    """Write :func:`golden_vectors` to ``path`` as JSON, atomically (:func:`write_vectors`).
 
     Parameters
     ----------
     path : str or os.PathLike
-        Destination, e.g. ``tests/data/golden_vectors.json``.
+        Destination, e.g. ``minikd/verify/datafiles/golden_vectors.json``.
 
     Returns
     -------
     pathlib.Path
         The path written.
     """
-    return _write_json(golden_vectors(), path)
+    return write_vectors(golden_vectors(), path)
 
 
 def _dumps(doc):
@@ -313,13 +261,34 @@ def _dumps(doc):
             + "\n ]\n}\n")
 
 
-def _write_json(doc, path):
+def write_vectors(doc, path):
+    """Write a vectors document to ``path`` as JSON, atomically, after checking it.
+
+    The file is written to a temporary file in the same folder and moved into place with
+    ``os.replace``, so a reader never sees half a file. NaN and infinity are refused.
+
+    Parameters
+    ----------
+    doc : dict
+        A vectors document (:func:`golden_vectors`, or the PyTorch fixtures' builder).
+    path : str or os.PathLike
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    check_document(doc, "the document")
+    text = _dumps(doc)
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{os.fspath(path)!r} is a folder; expected the path of the file to "
+                         "write.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(_dumps(doc))
+            fh.write(text)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a data file is for everyone to read
         os.replace(tmp, path)
     except BaseException:
@@ -327,70 +296,3 @@ def _write_json(doc, path):
             os.unlink(tmp)
         raise
     return path
-
-
-def load_vectors(path):
-    """Read a vectors file and check its format, version and the shape of every case.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    dict
-        The document.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a minikd vectors document of a known version, or a case lacks a
-        field or has a gradient shaped unlike its ``grad_wrt`` input.
-    """
-    with open(path, encoding="utf-8") as fh:
-        doc = json.load(fh)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a minikd vectors file (format {FORMAT!r}).")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format_version {doc.get('format_version')!r}; this "
-                         f"minikd reads version {FORMAT_VERSION}.")
-    for case in doc.get("cases", []):
-        missing = {"name", "function", "inputs", "params", "grad_wrt", "loss",
-                   "grad"} - set(case)
-        if missing:
-            raise ValueError(f"Case {case.get('name')!r} in {path} lacks {sorted(missing)}.")
-        want = np.shape(case["inputs"][case["grad_wrt"]])
-        if np.shape(case["grad"]) != want:
-            raise ValueError(f"Case {case['name']!r} in {path}: grad has shape "
-                             f"{np.shape(case['grad'])}, its input {want}.")
-    return doc
-
-
-def compare_vectors(doc):
-    """Run minikd on every case of a vectors document and measure the disagreement.
-
-    Parameters
-    ----------
-    doc : dict
-        A document from :func:`load_vectors` or :func:`golden_vectors`.
-
-    Returns
-    -------
-    list of dict
-        Per case: ``name``, ``loss_error`` (:math:`|a - b| / \\max(|a|, |b|)`, 0 when both are
-        0) and ``grad_error`` (normwise: :math:`\\max|a - b| / \\max(\\|a\\|_\\infty,
-        \\|b\\|_\\infty)`).
-    """
-    from .gradcheck import normwise_error
-
-    rows = []
-    for case in doc["cases"]:
-        got = evaluate_case(case)
-        a, b = float(got.loss), float(case["loss"])
-        scale = max(abs(a), abs(b))
-        loss_error = abs(a - b) / scale if scale > 0 else 0.0
-        grad_error = normwise_error(np.asarray(got.grad, dtype=np.float64),
-                                    np.asarray(case["grad"], dtype=np.float64))
-        rows.append({"name": case["name"], "loss_error": loss_error,
-                     "grad_error": float(grad_error)})
-    return rows

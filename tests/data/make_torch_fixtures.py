@@ -1,10 +1,11 @@
 """Compute every minikd loss with PyTorch, independently, and write tests/data/torch_fixtures.json.
 
 Each loss is written here with PyTorch's own ops (``F.kl_div``, ``F.log_softmax``,
-``F.cross_entropy``, ``nn.MSELoss``, ...) the way the libraries cited in ``kd-anchors.md`` write
-it, on fixed seeded inputs, in float64; the gradient comes from autograd. minikd is not called:
-the file is a second, independent implementation that ``tests/test_torch_fixtures.py`` compares
-minikd against (without torch), to 1e-9 relative (normwise for gradients).
+``F.cross_entropy``, ``nn.MSELoss``, ...) the way the libraries cited in ``minikd.CONVENTIONS``
+(repository@commit) write it, on fixed seeded inputs, in float64; the gradient comes from
+autograd. minikd is not called: the file is a second, independent implementation that
+``tests/test_torch_fixtures.py`` compares minikd against (without torch), to 1e-9 relative
+(normwise for gradients).
 
     pip install torch==2.13.0          # the CPU build
     python tests/data/make_torch_fixtures.py            # writes tests/data/torch_fixtures.json
@@ -18,6 +19,7 @@ comparison on fresh random inputs where torch is installed.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "torch_fixtures.json"
 DEFAULT_SEED = 20261128
 FORMAT, FORMAT_VERSION = "minikd-vectors", 1  # the schema of minikd.vectors
+sys.path.insert(0, str(HERE.parent.parent))  # the repo root: minikd's writer and parameter names
+from minikd.verify.vectors_schema import PARAMETER_RENAMES  # noqa: E402
 
 
 def _t(x):
@@ -368,7 +372,7 @@ def t_pkt_loss(s, t, eps=0.0000001):
 # ---------------------------------------------------------------- AT and RKD presets
 
 def _at_kd_lib(teacher_output, student_output, p=2):
-    # KD_Lib ATLoss.single_at_loss / forward for one layer (kd-anchors.md commit)
+    # KD_Lib ATLoss.single_at_loss / forward for one layer (SforAiDl/KD_Lib@a94d2360)
     def single_at_loss(activation):
         return F.normalize(activation.pow(p).view(activation.size(0), -1))
 
@@ -419,7 +423,8 @@ RKD_WEIGHTS = {"repdistiller": (25.0, 50.0), "mdistiller": (25.0, 50.0),
                "rkd_author": (1.0, 2.0), "torchdistill": (1.0, 2.0)}
 
 
-def t_rkd_loss_as(s, t, convention="repdistiller"):
+def t_rkd_loss_as(student_features, teacher_features, convention="repdistiller"):
+    s, t = student_features, teacher_features
     if convention == "kd_lib":
         return _kd_lib_rkd(t, s)
     w_d, w_a = RKD_WEIGHTS[convention]
@@ -593,7 +598,7 @@ def token_cases(rng):
     labels = labels.tolist()
     mask = (rng.random((n, length)) < 0.8).tolist()
     mask[0][0] = True
-    pair = {"z_s": zs, "z_t": zt}
+    pair = {"student_logits": zs, "teacher_logits": zt}
     out = []
     for T, t2 in ((1.0, False), (2.0, True), (0.7, True)):
         tag = f"T={T:g}" + ("" if t2 else "-no-T2")
@@ -626,14 +631,19 @@ def token_cases(rng):
         lp = zt_arr / T - np.log(np.exp(zt_arr / T).sum(-1, keepdims=True))
         top_lp = np.take_along_axis(lp, idx, axis=-1)
         out.append(_case(f"topk_divergence/renorm/T={T:g}", "topk_divergence",
-                         {"z_s": zs, "topk_values": top_logits.tolist(),
+                         {"student_logits": zs, "topk_values": top_logits.tolist(),
                           "topk_indices": idx.tolist(), "labels": labels},
                          {"tail": "renorm", "temperature": T}))
         out.append(_case(f"topk_divergence/bucket/T={T:g}", "topk_divergence",
-                         {"z_s": zs, "topk_values": top_lp.tolist(),
+                         {"student_logits": zs, "topk_values": top_lp.tolist(),
                           "topk_indices": idx.tolist(), "labels": labels},
                          {"tail": "bucket", "temperature": T}))
     return out
+
+
+def _relation(fn):
+    """minikd's keywords (student_features, teacher_features) to the (s, t) of the code above."""
+    return lambda student_features, teacher_features: fn(student_features, teacher_features)
 
 
 TORCH = {
@@ -641,10 +651,10 @@ TORCH = {
     "hint_loss": t_hint_loss,
     "cosine_loss": t_cosine_loss,
     "attention_transfer_loss": t_attention_transfer_loss,
-    "rkd_distance_loss": t_rkd_distance_loss,
-    "rkd_angle_loss": t_rkd_angle_loss,
-    "sp_loss": t_sp_loss,
-    "pkt_loss": t_pkt_loss,
+    "rkd_distance_loss": _relation(t_rkd_distance_loss),
+    "rkd_angle_loss": _relation(t_rkd_angle_loss),
+    "sp_loss": _relation(t_sp_loss),
+    "pkt_loss": _relation(t_pkt_loss),
     "at_loss_as": t_at_loss_as,
     "rkd_loss_as": t_rkd_loss_as,
     "cross_entropy": t_cross_entropy,
@@ -757,14 +767,26 @@ def feature_cases(rng):
                          {"student_maps": f_s, "teacher_maps": f_t}, {"convention": conv}))
     s, t = feats(6, 4), feats(6, 7)
     for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        out.append(_case(fn, fn, {"s": s, "t": t}))
+        out.append(_case(fn, fn, {"student_features": s, "teacher_features": t}))
     s_small, t_small = feats(3, 2), feats(3, 5)
     for fn in ("rkd_distance_loss", "rkd_angle_loss", "sp_loss", "pkt_loss"):
-        out.append(_case(f"{fn}/N=3", fn, {"s": s_small, "t": t_small}))
+        out.append(_case(f"{fn}/N=3", fn,
+                         {"student_features": s_small, "teacher_features": t_small}))
     for conv in ("repdistiller", "mdistiller", "rkd_author", "torchdistill", "kd_lib"):
-        out.append(_case(f"rkd_loss_as/{conv}", "rkd_loss_as", {"s": s, "t": t},
-                         {"convention": conv}))
+        out.append(_case(f"rkd_loss_as/{conv}", "rkd_loss_as",
+                         {"student_features": s, "teacher_features": t}, {"convention": conv}))
     return out
+
+
+def _parameter(fn, key):
+    """The twin's parameter for an input named ``key``: minikd renamed z_s, z_t, s, t to
+    student_/teacher_logits and student_/teacher_features (vectors_schema.PARAMETER_RENAMES);
+    files and twins may use either name."""
+    params = inspect.signature(fn).parameters
+    if key in params:
+        return key
+    return next(((old if new == key else new) for old, new in PARAMETER_RENAMES.items()
+                 if key in (old, new) and (old if new == key else new) in params), key)
 
 
 def compute(case):
@@ -773,13 +795,14 @@ def compute(case):
     kwargs = {}
     grad_input = None
     for k, v in case["inputs"].items():
+        name = _parameter(fn, k)
         if k == case["grad_wrt"]:
             grad_input = _t(v).requires_grad_(True)
-            kwargs[k] = grad_input
+            kwargs[name] = grad_input
         elif isinstance(v, list) and np.asarray(v).dtype.kind == "f":
-            kwargs[k] = _t(v)
+            kwargs[name] = _t(v)
         else:
-            kwargs[k] = v
+            kwargs[name] = v
     kwargs.update(case["params"])
     loss = fn(**kwargs)
     (grad,) = torch.autograd.grad(loss, grad_input)
@@ -803,8 +826,9 @@ def build(seed=DEFAULT_SEED):
         "torch_version": torch.__version__,
         "seed": seed,
         "dtype": "float64",
-        "description": "Losses written with PyTorch ops from the libraries' code (kd-anchors.md); "
-                       "gradients by autograd. Call minikd.<function>(**inputs, **params).",
+        "description": "Losses written with PyTorch ops from the libraries' code (the commits in "
+                       "minikd.CONVENTIONS); gradients by autograd. Call "
+                       "minikd.<function>(**inputs, **params).",
         "cases": out,
     }
 
@@ -814,11 +838,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE.parent.parent))  # the repo root: minikd's atomic JSON writer
-    from minikd.verify.vectors import _write_json
+    from minikd.verify.vectors import write_vectors
 
     doc = build(args.seed)
-    _write_json(doc, args.out)
+    write_vectors(doc, args.out)
     print(f"wrote {len(doc['cases'])} cases (torch {doc['torch_version']}, seed {args.seed}) "
           f"to {args.out}")
     return 0
