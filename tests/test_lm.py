@@ -241,12 +241,14 @@ def test_command_prints_a_table_and_json(tiny_teacher, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (("--teacher", "missing.npz"), "minikd lm: --teacher: no such file: missing.npz"),
-    (("--teacher-out", "t.npz"), "minikd lm: --teacher-out FILE needs --train-teacher"),
-    (("--teacher", "x.npz", "--train-teacher"), "minikd lm: give --teacher FILE or "
+    (("--teacher", "missing.npz"), "minikd lm: error: --teacher: no such file: missing.npz"),
+    (("--teacher-out", "t.npz"), "minikd lm: error: --teacher-out FILE needs --train-teacher"),
+    (("--teacher", "x.npz", "--train-teacher"), "minikd lm: error: give --teacher FILE or "
                                                 "--train-teacher, not both"),
-    (("--train-teacher", "--teacher-out", "no/such/dir/t.npz"), "minikd lm: --teacher-out: "
-                                                                "no such folder"),
+    (("--train-teacher", "--teacher-out", "no/such/dir/t.npz"),
+     "minikd lm: error: --teacher-out no/such/dir/t.npz: no such folder"),
+    (("--train-teacher", "--teacher-out", "pyproject.toml"),
+     "minikd lm: error: --teacher-out pyproject.toml exists; remove it or add --force"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_any_work(argv, message, capsys):
     assert cli_lm.run(_parse(*argv)) == 2
@@ -258,15 +260,15 @@ def test_bad_input_is_one_line_and_exit_2_before_any_work(argv, message, capsys)
                     reason="dask.distributed is installed")
 def test_a_missing_cluster_backend_is_bad_input(capsys):
     assert cli_lm.run(_parse("--backend", "dask")) == 2
-    assert capsys.readouterr().err == ("minikd lm: --backend dask needs distributed (pip install "
-                                       "'minikd[dask]')\n")
+    assert capsys.readouterr().err == ("minikd lm: error: --backend dask needs distributed (pip "
+                                       "install 'minikd[dask]')\n")
 
 
 def test_a_file_that_is_not_a_teacher_is_refused(tmp_path, capsys):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     assert cli_lm.run(_parse("--teacher", str(tmp_path / "junk.npz"))) == 2
     err = capsys.readouterr().err
-    assert err.startswith("minikd lm: Cannot load a CharLM from") and err.count("\n") == 1
+    assert err.startswith("minikd lm: error: Cannot load a CharLM from") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv", [("--alpha", "2"), ("--methods", "kl"), ("--seeds", "0"),
