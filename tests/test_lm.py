@@ -2,6 +2,7 @@
 independence from --jobs, and the command's routes (table, JSON, bad input, diverged, teacher)."""
 
 import argparse
+import doctest
 import gzip
 import importlib.util
 import json
@@ -28,6 +29,7 @@ from minikd.experiments.names import (
     make_examples,
     split_names,
 )
+from minikd.nn import char_lm, embedding
 from minikd.nn.char_lm import CharLM
 
 TINY = TeacherRecipe(embed_dim=4, hidden=(16,), epochs=1, batch_size=512, lr=1e-2, seed=5)
@@ -296,3 +298,9 @@ def test_train_teacher_route_saves_the_teacher_it_reports(monkeypatch, tmp_path,
     doc = json.loads(capsys.readouterr().out)
     assert doc["teacher"]["source"] == "trained" and doc["teacher"]["recipe"]["seed"] == 5
     assert doc["teacher"]["sha256"] == params_sha256(CharLM.load(out_file).params)
+
+
+@pytest.mark.parametrize("module", [embedding, char_lm, names, lm_teacher])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

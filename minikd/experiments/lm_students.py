@@ -82,13 +82,13 @@ def train_student(method, seed, setup, data, teacher_logits=None):
         if z_s is None:  # diverged: train_loop's NonFiniteLossError names the step
             return {"loss": math.nan}, {}
         if method == "scratch":
-            ce, dce = cross_entropy(z_s, y[idx])
+            ce, dce = cross_entropy(z_s, y[idx])  # TODO(kernel): cross_entropy_kernel
             return {"loss": ce}, student.backward(dce, cache)
         # TODO(kernel): forward_kl_kernel / reverse_kl_kernel / generalized_jsd_kernel
         soft, dsoft = DIVERGENCES[method](z_s, z_t[idx], temperature=T, **extra)
         if alpha == 1.0:  # no hard term: the cross-entropy would cost a fifth of the step
             return {"loss": soft}, student.backward(dsoft, cache)
-        ce, dce = cross_entropy(z_s, y[idx])
+        ce, dce = cross_entropy(z_s, y[idx])  # TODO(kernel): cross_entropy_kernel
         loss = alpha * soft + (1 - alpha) * ce
         dz = alpha * dsoft + (1 - alpha) * dce  # (B, V)
         return {"loss": loss, "soft": soft, "ce": ce}, student.backward(dz, cache)

@@ -73,7 +73,16 @@ TEACHER_SHA256 = "30cca49db16303a940f718d9fc6b3fa0ad3a2100a6ecc8e9c14cff02877a5e
 
 def params_sha256(params):
     """sha256 over the parameters' names, dtypes, shapes and bytes (in sorted key order): a
-    checksum of the model itself, unlike the .npz file's, which holds zip timestamps."""
+    checksum of the model itself, unlike the .npz file's, which holds zip timestamps.
+
+    Examples
+    --------
+    >>> a = {"W": np.zeros((2, 2), np.float32), "b": np.zeros(2, np.float32)}
+    >>> params_sha256(a) == params_sha256({"b": a["b"], "W": a["W"]})
+    True
+    >>> params_sha256(a) == params_sha256({**a, "b": np.zeros(2)})  # float64: another model
+    False
+    """
     h = hashlib.sha256()
     for key in sorted(params):
         arr = np.ascontiguousarray(params[key])
@@ -124,7 +133,7 @@ def train_teacher(data, recipe=None, *, verbose=False):
         logits, cache = guarded_forward(teacher, X[idx], limit)  # (B, V)
         if logits is None:  # diverged: train_loop's NonFiniteLossError names the step
             return {"loss": math.nan}, {}
-        loss, dlogits = cross_entropy(logits, y[idx])
+        loss, dlogits = cross_entropy(logits, y[idx])  # TODO(kernel): cross_entropy_kernel
         return {"loss": loss}, teacher.backward(dlogits, cache)
 
     def evaluate(epoch):

@@ -113,7 +113,7 @@ def make_examples(names, *, context=8):
     --------
     >>> X, y = make_examples(["ann"], context=3)
     >>> [decode(row) for row in X], decode(y)
-    (['...', '..a', '.an', 'ann'], 'nn.')
+    (['...', '..a', '.an', 'ann'], 'ann.')
     """
     func = "make_examples"
     K = check_int(context, "context", func, low=1)

@@ -84,7 +84,7 @@ class CharLM:
     >>> model = CharLM(context=3, embed_dim=2, hidden=(4,), rng=0)
     >>> logits, cache = model.forward(np.array([[0, 0, 5], [0, 5, 1]]))
     >>> logits.shape, model.n_params
-    ((2, 27), 211)
+    ((2, 27), 217)
     >>> grads = model.backward(np.ones_like(logits), cache)
     >>> sorted(grads) == sorted(model.params)
     True
