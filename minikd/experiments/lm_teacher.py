@@ -68,7 +68,7 @@ class TeacherRecipe:
 
 TEACHER = TeacherRecipe()
 # sha256 of the shipped teacher's parameters (params_sha256), trained by TEACHER.
-TEACHER_SHA256 = "30cca49db16303a940f718d9fc6b3fa0ad3a2100a6ecc8e9c14cff02877a5ea5"
+TEACHER_SHA256 = "bc47a8c2c3a8b6069bfded071c59875faaf908ac1b78e960c7382c48b64a1051"
 
 
 def params_sha256(params):
