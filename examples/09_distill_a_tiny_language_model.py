@@ -8,7 +8,7 @@ context, 24-wide embeddings, 512 hidden units). Two students of 3,187 parameters
 same weights and see the same mini-batches; one learns from the data (cross-entropy), one from
 the teacher (forward KL per character). Everything is public minikd; the loop is written out.
 
-Run: python examples/09_distill_a_tiny_language_model.py   (about 15 s)
+Run: python examples/09_distill_a_tiny_language_model.py   (under 10 s)
 MINIKD_EXAMPLE_QUICK=1 trains on 5,000 names only (the smoke test uses it).
 `minikd lm` runs the full comparison (3 seeds, reverse KL and JSD too).
 """
