@@ -204,6 +204,14 @@ def test_job_is_paired_and_does_not_depend_on_jobs(tiny_teacher):
     assert here["data"]["names"][0] == 1500 and here["teacher"]["source"] == str(tiny_teacher)
 
 
+def test_train_student_refuses_an_unknown_method_or_a_missing_teacher(data):
+    setup = LMSetup().checked()
+    with pytest.raises(ValueError, match="'method' parameter of train_student"):
+        train_student("kd", 0, setup, data)
+    with pytest.raises(ValueError, match="'teacher_logits' parameter of train_student"):
+        train_student("reverse_kl", 0, setup, data)
+
+
 def test_alpha_zero_distilled_student_is_the_scratch_student(data):
     """alpha = 0 leaves only the cross-entropy: the same weights, bit for bit (paired runs)."""
     small = data._replace(X_train=data.X_train[:3000], y_train=data.y_train[:3000])

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from .._threads import blas_threads
-from .._validation import logit_limit
+from .._validation import check_choice, logit_limit, param_error
 from ..losses import cross_entropy, forward_kl, generalized_jsd, reverse_kl
 from ..nn import Adam, CosineSchedule
 from ..nn.char_lm import CharLM
@@ -68,6 +68,11 @@ def train_student(method, seed, setup, data, teacher_logits=None):
     student : CharLM
     history : minikd.History
     """
+    func = "train_student"
+    check_choice(method, "method", func, ("scratch", *DIVERGENCES))
+    if method != "scratch" and teacher_logits is None:
+        raise param_error("teacher_logits", func, f"the teacher's logits for method={method!r}",
+                          "None")
     init, order, _ = streams(seed)
     student = CharLM(setup.context, setup.embed_dim, tuple(setup.hidden),
                      rng=np.random.default_rng(init))
