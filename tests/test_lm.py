@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from minikd import cli_lm
+from minikd.cli import lm as cli_lm
 from minikd.experiments import lm_teacher, names
 from minikd.experiments.lm import LMSetup, run_lm, train_student
 from minikd.experiments.lm_teacher import (

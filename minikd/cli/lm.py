@@ -13,7 +13,7 @@ import importlib.util
 import os
 import sys
 
-from .cli.common import (
+from .common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
@@ -26,7 +26,7 @@ from .cli.common import (
     temperature_float,
     unit_float,
 )
-from .cli.outputs import check_output_file
+from .outputs import check_output_file
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
@@ -42,9 +42,9 @@ PROG = "minikd lm"
 
 def add_arguments(parser):
     """The options of ``minikd lm``, with their defaults shown from :class:`LMSetup`."""
-    from .experiments.lm import DIVERGENCES, TUNED_LR, LMSetup
-    from .experiments.lm_teacher import TEACHER
-    from .experiments.parallel import BACKENDS
+    from ..experiments.lm import DIVERGENCES, TUNED_LR, LMSetup
+    from ..experiments.lm_teacher import TEACHER
+    from ..experiments.parallel import BACKENDS
 
     d, t = LMSetup(), TEACHER
     parser.set_defaults(command="lm")  # for the messages, also when used outside minikd.cli
@@ -118,7 +118,7 @@ _FIELDS = ("seeds", "first_seed", "context", "embed_dim", "hidden", "epochs", "b
 
 def _check(args):
     """The setup, after every argument and file is checked; UsageError otherwise."""
-    from .experiments.lm import LMSetup
+    from ..experiments.lm import LMSetup
 
     if args.teacher is not None and args.train_teacher:
         raise UsageError(f"{PROG}: error: give --teacher FILE or --train-teacher, not both")
@@ -138,7 +138,7 @@ def _check(args):
     try:
         setup = LMSetup(**values).checked()
         if args.teacher is not None:  # a readable CharLM file, or a one-line error now
-            from .nn.char_lm import CharLM
+            from ..nn.char_lm import CharLM
 
             CharLM.load(args.teacher)
     except (ValueError, TypeError) as err:
@@ -148,8 +148,8 @@ def _check(args):
 
 def run(args):
     """Run ``minikd lm`` with parsed ``args``; returns the exit status."""
-    from .experiments.lm import run_lm
-    from .experiments.lm_report import lm_report
+    from ..experiments.lm import run_lm
+    from ..experiments.lm_report import lm_report
 
     try:
         setup = _check(args)
