@@ -440,3 +440,28 @@ def test_one_seed_is_singular(capsys):
     status, out, _ = run_main(["distill", *TINY[:2], "--seeds", "1", *TINY[4:], "-q"], capsys)
     assert status == 0
     assert ", 1 seed, " in out.splitlines()[0]
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_130(monkeypatch, capsys):
+    # the `minikd` command's entry point imports the (heavy) command line inside its try
+    import builtins
+
+    from minikd import __main__ as entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 1 and name == "cli":
+            raise KeyboardInterrupt
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert entry.run() == 130
+    out, err = capsys.readouterr()
+    assert out == "" and err == "minikd: interrupted\n"
+
+
+def test_import_minikd_loads_no_floor_until_a_name_is_used():
+    code = ("import sys, minikd; assert 'numpy' not in sys.modules, 'numpy'; "
+            "minikd.kd_loss; assert 'minikd.losses.response' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

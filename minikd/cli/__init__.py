@@ -31,6 +31,7 @@ COMMANDS = {
     "distill": "distill",
     "omit-class": "omit_class",
     "sweep": "sweep",
+    "lm": "lm",
     "temperature": "temperature",
     "gradcheck": "gradcheck",
     "vectors": "vectors",
