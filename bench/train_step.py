@@ -2,21 +2,34 @@ r"""Time minikd's distillation training step against PyTorch eager and against t
 
 One run, one process, for each student shape (784-800-800-10 and 784-30-30-10 at batch 128,
 64-16-10 at batch 64, 784-800-800-10 at batch 256 too) and the teacher 784-1200-1200-10 forward
-pass:
+pass. Every column trains one epoch of K mini-batches of B rows, gathered from a transfer set of
+K B rows in a shuffled order (K >= 8, chosen per shape so that an epoch lasts about 0.2 s), and
+reports seconds per step, the epoch's time over K:
 
-1. **minikd**: the KD training step through the public API only -- ``MLP.forward(x, train=True)``,
-   ``distillation_loss`` against precomputed teacher logits, ``MLP.backward``, and an SGD step with
-   momentum (``minikd.optim.SGD``).
-2. **torch**: the same step in PyTorch eager (``nn.Linear``/``ReLU``, ``kl_div`` plus
-   ``cross_entropy``, ``torch.optim.SGD`` with momentum), with the same thread count. Skipped when
-   torch is absent.
-3. **matmul**: the matrix products alone, as NumPy does them: per layer the forward ``x @ W``,
+1. **train** (``"kind": "train step"`` rows): the step as :func:`minikd.distill` runs it, by
+   calling ``Distiller.train(epochs=1)`` on a prebuilt :class:`minikd.Distiller` (method "kd",
+   T = 4, alpha = 0.9, gamma = 1 - alpha, teacher logits cached at build): the data and
+   hyper-parameters were checked once, at build; per batch :func:`minikd.train_loop` gathers the
+   rows, calls ``Distiller.step`` (the student's ``forward_unchecked``, ``cross_entropy_kernel``,
+   ``kd_loss_kernel``, ``backward_unchecked``, the accuracy terms), checks the loss terms and
+   steps ``minikd.SGD`` with momentum.
+2. **api** (``"kind": "api step"`` rows): the same step written with the public per-call
+   functions, each checking its arguments: ``MLP.forward(x[idx], train=True)``,
+   ``distillation_loss`` against the cached teacher logits, ``MLP.backward``, ``SGD.step``.
+3. **torch**: the same step in PyTorch eager (``nn.Linear``/``ReLU``, ``kl_div`` plus
+   ``cross_entropy``, ``torch.optim.SGD`` with momentum, the same gathers), with the same thread
+   count. Skipped when torch is absent.
+4. **bare**: the same step in bare NumPy: no checks, no caches, no loss value, no finiteness
+   test. Not minikd: a yardstick for what minikd's structure costs.
+5. **matmul**: the matrix products alone, as NumPy does them: per layer the forward ``x @ W``,
    ``dW = x.T @ dout`` and ``dx = dout @ W.T`` (not for the first layer: no step needs the
    gradient of the input). This is the ceiling a NumPy step can approach.
 
-The three are timed round-robin, block after block, so that a change in the machine's load hits
+The columns are timed round-robin, block after block, so that a change in the machine's load hits
 them alike; every number is the median over ``--repeats`` blocks (after a warm-up), and the ratios
-are medians of per-block ratios, with their range.
+are medians of per-block ratios, with their range. It also times the parts of the train step (in
+an instrumented run of its own), and ``distillation_loss`` value and gradient at (256, 10)
+against the same formula in bare NumPy.
 
 Run it::
 
@@ -25,7 +38,8 @@ Run it::
 
 ``--threads N`` sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` before NumPy
 is imported (so it must be given on the command line; when this file is imported as a module the
-thread count is limited with threadpoolctl if it is installed) and calls ``torch.set_num_threads``.
+thread count is limited with threadpoolctl), calls ``torch.set_num_threads`` and is the
+``blas_threads`` of ``Distiller.train``.
 
 Some machines set ``OPENBLAS_CORETYPE`` (and ``OPENBLAS_L2_SIZE``) to work around old OpenBLAS
 bugs; they can select a slower kernel. The script prints them and the kernel OpenBLAS chose; to
@@ -45,6 +59,7 @@ import statistics
 import sys
 import textwrap
 import time
+from types import SimpleNamespace
 
 
 def _threads_from_argv(argv):
@@ -69,6 +84,7 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 import minikd  # noqa: E402
 from minikd.nn.mlp import MLP  # noqa: E402
@@ -90,6 +106,8 @@ ALPHA = 0.9
 LR = 0.01
 MOMENTUM = 0.9
 BLOCK_SECONDS = 0.05  # each timed block runs about this long; the median is over blocks
+EPOCH_BLOCKS = 4  # an epoch of K steps lasts about this many blocks (one call per block)
+MIN_STEPS_PER_EPOCH = 8
 # "cpu" counts only this process's CPU time: on a busy machine it approximates an idle one's wall
 # time, but only with one thread (with more it adds the threads' times up).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -98,50 +116,90 @@ SETTLE_SECONDS = 0.15  # pause before each timed block when several threads run
 ENV_VARS = (*_THREAD_VARS, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-# --------------------------------------------------------------------------- the three steps
+# --------------------------------------------------------------------------- the problem
 
 
-def _inputs(sizes, batch, dtype, seed=0):
-    """Deterministic inputs, teacher logits and labels for one shape."""
+def make_problem(sizes, batch, n_batches, dtype=np.float32, seed=0):
+    """A transfer set of ``n_batches * batch`` rows, its labels, a teacher and its logits, and
+    one epoch's mini-batches: the permutation :func:`minikd.train_loop` draws with ``rng=seed``."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, sizes[0])).astype(dtype)  # (N, D)
-    teacher_logits = (3.0 * rng.standard_normal((batch, sizes[-1]))).astype(dtype)  # (N, C)
-    labels = rng.integers(0, sizes[-1], size=batch)  # (N,)
-    return x, teacher_logits, labels
+    n = n_batches * batch
+    x = rng.standard_normal((n, sizes[0])).astype(dtype)  # (N, D)
+    labels = rng.integers(0, sizes[-1], size=n)  # (N,)
+    teacher = MLP([sizes[0], 64, sizes[-1]], dtype=dtype, rng=seed + 1)
+    order = np.random.default_rng(seed).permutation(n)  # train_loop's first epoch
+    return SimpleNamespace(
+        sizes=tuple(sizes), batch=batch, n_batches=n_batches, dtype=np.dtype(dtype), seed=seed,
+        x=x, labels=labels, teacher=teacher, teacher_logits=teacher.forward(x)[0],  # (N, C)
+        batches=np.split(order, n_batches),  # K arrays of B row indices
+    )
 
 
-def minikd_step(sizes, batch, dtype=np.float32, seed=0):
-    """A closure running one minikd KD training step through the public API, and its model."""
-    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
-    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+def _student(problem):
+    return MLP(list(problem.sizes), activation="relu", dropout=0.0, dtype=problem.dtype,
+               rng=problem.seed)
+
+
+def current_blas_threads():
+    """The largest thread count of the BLAS libraries this process has loaded."""
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+# --------------------------------------------------------------------------- one epoch each
+
+
+def train_epoch(problem, threads=None):
+    """One epoch as :func:`minikd.distill` runs it: ``Distiller.train(epochs=1)``.
+
+    The Distiller (the checks, the teacher's logits) is built here, once, as ``distill`` does
+    before its first epoch; ``threads`` is its ``blas_threads`` (default: the current count).
+    """
+    student = _student(problem)
+    distiller = minikd.Distiller(problem.teacher, student, problem.x, problem.labels,
+                                 temperature=TEMPERATURE, alpha=ALPHA)  # gamma = 1 - alpha
+    opt = SGD(distiller.params, lr=LR, momentum=MOMENTUM)
+    n_threads = current_blas_threads() if threads is None else threads
+
+    def epoch():
+        distiller.train(epochs=1, batch_size=problem.batch, optimizer=opt, rng=problem.seed,
+                        verbose=False, blas_threads=n_threads)
+
+    epoch.params = student.params  # so a test can check that it takes the api epoch's steps
+    epoch.distiller, epoch.optimizer = distiller, opt
+    return epoch
+
+
+def api_epoch(problem):
+    """One epoch of the step written with the public per-call functions (each checks)."""
+    model = _student(problem)
     opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
+    x, teacher_logits, labels = problem.x, problem.teacher_logits, problem.labels
 
-    def step():
-        logits, cache = model.forward(x, train=True)
-        _, dlogits = minikd.distillation_loss(
-            logits, teacher_logits, labels, temperature=TEMPERATURE, alpha=ALPHA
-        )
-        opt.step(model.backward(dlogits, cache))
+    def epoch():
+        for idx in problem.batches:
+            logits, cache = model.forward(x[idx], train=True)
+            _, dlogits = minikd.distillation_loss(logits, teacher_logits[idx], labels[idx],
+                                                  temperature=TEMPERATURE, alpha=ALPHA)
+            opt.step(model.backward(dlogits, cache))
 
-    step.model = model  # so a test can check that the steps really train
-    return step
+    epoch.params = model.params
+    return epoch
 
 
-def bare_numpy_step(sizes, batch, dtype=np.float32, seed=0):
-    """The same step in bare NumPy: no validation, no caches, no finiteness check.
+def bare_epoch(problem):
+    """The same epoch in bare NumPy: no validation, no caches, no loss value, no finiteness test.
 
-    Not minikd: a yardstick for what minikd's public API (boundary checks, the cache object,
-    the optimizer's all-or-nothing update, the loss's generality) costs on top of the
+    Not minikd: a yardstick for what minikd's structure (checks, the cache object, the
+    optimizer's all-or-nothing update, the loss value and its generality) costs on top of the
     arithmetic. Same equations as minikd (teacher softmax recomputed every step).
     """
-    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
-    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
-    weights = [model.params[f"W{k}"] for k in range(1, len(sizes))]
-    biases = [model.params[f"b{k}"] for k in range(1, len(sizes))]
+    model = _student(problem)
+    weights = [model.params[f"W{k}"] for k in range(1, len(problem.sizes))]
+    biases = [model.params[f"b{k}"] for k in range(1, len(problem.sizes))]
     velocities = [np.zeros_like(p) for p in weights + biases]
-    t, a, rows = TEMPERATURE, ALPHA, np.arange(batch)
+    t, a, rows, n = TEMPERATURE, ALPHA, np.arange(problem.batch), problem.batch
 
-    def step():
+    def step(x, teacher_logits, labels):
         hs = [x]
         for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
             h = hs[-1] @ w  # (N, H_k)
@@ -158,7 +216,7 @@ def bare_numpy_step(sizes, batch, dtype=np.float32, seed=0):
         p_1 = np.exp(shifted)
         p_1 /= p_1.sum(1, keepdims=True)
         p_1[rows, labels] -= 1
-        dz = (a * t / batch) * (p_s - p_t) + ((1 - a) / batch) * p_1  # (N, C)
+        dz = (a * t / n) * (p_s - p_t) + ((1 - a) / n) * p_1  # (N, C)
         dws, dbs = [], []
         for k in range(len(weights) - 1, -1, -1):
             dws.append(hs[k].T @ dz)
@@ -171,41 +229,12 @@ def bare_numpy_step(sizes, batch, dtype=np.float32, seed=0):
             v += g
             p -= LR * v
 
-    step.params = model.params  # so a test can check it takes minikd's step
-    return step
+    def epoch():
+        for idx in problem.batches:
+            step(problem.x[idx], problem.teacher_logits[idx], problem.labels[idx])
 
-
-def minikd_step_parts(sizes, batch, n_steps, dtype=np.float32, seed=0, clock=time.perf_counter):
-    """Seconds per step spent in forward, loss, backward and the optimizer (medians)."""
-    x, teacher_logits, labels = _inputs(sizes, batch, dtype, seed)
-    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
-    opt = SGD(model.params, lr=LR, momentum=MOMENTUM)
-    parts = {"forward": [], "loss": [], "backward": [], "optimizer": []}
-    for _ in range(n_steps):
-        t0 = clock()
-        logits, cache = model.forward(x, train=True)
-        t1 = clock()
-        _, dlogits = minikd.distillation_loss(
-            logits, teacher_logits, labels, temperature=TEMPERATURE, alpha=ALPHA
-        )
-        t2 = clock()
-        grads = model.backward(dlogits, cache)
-        t3 = clock()
-        opt.step(grads)
-        t4 = clock()
-        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            parts[name].append(seconds)
-    return {name: statistics.median(v) for name, v in parts.items()}
-
-
-def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
-    x, _, _ = _inputs(sizes, batch, dtype, seed)
-    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
-
-    def forward():
-        model.forward(x, train=False)
-
-    return forward
+    epoch.params = model.params
+    return epoch
 
 
 def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0, blas="numpy"):
@@ -251,6 +280,76 @@ def matmul_ceiling(sizes, batch, dtype=np.float32, *, backward=True, seed=0, bla
     return products
 
 
+def matmul_epoch(problem):
+    """The products of one epoch's K steps."""
+    products = matmul_ceiling(problem.sizes, problem.batch, problem.dtype, seed=problem.seed)
+
+    def epoch():
+        for _ in range(problem.n_batches):
+            products()
+
+    return epoch
+
+
+def train_step_parts(problem, threads=None, epochs=3):
+    """Seconds per step in each call of the train step, measured inside ``Distiller.train``.
+
+    The student's ``forward_unchecked`` and ``backward_unchecked``, the two loss kernels and the
+    optimizer's ``step`` are wrapped with the clock for this instrumented run (the first three
+    as attributes of this student and optimizer, the kernels under their names in the
+    distiller's module, restored afterwards); ``rest`` is the epoch's time over K minus those:
+    the gathers, the gradient blend, the accuracy terms and ``train_loop``'s guards and
+    bookkeeping (and the wrappers' own cost, a few tenths of a microsecond each). Wall clock
+    always: the CPU-time clock is a system call of about a microsecond, which would be counted
+    ten times a step.
+    """
+    clock = time.perf_counter
+    epoch = train_epoch(problem, threads)
+    student, opt = epoch.distiller.student, epoch.optimizer
+    spent = {"forward": 0.0, "loss": 0.0, "backward": 0.0, "optimizer": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = clock()
+            out = fn(*args, **kwargs)
+            spent[name] += clock() - t0
+            return out
+        return wrapper
+
+    module = sys.modules[minikd.Distiller.__module__]
+    kernels = {"cross_entropy_kernel": module.cross_entropy_kernel,
+               "kd_loss_kernel": module.kd_loss_kernel}
+    student.forward_unchecked = timed("forward", student.forward_unchecked)
+    student.backward_unchecked = timed("backward", student.backward_unchecked)
+    opt.step = timed("optimizer", opt.step)
+    for name, kernel in kernels.items():
+        setattr(module, name, timed("loss", kernel))
+    try:
+        epoch()  # warm-up
+        spent.update(dict.fromkeys(spent, 0.0))
+        t0 = clock()
+        for _ in range(epochs):
+            epoch()
+        total = clock() - t0
+    finally:
+        for name, kernel in kernels.items():
+            setattr(module, name, kernel)
+    n_steps = epochs * problem.n_batches
+    parts = {name: seconds / n_steps for name, seconds in spent.items()}
+    parts["rest"] = total / n_steps - sum(parts.values())
+    return parts
+
+
+def minikd_teacher_forward(sizes, batch, dtype=np.float32, seed=0):
+    x = np.random.default_rng(seed).standard_normal((batch, sizes[0])).astype(dtype)
+    model = MLP(list(sizes), activation="relu", dropout=0.0, dtype=dtype, rng=seed)
+
+    def forward():
+        model.forward(x, train=False)
+
+    return forward
+
+
 def _torch_mlp(torch, sizes, seed):
     torch.manual_seed(seed)
     layers = []
@@ -274,24 +373,27 @@ def torch_kd_loss(torch, logits, teacher_logits, labels):
     return ALPHA * t * t * soft + (1.0 - ALPHA) * f.cross_entropy(logits, labels)
 
 
-def torch_step(torch, sizes, batch, seed=0):
-    """The same KD step in PyTorch eager: forward, loss, backward, SGD with momentum."""
-    x, teacher_logits, labels = _inputs(sizes, batch, np.float32, seed)
-    x, teacher_logits = torch.from_numpy(x), torch.from_numpy(teacher_logits)
-    labels = torch.from_numpy(labels)
-    model = _torch_mlp(torch, sizes, seed)
+def torch_epoch(torch, problem):
+    """The same epoch in PyTorch eager: gather, forward, loss, backward, SGD with momentum."""
+    x = torch.from_numpy(problem.x.astype(np.float32))
+    teacher_logits = torch.from_numpy(problem.teacher_logits.astype(np.float32))
+    labels = torch.from_numpy(problem.labels)
+    batches = [torch.from_numpy(idx) for idx in problem.batches]
+    model = _torch_mlp(torch, problem.sizes, problem.seed)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        torch_kd_loss(torch, model(x), teacher_logits, labels).backward()
-        opt.step()
+    def epoch():
+        for idx in batches:
+            opt.zero_grad(set_to_none=True)
+            torch_kd_loss(torch, model(x[idx]), teacher_logits[idx], labels[idx]).backward()
+            opt.step()
 
-    return step
+    return epoch
 
 
 def torch_teacher_forward(torch, sizes, batch, seed=0):
-    x = torch.from_numpy(_inputs(sizes, batch, np.float32, seed)[0])
+    x = np.random.default_rng(seed).standard_normal((batch, sizes[0])).astype(np.float32)
+    x = torch.from_numpy(x)
     model = _torch_mlp(torch, sizes, seed)
 
     def forward():
@@ -352,52 +454,52 @@ def _ratio_stats(num, den):
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
-def loss_timing(n=256, c=10, dtype=np.float32, repeats=7, seed=0, clock=time.perf_counter):
-    """Microseconds for ``distillation_loss`` value and gradient on (n, c) logits (median)."""
+def bare_distillation_loss(z_s, z_t, labels, temperature, alpha):
+    """``distillation_loss``'s value and gradient in bare NumPy: its formula, no checks."""
+    t, n, rows = temperature, z_s.shape[0], np.arange(z_s.shape[0])
+
+    def log_softmax(z):
+        shifted = z - z.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+    log_p_s, log_p_t, log_p = log_softmax(z_s / t), log_softmax(z_t / t), log_softmax(z_s)
+    p_s, p_t, p = np.exp(log_p_s), np.exp(log_p_t), np.exp(log_p)
+    kl = (p_t * (log_p_t - log_p_s)).sum()
+    ce = -log_p[rows, labels].sum()
+    p[rows, labels] -= 1
+    loss = float(alpha * t * t * kl + (1 - alpha) * ce) / n
+    return loss, (alpha * t * (p_s - p_t) + (1 - alpha) * p) / n  # (N, C)
+
+
+def loss_timing(n=256, c=10, dtype=np.float32, repeats=9, seed=0, clock=time.perf_counter,
+                block_seconds=0.02):
+    """``distillation_loss`` value and gradient on (n, c) logits against the same formula in
+    bare NumPy, timed round-robin: microseconds (medians) and the ratio public / bare."""
     rng = np.random.default_rng(seed)
     z_s = (3.0 * rng.standard_normal((n, c))).astype(dtype)  # (N, C)
     z_t = (3.0 * rng.standard_normal((n, c))).astype(dtype)  # (N, C)
     y = rng.integers(0, c, size=n)  # (N,)
-
-    def loss():
-        minikd.distillation_loss(z_s, z_t, y, temperature=TEMPERATURE, alpha=ALPHA)
-
-    samples = time_round_robin({"loss": loss}, repeats, 0.02, clock)["loss"]
-    return 1e6 * statistics.median(samples)
+    samples = time_round_robin({
+        "public": lambda: minikd.distillation_loss(z_s, z_t, y, temperature=TEMPERATURE,
+                                                   alpha=ALPHA),
+        "bare": lambda: bare_distillation_loss(z_s, z_t, y, TEMPERATURE, ALPHA),
+    }, repeats, block_seconds, clock)
+    return {"public_us": 1e6 * statistics.median(samples["public"]),
+            "bare_us": 1e6 * statistics.median(samples["bare"]),
+            # > 1: the public function is slower than the bare formula
+            "public_over_bare": _ratio_stats(samples["bare"], samples["public"])}
 
 
 # --------------------------------------------------------------------------- environment
 
 
 def blas_info():
-    """The BLAS libraries loaded in this process and their thread counts (threadpoolctl if any)."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        threadpoolctl = None
-    if threadpoolctl is not None:
-        return [
-            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-            | {"library": os.path.basename(lib.get("filepath", ""))}
-            for lib in threadpoolctl.threadpool_info()
-        ]
-    try:  # numpy >= 1.25 describes its build as a dict
-        deps = np.show_config(mode="dicts")["Build Dependencies"]
-        lapack = deps.get("blas", {})
-        return [{"internal_api": lapack.get("name"), "version": lapack.get("version")}]
-    except Exception:  # an older numpy: nothing more to say without threadpoolctl
-        return [{"internal_api": "unknown (install threadpoolctl to see it)"}]
-
-
-def _limit_threads(threads):
-    """Limit BLAS/OpenMP threads after import (threadpoolctl); returns the limiter or None."""
-    if threads is None:
-        return None
-    try:
-        import threadpoolctl
-    except ImportError:
-        return None
-    return threadpoolctl.threadpool_limits(limits=threads)
+    """The BLAS and OpenMP libraries loaded in this process and their thread counts."""
+    return [
+        {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+        | {"library": os.path.basename(lib.get("filepath", ""))}
+        for lib in threadpool_info()
+    ]
 
 
 def _import_torch():
@@ -411,6 +513,21 @@ def _import_torch():
 # --------------------------------------------------------------------------- the run
 
 
+def steps_per_epoch(sizes, batch, dtype, epoch_seconds, clock=time.perf_counter):
+    """K such that an epoch of K api steps lasts about ``epoch_seconds`` (at least 8).
+
+    Long enough that a train epoch's once-per-call costs (``Distiller.train``'s checks, the
+    BLAS limit set through threadpoolctl, about 0.3 ms) are spread over many steps, as in real
+    training, where they are paid once per ``distill`` call.
+    """
+    epoch = api_epoch(make_problem(sizes, batch, 2, dtype))
+    epoch()  # warm-up
+    t0 = clock()
+    epoch()
+    step = max((clock() - t0) / 2, 1e-7)
+    return max(MIN_STEPS_PER_EPOCH, round(epoch_seconds / step))
+
+
 def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUDENTS,
         teacher=TEACHER, block_seconds=BLOCK_SECONDS, clock="wall", traps=False,
         settle_seconds=None):
@@ -419,7 +536,7 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
     if settle_seconds is None:  # one thread has no worker threads to wait for
         settle_seconds = 0.0 if threads == 1 else SETTLE_SECONDS
     torch = _import_torch() if use_torch else None
-    limiter = _limit_threads(threads)
+    limiter = None if threads is None else threadpool_limits(limits=threads)
     if torch is not None and threads is not None:
         torch.set_num_threads(threads)
     load_before = os.getloadavg()
@@ -443,19 +560,21 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         "shapes": [],
     }
     for name, sizes, batch in students:
-        fns = {
-            "minikd": minikd_step(sizes, batch, dtype),
-            "matmul": matmul_ceiling(sizes, batch, dtype),
-            "bare": bare_numpy_step(sizes, batch, dtype),
-        }
+        n_batches = steps_per_epoch(sizes, batch, dtype, EPOCH_BLOCKS * block_seconds, clock)
+        problem = make_problem(sizes, batch, n_batches, dtype)
+        fns = {"train": train_epoch(problem, threads), "api": api_epoch(problem),
+               "matmul": matmul_epoch(problem), "bare": bare_epoch(problem)}
         if torch is not None:
-            fns["torch"] = torch_step(torch, sizes, batch)
+            fns["torch"] = torch_epoch(torch, problem)
         samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
-        n_parts = max(20, min(2000, int(repeats * block_seconds / min(samples["minikd"]))))
-        result["shapes"].append(
-            _summarise(name, "train step", batch, samples)
-            | {"parts_s": minikd_step_parts(sizes, batch, n_parts, dtype, clock=clock)}
-        )
+        per_step = {impl: [s / n_batches for s in v] for impl, v in samples.items()}
+        parts = train_step_parts(problem, threads)
+        for kind, ours in (("train step", "train"), ("api step", "api")):
+            row = _summarise(name, kind, batch, per_step, ours)
+            row["steps_per_epoch"] = n_batches
+            if ours == "train":
+                row["parts_s"] = parts
+            result["shapes"].append(row)
     if teacher is not None:
         name, sizes, batch = teacher
         fns = {
@@ -465,10 +584,11 @@ def run(threads=None, repeats=9, use_torch=True, dtype=np.float32, students=STUD
         if torch is not None:
             fns["torch"] = torch_teacher_forward(torch, sizes, batch)
         samples = time_round_robin(fns, repeats, block_seconds, clock, settle_seconds)
-        result["shapes"].append(_summarise(name, "teacher forward", batch, samples))
-    result["loss_256x10_us"] = {
-        "float32": loss_timing(dtype=np.float32, clock=clock),
-        "float64": loss_timing(dtype=np.float64, clock=clock),
+        result["shapes"].append(_summarise(name, "teacher forward", batch, samples, "minikd"))
+    result["loss_256x10"] = {
+        dtype_name: loss_timing(dtype=np.dtype(dtype_name).type, repeats=repeats, clock=clock,
+                                block_seconds=min(0.02, block_seconds))
+        for dtype_name in ("float32", "float64")
     }
     if traps:
         result["traps"] = measure_traps(students[0], repeats, block_seconds, clock,
@@ -484,8 +604,8 @@ def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf
     """Slowdowns of two easy mistakes on one student shape, timed side by side."""
     name, sizes, batch = student
     samples = time_round_robin({
-        "float32 step": minikd_step(sizes, batch, np.float32),
-        "float64 step": minikd_step(sizes, batch, np.float64),
+        "float32 step": api_epoch(make_problem(sizes, batch, 1, np.float32)),
+        "float64 step": api_epoch(make_problem(sizes, batch, 1, np.float64)),
         "numpy products": matmul_ceiling(sizes, batch, np.float32),
         "scipy.linalg.blas backward products": matmul_ceiling(sizes, batch, np.float32,
                                                               blas="scipy"),
@@ -501,7 +621,10 @@ def measure_traps(student, repeats, block_seconds=BLOCK_SECONDS, clock=time.perf
     }
 
 
-def _summarise(name, kind, batch, samples):
+def _summarise(name, kind, batch, samples, ours):
+    """One table row: ``ours`` (minikd's column for this row) against the others."""
+    samples = {"minikd": samples[ours]} | {impl: s for impl, s in samples.items()
+                                           if impl in ("torch", "bare", "matmul")}
     median = {impl: statistics.median(s) for impl, s in samples.items()}
     row = {
         "shape": name,
@@ -565,21 +688,21 @@ def format_table(result):
                      f"{_range_text(row['matmul_share'], 100, '%', '.0f'):>14} "
                      f"{bare_txt:>10}")
     lines += ["", textwrap.fill(
-        "minikd/torch: minikd's throughput over PyTorch's (same step, same threads). % of "
-        "matmul: the matrix products' share of minikd's step time (the ceiling's time over "
-        "minikd's). bare: the same step in NumPy without minikd's checks (a yardstick, not "
-        "minikd). Ranges are over the timed blocks.", width=100)]
-    lines += ["", "where minikd's step time goes (median microseconds per part):"]
+        "train step: as minikd.distill runs it (checks once, kernels per batch). api step: "
+        "written with the public per-call functions (each checks). minikd/torch: minikd's "
+        "throughput over PyTorch's (same step, same threads). % of matmul: the matrix "
+        "products' share of minikd's step time (the ceiling's time over minikd's). bare: the "
+        "same step in NumPy without minikd's checks (a yardstick, not minikd). Ranges are over "
+        "the timed blocks.", width=100)]
+    lines += ["", "where the train step's time goes (microseconds per step in an instrumented "
+              "epoch; rest: the step minus the timed calls):"]
     for row in result["shapes"]:
         if "parts_s" in row:
             parts = row["parts_s"]
             total = sum(parts.values())
-            lines.append(f"  {row['shape']:<18} " + "  ".join(
+            lines.append(f"  {row['shape']:<15} N {row['batch']:<4} " + "  ".join(
                 f"{k} {1e6 * v:.0f} ({100 * v / total:.0f}%)" for k, v in parts.items()))
-    loss = result["loss_256x10_us"]
-    lines.append("")
-    lines.append(f"distillation_loss value+gradient, (256, 10) logits: "
-                 f"{loss['float32']:.1f} us float32, {loss['float64']:.1f} us float64")
+    lines += ["", _loss_text(result["loss_256x10"])]
     traps = result.get("traps")
     if traps:
         f64, blas = traps["float64_vs_float32"], traps["scipy_blas_vs_numpy"]
@@ -612,10 +735,15 @@ def markdown_table(result):
                      f"| {torch_sps} | {_range_text(row.get('vs_torch'))} "
                      f"| {_range_text(row['matmul_share'], 100, '%', '.0f')} "
                      f"| {bare_txt} |")
-    loss = result["loss_256x10_us"]
-    lines += ["", f"`distillation_loss` value and gradient at (256, 10): "
-              f"{loss['float32']:.0f} us (float32), {loss['float64']:.0f} us (float64)"]
+    lines += ["", _loss_text(result["loss_256x10"], code="`")]
     return "\n".join(lines)
+
+
+def _loss_text(loss, code=""):
+    """One line: the public loss against the bare formula, per dtype."""
+    return f"{code}distillation_loss{code} value and gradient at (256, 10): " + "; ".join(
+        f"{dtype} {r['public_us']:.0f} us, the bare NumPy formula {r['bare_us']:.0f} us "
+        f"(public / bare {_range_text(r['public_over_bare'])})" for dtype, r in loss.items())
 
 
 def main(argv=None):

@@ -1,79 +1,70 @@
-"""Limit the number of BLAS threads for a block of code.
+"""How many threads BLAS may use while minikd trains, through threadpoolctl.
 
 minikd's networks are small: a (128, 256) by (256, 256) product is over before a second BLAS
 thread has started, and on a busy machine a spinning OpenBLAS thread makes training several
-times slower. The experiment commands therefore train on one thread by default, which also
-makes float32 results reproducible (they change with the thread count).
+times slower. The training functions (:func:`minikd.fit`, :func:`minikd.train_loop`,
+:func:`minikd.distill`) therefore limit BLAS to one thread for their own duration by default,
+which also makes float32 results reproducible (they change with the thread count).
 
-:func:`blas_threads` uses ``threadpoolctl`` when it is installed, and otherwise calls OpenBLAS's
-own ``openblas_set_num_threads`` (under any of its prefixed names) in every OpenBLAS library
-this process has loaded (found in ``/proc/self/maps``); elsewhere it does nothing.
+:func:`blas_threads` sets the limit for a block with ``threadpoolctl`` (the library
+scikit-learn uses for this: it finds every BLAS library the process has loaded, OpenBLAS, MKL
+or BLIS, and restores their counts afterwards) and records the choice, so that the training
+functions called inside the block use it instead of their default
+(:func:`resolve_blas_threads`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import contextvars
 
-__all__ = ["blas_threads"]
+from threadpoolctl import threadpool_limits
 
-# (set, get) symbol pairs: plain OpenBLAS, and the scipy-openblas builds bundled with NumPy wheels.
-_SYMBOLS = [
-    ("openblas_set_num_threads", "openblas_get_num_threads"),
-    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-]
+from ._validation import check_int
 
+__all__ = ["DEFAULT_BLAS_THREADS", "blas_threads", "resolve_blas_threads"]
 
-def _openblas_controls():
-    """[(set, get)] for every loaded OpenBLAS library whose controls we can find."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as fh:
-            maps = fh.read()
-    except OSError:  # not Linux
-        return []
-    paths = sorted({line.split()[-1] for line in maps.splitlines()
-                    if "openblas" in line.lower() and line.split()[-1].startswith("/")})
-    controls = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _SYMBOLS:
-            if hasattr(lib, set_name) and hasattr(lib, get_name):
-                controls.append((getattr(lib, set_name), getattr(lib, get_name)))
-                break
-    return controls
+DEFAULT_BLAS_THREADS = 1
+_CHOSEN = contextvars.ContextVar("minikd_blas_threads", default=None)  # the enclosing block's n
 
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Run the block with at most ``n`` BLAS threads, then restore the previous count.
+    """Run the block with at most ``n`` BLAS threads, then restore the previous counts.
 
     Parameters
     ----------
     n : int or None
-        Thread count; None leaves everything as it is.
+        Thread count >= 1; None leaves everything as it is. Training functions called inside
+        the block without their own ``blas_threads=`` use ``n``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with blas_threads(1):
+    ...     product = np.ones((64, 64)) @ np.ones((64, 64))
+    >>> float(product[0, 0])
+    64.0
     """
     if n is None:
         yield
         return
+    n = check_int(n, "n", "blas_threads", low=1)
+    token = _CHOSEN.set(n)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
         with threadpool_limits(limits=n, user_api="blas"):
             yield
-        return
-    controls = _openblas_controls()
-    before = [get() for _, get in controls]
-    for set_, _ in controls:
-        set_(int(n))
-    try:
-        yield
     finally:
-        for (set_, _), old in zip(controls, before, strict=True):
-            set_(int(old))
+        _CHOSEN.reset(token)
+
+
+def resolve_blas_threads(n, func):
+    """The BLAS thread count of a training function called with ``blas_threads=n``.
+
+    ``n`` itself when given (checked: an int >= 1); otherwise the ``n`` of the enclosing
+    :func:`blas_threads` block, if any; otherwise :data:`DEFAULT_BLAS_THREADS` (1).
+    """
+    if n is not None:
+        return check_int(n, "blas_threads", func, low=1)
+    chosen = _CHOSEN.get()
+    return DEFAULT_BLAS_THREADS if chosen is None else chosen

@@ -389,13 +389,6 @@ def test_vectors_check_rejects_a_foreign_file(tmp_path, capsys):
     assert "not a minikd vectors file" in err
 
 
-def test_bench_rejects_bad_threads(capsys):
-    if "bench" not in COMMANDS:
-        pytest.skip("bench/train_step.py is not in this checkout")
-    status, _, err = run_main(["bench", "--threads", "0"], capsys)
-    assert status == 2 and len(err.strip().splitlines()) == 1
-
-
 def _write_idx(path, array):
     """IDX by hand (the MNIST page's layout): 0, 0, type 0x08, ndim, big-endian dims, data."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(

@@ -11,9 +11,11 @@
 
 import importlib
 import math
+import warnings
 
 import numpy as np
 import pytest
+from test_train import blas_counts, validation_calls
 
 import minikd
 from minikd import MLP, Distiller, NonFiniteLossError, data, distill, gradcheck
@@ -256,13 +258,13 @@ def test_distilled_student_learns_the_omitted_class_from_soft_targets(omitted_th
 @pytest.mark.parametrize("broken", ["flipped sign", "zero gradient"])
 def test_a_broken_kd_gradient_cannot_meet_the_threshold(omitted_three, monkeypatch, broken):
     teacher, X_tr, _, X_te, y_te = omitted_three
-    real = distill_module.kd_loss
+    real = distill_module.kd_loss_kernel
 
     def bad(z_s, z_t, *, temperature):
         loss, grad = real(z_s, z_t, temperature=temperature)
         return minikd.LossGrad(loss, -grad if broken == "flipped sign" else 0 * grad)
 
-    monkeypatch.setattr(distill_module, "kd_loss", bad)
+    monkeypatch.setattr(distill_module, "kd_loss_kernel", bad)
     student = MLP([64, 32, 10], rng=0)
     try:
         distill(teacher, student, X_tr, epochs=20, batch_size=32, alpha=1.0, rng=0,
@@ -327,3 +329,70 @@ def test_bad_models_and_data():
         Distiller(MLP([5, 3]), MLP([5, 3]), X, y, method="sp")
     with pytest.raises(ValueError, match="'X_val'"):
         distill(teacher, student, X, y, y_val=y, epochs=1, verbose=False)
+    with pytest.raises(TypeError, match="'blas_threads' parameter of distill"):
+        distill(teacher, student, X, y, epochs=1, verbose=False, blas_threads="2")
+
+
+def test_teacher_logits_out_of_range_are_refused_once_at_build():
+    X, y, _, _ = tiny_problem()
+    teacher = MLP([5, 3], dtype=np.float32, rng=0)
+    teacher.params["W1"] *= np.float32(1e28)  # logits ~1e28: past float32's limit at T = 4
+    with pytest.raises(ValueError, match="teacher's logits"):
+        Distiller(teacher, MLP([5, 4, 3], rng=0), X.astype(np.float32), y)
+
+
+# ---------------------------------------------------------------------------------------------
+# validate once, then kernels per batch; BLAS threads
+
+
+def _validation_count(method, batch_size):
+    equal = method in ("at", "cosine")  # these compare layers of equal widths
+    X, y, teacher, _ = tiny_problem(n=12, teacher_sizes=(5, 6, 4, 3) if equal else (5, 7, 6, 3))
+    student = MLP([5, 6, 4, 3], activation="tanh", dtype=np.float64, rng=2)
+    return validation_calls(lambda: distill(teacher, student, X, y, method=method, epochs=2,
+                                            batch_size=batch_size, beta=0.1, rng=0,
+                                            verbose=False))
+
+
+def test_distill_validates_once_not_per_batch():
+    one_batch, six_batches = _validation_count("kd", 12), _validation_count("kd", 2)
+    assert one_batch > 0
+    assert six_batches == one_batch
+
+
+@pytest.mark.parametrize("method", ["fitnets", "at", "sp", "rkd", "pkt", "cosine"])
+def test_feature_methods_validate_once_not_per_batch(method):
+    assert _validation_count(method, 2) == _validation_count(method, 12)
+
+
+def test_distill_limits_blas_threads_for_the_teacher_pass_and_training():
+    X, y, teacher, student = tiny_problem(n=20)
+    before, seen = blas_counts(), []
+    real = teacher.forward_unchecked
+
+    def spy(x, train=False):
+        seen.append(("teacher", blas_counts()))
+        return real(x, train)
+
+    teacher.forward_unchecked = spy  # an instance attribute: this teacher only
+
+    def schedule(t):
+        seen.append(("train", blas_counts()))
+        return 0.05
+
+    distill(teacher, student, X, y, epochs=1, batch_size=5, schedule=schedule, verbose=False)
+    ones = [1] * len(before)
+    assert seen == [("teacher", ones), ("train", ones)]
+    assert blas_counts() == before
+
+
+def test_a_non_finite_feature_term_stops_with_the_guard_and_no_warnings():
+    X, y, teacher, _ = tiny_problem(n=30)
+    student = MLP([5, 6, 4, 3], dtype=np.float32, rng=0)
+    student.params["W1"] *= np.float32(1e38)  # the hidden layers overflow to inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the test
+        with pytest.raises(NonFiniteLossError, match="epoch 1, step 1/3.*'loss' is nan"):
+            # the feature term alone: only it can report the non-finite hidden layer
+            distill(teacher, student, X.astype(np.float32), y, method="sp", alpha=0.0,
+                    gamma=0.0, beta=1.0, epochs=1, batch_size=10, rng=0, verbose=False)

@@ -145,25 +145,6 @@ def test_registry_lists_the_core_losses():
     assert "softmax" not in found and "fit" not in found
 
 
-# -- BLAS threads ---------------------------------------------------------------------------------
-
-def test_blas_threads_fallback_sets_and_restores(monkeypatch):
-    import sys
-
-    from minikd import _threads
-
-    controls = _threads._openblas_controls()
-    if not controls:
-        pytest.skip("no OpenBLAS controls found in this process")
-    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # force the ctypes path
-    before = [get() for _, get in controls]
-    with _threads.blas_threads(1):
-        assert [get() for _, get in controls] == [1] * len(controls)
-    assert [get() for _, get in controls] == before
-    with _threads.blas_threads(None):
-        assert [get() for _, get in controls] == before
-
-
 @pytest.mark.parametrize("overrides, method, beta", [
     ({"family": "response"}, "kd", 0.0),
     ({"family": "feature"}, "fitnets", 10.0),

@@ -1,12 +1,16 @@
 """The training loop: learning a toy problem, reproducibility, guards, history, schedules."""
 
 import math
+import sys
+import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
+import minikd._validation
 from minikd import MLP, SGD, Adam, StepSchedule
-from minikd.training.loop import History, NonFiniteLossError, fit, train_loop
+from minikd.training import History, NonFiniteLossError, blas_threads, fit, train_loop
 
 
 def spirals(n_per_class=150, n_classes=3, noise=0.2, seed=0):
@@ -258,6 +262,8 @@ def test_history_columns():
     ({"clip_norm": -1.0}, ValueError),
     ({"verbose": "yes"}, TypeError),
     ({"batch_size": 5, "drop_last": True}, ValueError),
+    ({"blas_threads": 0}, ValueError),
+    ({"blas_threads": 1.0}, TypeError),
 ])
 def test_train_loop_bad_arguments(kwargs, exc):
     params = {"w": np.zeros(1)}
@@ -279,6 +285,7 @@ def test_train_loop_bad_arguments(kwargs, exc):
     ({"X_val": np.ones((2, 2))}, ValueError),
     ({"X_val": np.ones((2, 2)), "y_val": np.zeros(3, int)}, ValueError),
     ({"model": "mlp"}, TypeError),
+    ({"blas_threads": True}, TypeError),
 ])
 def test_fit_bad_arguments(kwargs, exc):
     args = {"model": MLP([2, 4, 3], rng=0), "X": np.ones((6, 2)), "y": np.zeros(6, int)}
@@ -295,3 +302,102 @@ def test_spirals_are_not_linearly_separable():
         optimizer=Adam(model.params, lr=0.05))
     assert np.mean(model.predict(X) == y) < 0.7
     assert math.isfinite(float(model.params["W1"].sum()))
+
+
+# -- validate once, then kernels per batch ---------------------------------------------------
+
+def validation_calls(fn):
+    """How many Python calls into minikd/_validation.py running fn() makes."""
+    path, count = minikd._validation.__file__, 0
+
+    def profile(frame, event, arg):
+        nonlocal count
+        count += event == "call" and frame.f_code.co_filename == path
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def test_fit_validates_once_not_per_batch():
+    X, y = spirals(n_per_class=4)  # 12 rows
+
+    def run(batch_size):
+        model = MLP([2, 5, 3], rng=0)
+        return validation_calls(lambda: fit(model, X, y, epochs=2, batch_size=batch_size,
+                                            verbose=False))
+
+    one_batch, six_batches = run(12), run(2)
+    assert one_batch > 0  # the boundary checks are seen: the count can fail
+    assert six_batches == one_batch
+
+
+def test_a_diverging_fit_stops_with_the_guard_and_no_warnings():
+    X, y = spirals(n_per_class=20)
+    model = MLP([2, 16, 3], rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the test
+        with pytest.raises(NonFiniteLossError):
+            fit(model, X * 1e20, y, epochs=3, batch_size=8, verbose=False,
+                optimizer=SGD(model.params, lr=1e20))
+    assert all(np.isfinite(p).all() for p in model.params.values())
+
+
+# -- BLAS threads ----------------------------------------------------------------------------
+
+def blas_counts():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def counts_under(n):
+    """What threadpoolctl itself gives for a limit of n (a machine may cap it)."""
+    with threadpool_limits(limits=n, user_api="blas"):
+        return blas_counts()
+
+
+def test_blas_threads_block_sets_and_restores():
+    before = blas_counts()
+    assert before, "no BLAS library found by threadpoolctl"
+    with blas_threads(1):
+        assert blas_counts() == [1] * len(before)
+    assert blas_counts() == before
+    with blas_threads(None):
+        assert blas_counts() == before
+    with pytest.raises(ValueError, match="'n' parameter of blas_threads"):
+        with blas_threads(0):
+            pass
+    assert blas_counts() == before
+
+
+def test_training_uses_one_blas_thread_by_default_and_restores_the_count():
+    before, two = blas_counts(), counts_under(2)
+    X, y = spirals(n_per_class=4)
+    seen = []
+
+    def schedule(t):  # called inside the loop, at the start of each epoch
+        seen.append(blas_counts())
+        return 0.01
+
+    fit(MLP([2, 5, 3], rng=0), X, y, epochs=1, schedule=schedule, verbose=False)
+    fit(MLP([2, 5, 3], rng=0), X, y, epochs=1, schedule=schedule, verbose=False,
+        blas_threads=2)
+    with blas_threads(2):  # an enclosing block (the CLI's --threads) replaces the default...
+        fit(MLP([2, 5, 3], rng=0), X, y, epochs=1, schedule=schedule, verbose=False)
+        # ...and an explicit argument still wins
+        fit(MLP([2, 5, 3], rng=0), X, y, epochs=1, schedule=schedule, verbose=False,
+            blas_threads=1)
+    ones = [1] * len(before)
+    assert seen == [ones, two, two, ones]
+    assert blas_counts() == before
+
+
+def test_the_blas_limit_is_lifted_when_training_fails():
+    before = blas_counts()
+    params = {"w": np.zeros(1)}
+    with pytest.raises(NonFiniteLossError):
+        train_loop(params, SGD(params, lr=0.1), 2, lambda idx: ({"loss": math.inf}, {}),
+                   epochs=1, batch_size=1, verbose=False)
+    assert blas_counts() == before

@@ -11,12 +11,21 @@ One epoch, in order:
 2. for each mini-batch ``idx`` of a fresh permutation:
    ``terms, grads = step(idx)``; refuse non-finite terms; optionally clip ``grads``;
    ``optimizer.step(grads)`` (all-or-nothing: refuses an update that would make a parameter
-   non-finite, see :mod:`minikd.optim`);
+   non-finite, see :mod:`minikd.nn.optim`);
 3. average each term over the epoch, weighted by batch size; ``evaluate(epoch)``; one record.
 
-If a loss term is NaN or inf, or the update would make a parameter non-finite,
-:class:`NonFiniteLossError` names the epoch and step and the parameters keep their last finite
+Validate once, then trust: :func:`train_loop`, :func:`fit` and :class:`minikd.Distiller` check
+their data, labels and hyper-parameters when called; per mini-batch they call the loss kernels
+(:func:`minikd.losses.response.cross_entropy_kernel`, ...) and the model's unchecked forward and
+backward (scikit-learn's ``prefer_skip_nested_validation`` idea). What can still go wrong inside
+a step is caught every step: a NaN or inf loss term (one ``math.isfinite`` per term; floating-
+point warnings are silenced inside the steps, so this error is the one report), and an update
+that would make a parameter non-finite (the optimizer's refusal). Either raises
+:class:`NonFiniteLossError`, naming the epoch and step; the parameters keep their last finite
 values (those before the offending step).
+
+BLAS runs on one thread during training unless told otherwise (``blas_threads=``, or an
+enclosing :func:`minikd.training.blas_threads` block): see :mod:`minikd._threads`.
 """
 
 from __future__ import annotations
@@ -27,12 +36,15 @@ import time
 
 import numpy as np
 
+from .._threads import blas_threads as limit_blas_threads
+from .._threads import resolve_blas_threads
 from .._validation import as_labels, check_bool, check_int, check_positive, param_error
-from ..losses.response import cross_entropy
+from ..losses.response import cross_entropy_kernel
 from ..nn.mlp import MLP
 from ..nn.optim import SGD, NonFiniteUpdateError, Optimizer, clip_grad_norm
+from .history import History, format_record
 
-__all__ = ["History", "NonFiniteLossError", "fit", "train_loop"]
+__all__ = ["NonFiniteLossError", "fit", "train_loop"]
 
 
 class NonFiniteLossError(ArithmeticError):
@@ -50,52 +62,6 @@ class NonFiniteLossError(ArithmeticError):
         self.step = step
 
 
-class History:
-    """Per-epoch training records: a list of dicts, with column access.
-
-    ``history.records[e]`` is the record of epoch e + 1 (``{"epoch": 1, "loss": ..., ...}``);
-    ``history["loss"]`` is the column ``[r["loss"] for r in records]`` (None where a record
-    lacks the key); ``history[-1]`` (an int) is a record.
-
-    Examples
-    --------
-    >>> h = History([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
-    >>> h["loss"], len(h), h.columns
-    ([0.5, 0.25], 2, ['epoch', 'loss'])
-    """
-
-    def __init__(self, records=None):
-        self.records = list(records) if records is not None else []
-
-    def append(self, record):
-        """Add one epoch's record (a dict)."""
-        self.records.append(dict(record))
-
-    @property
-    def columns(self):
-        """Every key that appears in some record, in first-seen order."""
-        seen = {}
-        for r in self.records:
-            seen.update(dict.fromkeys(r))
-        return list(seen)
-
-    def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            return self.records[key]  # history[-1]: the last epoch's record
-        if key not in self.columns:
-            raise KeyError(f"History has no column {key!r}; columns are {self.columns}")
-        return [r.get(key) for r in self.records]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __repr__(self):
-        return f"History({len(self.records)} epochs, columns={self.columns})"
-
-
 def _check_callable(value, name, func, optional=True):
     if value is None and optional:
         return None
@@ -105,22 +71,9 @@ def _check_callable(value, name, func, optional=True):
     return value
 
 
-def _format_record(label, record, epochs):
-    parts = [f"{label} epoch {record['epoch']}/{epochs}"]
-    for key, value in record.items():
-        if key in ("epoch", "time"):
-            continue
-        if isinstance(value, float):
-            parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
-        else:
-            parts.append(f"{key} {value}")
-    parts.append(f"{record['time']:.2f}s")
-    return "  ".join(parts)
-
-
 def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=None,
                evaluate=None, schedule=None, clip_norm=None, drop_last=False, verbose=True,
-               label="train"):
+               label="train", blas_threads=None):
     r"""Run mini-batch training: permute, step, guard, update, average, evaluate, record.
 
     .. math::
@@ -144,7 +97,8 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
         ``step(idx) -> (terms, grads)``: ``idx`` is an int64 array of shape (B,) of sample
         indices, ``terms`` a dict of str to float (the loss and anything to average over the
         epoch, e.g. ``{"loss": 0.3, "train_acc": 0.9}``), ``grads`` a dict keyed like
-        ``params``.
+        ``params``. It runs with NumPy's floating-point warnings off: a NaN or inf that
+        reaches a term or a gradient is reported as :class:`NonFiniteLossError` instead.
     epochs : int
         Number of passes over the data, >= 1.
     batch_size : int
@@ -165,6 +119,11 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
         Print one progress line per epoch to stderr.
     label : str, default "train"
         Prefix of the progress lines and the error messages.
+    blas_threads : int, optional
+        BLAS threads during the loop (set with threadpoolctl, restored afterwards). Default:
+        the count of an enclosing :func:`minikd.training.blas_threads` block, else 1 (these
+        networks are too small for a second thread to pay, and float32 results depend on the
+        count).
 
     Returns
     -------
@@ -195,6 +154,7 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
     if not isinstance(label, str):
         raise param_error("label", func, "a str", repr(label), TypeError)
     verbose = check_bool(verbose, "verbose", func)
+    n_threads = resolve_blas_threads(blas_threads, func)
     rng = np.random.default_rng(rng)
     guard_params = not isinstance(optimizer, Optimizer)
     n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
@@ -203,45 +163,62 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
                           "is True", repr(batch_size))
 
     history = History()
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        if schedule is not None:
-            optimizer.lr = schedule(epoch - 1)
-        order = rng.permutation(n_samples)  # (n_samples,) int64
-        sums, seen = {}, 0
-        for b in range(n_batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]  # (B,)
-            where = f"{label}: epoch {epoch}, step {b + 1}/{n_batches}"
-            terms, grads = step(idx)
-            for key, value in terms.items():
-                value = float(value)
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"{where}: loss term {key!r} is {value}; parameters kept at their "
-                        "values before this step.", epoch=epoch, step=b + 1)
-                sums[key] = sums.get(key, 0.0) + value * len(idx)
-            if clip_norm is not None:
-                clip_grad_norm(grads, clip_norm)
-            try:
-                optimizer.step(grads)
-            except NonFiniteUpdateError as err:
-                raise NonFiniteLossError(f"{where}: {err}", epoch=epoch, step=b + 1) from err
-            if guard_params and not all(np.isfinite(p).all() for p in params.values()):
-                raise NonFiniteLossError(
-                    f"{where}: the optimizer made a parameter non-finite (a foreign optimizer: "
-                    "the parameters could not be kept).", epoch=epoch, step=b + 1)
-            seen += len(idx)
-        record = {"epoch": epoch}
-        if hasattr(optimizer, "lr"):
-            record["lr"] = float(optimizer.lr)
-        record.update({key: total / seen for key, total in sums.items()})
-        if evaluate is not None:
-            record.update(evaluate(epoch))
-        record["time"] = time.perf_counter() - start
-        history.append(record)
-        if verbose:
-            print(_format_record(label, record, epochs), file=sys.stderr, flush=True)
+    with limit_blas_threads(n_threads):
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            if schedule is not None:
+                optimizer.lr = schedule(epoch - 1)
+            order = rng.permutation(n_samples)  # (n_samples,) int64
+            sums, seen = {}, 0
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]  # (B,)
+                terms = _train_batch(params, optimizer, step, idx, clip_norm, guard_params,
+                                     (label, epoch, b + 1, n_batches))
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value * len(idx)
+                seen += len(idx)
+            record = {"epoch": epoch}
+            if hasattr(optimizer, "lr"):
+                record["lr"] = float(optimizer.lr)
+            record.update({key: total / seen for key, total in sums.items()})
+            if evaluate is not None:
+                record.update(evaluate(epoch))
+            record["time"] = time.perf_counter() - start
+            history.append(record)
+            if verbose:
+                print(format_record(label, record, epochs), file=sys.stderr, flush=True)
     return history
+
+
+def _train_batch(params, optimizer, step, idx, clip_norm, guard_params, where):
+    """One mini-batch: terms and gradients, the non-finite guards, the update; returns terms.
+
+    NumPy's floating-point warnings are off inside: a NaN or inf that reaches a term or the
+    update is reported once, here, as NonFiniteLossError.
+    """
+    with np.errstate(all="ignore"):
+        terms, grads = step(idx)
+        terms = {key: float(value) for key, value in terms.items()}
+        for key, value in terms.items():
+            if not math.isfinite(value):
+                raise _non_finite(where, f"loss term {key!r} is {value}; parameters kept at "
+                                  "their values before this step.")
+        if clip_norm is not None:
+            clip_grad_norm(grads, clip_norm)
+        try:
+            optimizer.step(grads)
+        except NonFiniteUpdateError as err:
+            raise _non_finite(where, str(err)) from err
+    if guard_params and not all(np.isfinite(p).all() for p in params.values()):
+        raise _non_finite(where, "the optimizer made a parameter non-finite (a foreign "
+                          "optimizer: the parameters could not be kept).")
+    return terms
+
+
+def _non_finite(where, what):
+    label, epoch, step, n_batches = where
+    return NonFiniteLossError(f"{label}: epoch {epoch}, step {step}/{n_batches}: {what}",
+                              epoch=epoch, step=step)
 
 
 def _accuracy(model, X, y):
@@ -250,13 +227,17 @@ def _accuracy(model, X, y):
 
 
 def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_val=None,
-        rng=None, schedule=None, clip_norm=None, verbose=True, label="fit"):
+        rng=None, schedule=None, clip_norm=None, verbose=True, label="fit", blas_threads=None):
     r"""Train ``model`` on ``(X, y)`` with cross-entropy: the teacher's training.
 
     .. math::
 
         L = -\frac{1}{B} \sum_{n \in B} \log \mathrm{softmax}(z_n)_{y_n}, \qquad
         \frac{\partial L}{\partial z_n} = \frac{1}{B}\,(\mathrm{softmax}(z_n) - e_{y_n})
+
+    ``X``, ``y`` and the validation set are checked once, here; each mini-batch then runs
+    ``model.forward_unchecked``, :func:`minikd.losses.response.cross_entropy_kernel` and
+    ``model.backward_unchecked``.
 
     Parameters
     ----------
@@ -275,8 +256,8 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
         Validation set; both or neither.
     rng : int, numpy.random.Generator or None
         Mini-batch order. (Dropout draws from the model's own Generator.)
-    schedule, clip_norm, verbose, label
-        As in :func:`train_loop`.
+    schedule, clip_norm, verbose, label, blas_threads
+        As in :func:`train_loop` (``blas_threads``: BLAS threads while training, default 1).
 
     Returns
     -------
@@ -308,17 +289,16 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
     if X_val is not None:
         X_val = model.check_input(X_val, func)
         y_val = as_labels(y_val, (X_val.shape[0],), model.sizes[-1], func, name="y_val")
+    n_threads = resolve_blas_threads(blas_threads, func)
     if optimizer is None:
         optimizer = SGD(model.params, lr=0.05, momentum=0.9)
 
     def step(idx):
         xb, yb = X[idx], y[idx]  # (B, D), (B,): one gather per batch
-        logits, cache = model.forward_unchecked(xb, True)
-        if not np.isfinite(logits).all():  # overflowed logits: the cross-entropy is undefined
-            return {"loss": math.nan}, {}
-        loss, dlogits = cross_entropy(logits, yb)
+        logits, cache = model.forward_unchecked(xb, True)  # (B, C)
+        loss, dlogits = cross_entropy_kernel(logits, yb)  # a NaN loss stops train_loop
         grads = model.backward_unchecked(dlogits, cache)
-        acc = float(np.mean(logits.argmax(axis=1) == yb))
+        acc = np.count_nonzero(logits.argmax(axis=1) == yb) / len(yb)
         return {"loss": loss, "train_acc": acc}, grads
 
     evaluate = None
@@ -328,5 +308,5 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
 
     return train_loop(model.params, optimizer, X.shape[0], step, epochs=epochs,
                       batch_size=batch_size, rng=rng, evaluate=evaluate, schedule=schedule,
-                      clip_norm=clip_norm, verbose=verbose, label=label)
-
+                      clip_norm=clip_norm, verbose=verbose, label=label,
+                      blas_threads=n_threads)
