@@ -1,17 +1,33 @@
-r"""The arithmetic of MNIST-1D (Greydanus & Kobak 2024), behind :func:`minikd.data.make_mnist1d`.
+r"""MNIST-1D (Greydanus & Kobak 2024): :func:`make_mnist1d` (also ``minikd.data.make_mnist1d``)
+checks its arguments and :func:`generate` does the arithmetic.
 
 Written anew from the paper's recipe and the reference package ``mnist1d`` (Apache License 2.0),
 whose ten templates are reproduced here as data. Every step below carries the number it has in
 ``make_mnist1d``'s docstring; the operations and their order are those of the package, so a seed
-gives the package's numbers bit for bit. Arguments here are trusted: ``make_mnist1d`` checks them.
+gives the package's numbers bit for bit. ``generate``'s arguments are trusted:
+``make_mnist1d`` checks them.
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["generate", "mnist1d_templates"]
+from .._validation import (
+    check_bool,
+    check_fraction,
+    check_int,
+    check_memory,
+    check_nonnegative,
+    param_error,
+)
+from .split import Split
+
+__all__ = ["MAX_SCALE", "generate", "make_mnist1d", "mnist1d_templates"]
+
+MAX_SCALE = 1e100  # the largest scale or noise level make_mnist1d accepts
 
 # The ten hand-drawn templates of Greydanus & Kobak (2024), Fig. 1: one 12-point curve per digit
 # 0..9, as published in the mnist1d package (Apache-2.0). Rows are digits.
@@ -136,3 +152,152 @@ def generate(rs, *, per_class, padding, scale_coeff, max_translation, corr_noise
         x = x[:, rs.permutation(length)]
     x = (x - x.mean()) / x.std()  # one mean and one std for the whole set, train and test
     return x, y
+
+
+def _as_rng(rng, func):
+    """int -> a local legacy RandomState (see make_mnist1d); None -> default_rng(); else as is."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        return np.random.RandomState(check_int(rng, "rng", func, low=0, high=2**32 - 1))
+    raise param_error("rng", func, "None, an int, a numpy Generator or a RandomState",
+                      repr(rng), TypeError)
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-1D
+# ---------------------------------------------------------------------------------------------
+
+
+def make_mnist1d(n_samples=5000, *, train_fraction=0.8, padding=(36, 60), scale_coeff=0.4,
+                 max_translation=48, corr_noise_scale=0.25, iid_noise_scale=0.02,
+                 shear_scale=0.75, shuffle_seq=False, length=40, rng=None, dtype=np.float32):
+    r"""Generate the MNIST-1D dataset (Greydanus & Kobak 2024, §2 and Fig. 1).
+
+    .. math::
+
+        x = \operatorname{resample}_{40}\Big(\operatorname{shear}\big(
+            \operatorname{noise}(\operatorname{roll}_k(s\cdot
+            \operatorname{resample}_{72}[\,t_c + \epsilon \,\|\, 0_p\,]))\big)\Big),
+        \qquad X \leftarrow (X - \bar X) / \operatorname{std}(X)
+
+    The recipe, for ``n_samples // 10`` examples of each digit ``c`` (digit-major order):
+
+    1. take the template :math:`t_c` (12 points, :func:`mnist1d_templates`) plus
+       :math:`\epsilon = 10^{-8}`;
+    2. pad: append :math:`p = p_{lo} + \lfloor u (p_{hi} - p_{lo} + 1) \rfloor` zeros,
+       :math:`u \sim U[0, 1)`;
+    3. dilate: resample linearly to :math:`L = 12 + p_{hi}` points (72), so the digit fills a
+       random share of the signal;
+    4. scale by :math:`s = 1 + \text{scale\_coeff}\,(u - 1/2)`;
+    5. translate: roll right by :math:`k \in \{0, \dots, \text{max\_translation} - 1\}`;
+    6. correlated noise: every point still exactly 0 (the padding) becomes Gaussian noise of
+       std ``corr_noise_scale`` smoothed by a Gaussian filter of :math:`\sigma = 2` samples;
+    7. iid noise: add Gaussian noise of std ``iid_noise_scale`` to every point;
+    8. shear: subtract :math:`\text{shear\_scale}\,(u - 1/2)\,\ell` with :math:`\ell` evenly
+       spaced on [-1/2, 1/2];
+    9. resample linearly to ``length`` points (40).
+
+    Then the examples are shuffled, optionally the time axis too (``shuffle_seq``), the whole set
+    is standardised by its global mean and std, and the first ``int(N * train_fraction)`` examples
+    are the training split. There is no gradient: this is data.
+
+    Parameters
+    ----------
+    n_samples : int, default 5000
+        Total examples N before the split (10 * (N // 10) are made).
+    train_fraction : float, default 0.8
+        Share that goes to the training split (the package's ``train_split``).
+    padding : (int, int), default (36, 60)
+        Range of the number of zeros appended in step 2.
+    scale_coeff, max_translation, corr_noise_scale, iid_noise_scale, shear_scale : default
+        0.4, 48, 0.25, 0.02, 0.75 — the package's defaults for steps 4 to 8. The scales are
+        at most :data:`MAX_SCALE` (1e100): far larger ones overflow the standardisation.
+    shuffle_seq : bool, default False
+        Apply one fixed random permutation to the time axis of every signal.
+    length : int, default 40
+        Points per signal (the package's ``final_seq_length``).
+    rng : None, int, numpy Generator or RandomState
+        An int seeds a local legacy ``np.random.RandomState``: that is the stream the mnist1d
+        package draws from numpy's *global* state, so ``rng=s`` reproduces
+        ``mnist1d.data.make_dataset()`` with ``seed=s`` (``rng=42`` gives the package's default
+        dataset). numpy's global random state is never read or changed.
+    dtype : float32 or float64, default float32
+        dtype of the features; all steps are computed in float64.
+
+    Raises
+    ------
+    ValueError
+        For an argument out of range, or sizes whose arrays would not fit in memory (checked
+        before anything is allocated).
+
+    Returns
+    -------
+    Split
+        ``X_train`` of shape (N_train, length), ``y_train`` of shape (N_train,) int64,
+        ``X_test`` of shape (N_test, length), ``y_test`` of shape (N_test,) int64.
+
+    Examples
+    --------
+    >>> X_train, y_train, X_test, y_test = make_mnist1d(rng=42)
+    >>> X_train.shape, X_test.shape, X_train.dtype
+    ((4000, 40), (1000, 40), dtype('float32'))
+    >>> np.bincount(y_test)
+    array([102, 104,  89, 106, 106,  98,  99,  96,  98, 102])
+    """
+    func = "make_mnist1d"
+    n_samples = check_int(n_samples, "n_samples", func, low=10)
+    train_fraction = check_fraction(train_fraction, "train_fraction", func, closed_low=False)
+    if (not isinstance(padding, (tuple, list)) or len(padding) != 2
+            or not all(isinstance(p, numbers.Integral) and not isinstance(p, (bool, np.bool_))
+                       and 0 <= p for p in padding) or padding[0] > padding[1]):
+        raise param_error("padding", func, "a pair of ints (low, high) with 0 <= low <= high",
+                          repr(padding))
+    p_lo, p_hi = int(padding[0]), int(padding[1])
+    n_points = 12 + p_hi  # L = 72 by default: the signal length after dilation
+    # above MAX_SCALE the squares in the final standardisation overflow (an all-zero data set)
+    scale_coeff = check_nonnegative(scale_coeff, "scale_coeff", func, high=MAX_SCALE)
+    max_translation = check_int(max_translation, "max_translation", func, low=1,
+                                high=n_points)
+    corr_noise_scale = check_nonnegative(corr_noise_scale, "corr_noise_scale", func,
+                                         high=MAX_SCALE)
+    iid_noise_scale = check_nonnegative(iid_noise_scale, "iid_noise_scale", func,
+                                        high=MAX_SCALE)
+    shear_scale = check_nonnegative(shear_scale, "shear_scale", func, high=MAX_SCALE)
+    shuffle_seq = check_bool(shuffle_seq, "shuffle_seq", func)
+    length = check_int(length, "length", func, low=2)
+    try:
+        known = np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:  # not a dtype at all ('foo'): numpy's own message would escape
+        known = False
+    if not known:
+        raise param_error("dtype", func, "float32 or float64", repr(dtype)[:60], TypeError)
+    per_class = n_samples // 10
+    _check_mnist1d_memory(10 * per_class, n_points, p_hi - p_lo + 1, length, func)
+    n_train = int(10 * per_class * train_fraction)
+    if not 0 < n_train < 10 * per_class:
+        raise ValueError(f"The 'train_fraction' parameter of {func} must leave both splits "
+                         f"non-empty. Got {train_fraction} of {10 * per_class} examples instead.")
+
+    x, y = generate(
+        _as_rng(rng, func), per_class=per_class, padding=(p_lo, p_hi), scale_coeff=scale_coeff,
+        max_translation=max_translation, corr_noise_scale=corr_noise_scale,
+        iid_noise_scale=iid_noise_scale, shear_scale=shear_scale, shuffle_seq=shuffle_seq,
+        length=length)  # (N, length), (N,)
+    x = x.astype(dtype, copy=False)
+    return Split(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def _check_mnist1d_memory(n, n_points, n_paddings, length, func):
+    """Refuse sizes whose arrays would not fit: about seven float64 (N, L) work arrays, the
+    (10, n_paddings, L) template table and three (N, length) results; the parameter named is
+    the one that makes it too large even for ten examples, else n_samples."""
+    def need(n):
+        return 8 * (7 * n * n_points + 10 * n_paddings * n_points + 3 * n * length)
+
+    what = "arrays fit"
+    check_memory(8 * (7 * 10 * n_points + 10 * n_paddings * n_points), "padding", func, what)
+    check_memory(need(10), "length", func, what)
+    check_memory(need(n), "n_samples", func, what)
