@@ -18,7 +18,7 @@ DESCRIPTION = ("Train a teacher, a student from scratch (plain and with weight d
 
 
 def add_arguments(p):
-    from ..experiments.distill_job import DistillSetup
+    from ..experiments.setup import DistillSetup
 
     add_setup_arguments(p, DistillSetup())
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -43,8 +43,10 @@ from ..nn.onnx_export import (
     onnx_session,
     quantize_int8,
 )
-from .distill_job import DistillSetup, load_dataset, run_distill
+from .data import load_dataset
+from .distill_job import run_distill
 from .parallel import default_jobs, map_runs
+from .setup import DistillSetup
 
 __all__ = ["BATCH_SIZES", "CLOCKS", "MODELS", "describe_machine", "model_files", "normwise_error",
            "run_deploy", "seconds_per_call"]
