@@ -50,7 +50,10 @@ def seconds_per_sample(model, X, repeats=5):
 
 
 def mean_std(values):
-    """Mean and sample standard deviation (0 for one value) of a list of floats."""
+    """Mean and sample standard deviation (0 for one value) of a list of floats; both None
+    when a value is None (not measured: a teacher known only by its training logits)."""
+    if any(v is None for v in values):
+        return {"mean": None, "std": None}
     a = np.asarray(values, dtype=np.float64)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0}
 
@@ -99,12 +102,15 @@ def train_scratch(setup, data, seed, weight_decay, verbose, name="scratch"):
     return student, hist
 
 
-def train_distilled(setup, data, teacher, seed, verbose, name="distilled"):
-    """A student distilled from ``teacher`` with ``setup``'s method, T, alpha and weight."""
+def train_distilled(setup, data, teacher, seed, verbose, name="distilled",
+                    teacher_logits=None):
+    """A student distilled from ``teacher`` with ``setup``'s method, T, alpha and weight; or,
+    with ``teacher=None``, from the given ``teacher_logits`` (N, C) of the training rows."""
     student = new_student(setup, data, seed)
     # Adam over the student's arrays and, for FitNets, the regressor's (a factory, so the
     # trainer hands it every parameter it trains).
     hist = distill(teacher, student, data.X_train, data.y_train, method=setup.method,
+                   teacher_logits=teacher_logits,
                    temperature=setup.temperature, alpha=setup.alpha, beta=setup.term_weight,
                    epochs=setup.epochs, batch_size=setup.batch_size,
                    optimizer=lambda params: Adam(params, lr=setup.lr), X_val=data.X_test,
