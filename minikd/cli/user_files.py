@@ -45,10 +45,7 @@ def load_user_files_from_args(args):
     if args.teacher_logits is not None and args.family not in (None, "response"):
         raise UsageError(f"{prog}: error: --teacher-logits works with --family response only "
                          f"(--family {args.family} needs the teacher network's hidden layers)")
-    label = args.label_column
-    if label is not None and label.lstrip("-").isdigit():
-        label = int(label) if _not_a_header(args.data, label) else label
-    kwargs = {"label_column": label, "test_fraction": args.test_fraction,
+    kwargs = {"label_column": args.label_column, "test_fraction": args.test_fraction,
               "rng": args.first_seed or 0}
     try:
         split = load_user_data(args.data, **kwargs)
@@ -62,8 +59,3 @@ def load_user_files_from_args(args):
             raise UsageError(f"{prog}: error: --teacher-logits: {first_line(err)}") from err
     return {"data": split, "teacher_logits": logits, "data_name": os.path.basename(args.data)}
 
-
-def _not_a_header(path, name):
-    """Whether ``name`` is not a column name in the CSV header of ``path``."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return name not in [h.strip() for h in f.readline().rstrip("\r\n").split(",")]

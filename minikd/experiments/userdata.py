@@ -123,10 +123,19 @@ def _read_csv(fh, label_column, bad):
             names.index("y") if "y" in names else len(header) - 1)
     elif isinstance(label_column, str) and label_column in header:
         col = header.index(label_column)
+    elif isinstance(label_column, str) and label_column.lstrip("-").isdigit():
+        return _read_csv_rows(rows, header, int(label_column), bad)  # an index, as text
     elif isinstance(label_column, (int, np.integer)) and -len(header) <= label_column < len(header):
         col = int(label_column) % len(header)
     else:
         raise bad(f"no label column {label_column!r} (the header has {header})")
+    return _read_csv_rows(rows, header, col, bad)
+
+
+def _read_csv_rows(rows, header, col, bad):
+    """The numeric table of ``rows`` (header first) split into features and column ``col``."""
+    if not -len(header) <= col < len(header):
+        raise bad(f"no label column {col} (the header has {len(header)} columns)")
     if len(header) < 2:
         raise bad("expected at least one feature column besides the label column")
     table = np.empty((len(rows) - 1, len(header)))

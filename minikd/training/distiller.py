@@ -323,8 +323,9 @@ def distill(teacher, student, X, y=None, *, method="kd", layers=None, temperatur
     Parameters
     ----------
     teacher, student, X, y, method, layers, temperature, alpha, gamma, beta
-        The objective, as in :class:`Distiller` (``teacher`` None with ``teacher_logits``) (``y`` optional: without labels soft targets
-        alone teach; ``beta`` defaults to the library weight of ``method``).
+        The objective, as in :class:`Distiller` (``teacher`` None with ``teacher_logits``;
+        ``y`` optional: without labels soft targets alone teach; ``beta`` defaults to the
+        library weight of ``method``).
     epochs : int, default 10
     batch_size : int, default 64
     optimizer : optimizer or callable, optional
