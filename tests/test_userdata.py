@@ -1,6 +1,9 @@
 """Your own data and teacher logits: the loaders (minikd.experiments.userdata) and
 ``minikd distill --data FILE --teacher-logits FILE``."""
 
+import json
+import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -105,3 +108,238 @@ def test_logits_layouts(tmp_path, layout):
     assert (got_te is None) == (layout in ("train only", "npz train"))
     if got_te is not None:
         assert np.array_equal(got_te, te)
+
+
+# -- bad files: a ValueError naming the file and what was expected ----------------------------
+
+def _npy_bytes_declaring(shape):
+    """An .npy whose header declares ``shape`` of float64 but that holds 16 data bytes."""
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue() + b"\0" * 16
+
+
+def _bad_data(tmp_path, case):
+    X, y = _raw()
+    p = tmp_path / ("d.csv" if case.startswith("csv") else "d.npz")
+    if case == "missing y":
+        np.savez(p, X=X)
+    elif case == "unexpected key":
+        np.savez(p, X=X, y=y, labels=y)
+    elif case == "X 1-D":
+        np.savez(p, X=X[:, 0], y=y)
+    elif case == "y 2-D":
+        np.savez(p, X=X, y=y[:, None])
+    elif case == "rows differ":
+        np.savez(p, X=X, y=y[:-1])
+    elif case == "X_test alone":
+        np.savez(p, X=X, y=y, X_test=X)
+    elif case == "negative label":
+        y[7] = -1
+        np.savez(p, X=X, y=y)
+    elif case == "fractional label":
+        np.savez(p, X=X, y=np.where(np.arange(N) == 5, 1.5, y))
+    elif case == "test label outside":
+        np.savez(p, X=X, y=y, X_test=X[:3], y_test=np.array([0, 1, C]))
+    elif case == "NaN feature":
+        X[4, 2] = np.nan
+        np.savez(p, X=X, y=y)
+    elif case == "object array":
+        np.savez(p, X=X, y=np.array([None] * N, dtype=object))
+    elif case == "inflated member":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("X.npy", _npy_bytes_declaring((10**6, D)))
+            z.writestr("y.npy", _npy_bytes_declaring((2,)))
+    elif case == "a pickle":
+        p.write_bytes(b"\x80\x04\x95" + b"\0" * 20)
+    elif case == "csv text cell":
+        _csv(p, X, y)
+        lines = p.read_text().splitlines()
+        cells = lines[3].split(",")
+        cells[2] = "abc"
+        lines[3] = ",".join(cells)
+        p.write_text("\n".join(lines) + "\n")
+    elif case == "csv ragged row":
+        _csv(p, X, y)
+        p.write_text(p.read_text() + "1,2\n")
+    elif case == "csv no such label column":
+        _csv(p, X, y, header=[f"f{j}" for j in range(D)] + ["class"])
+    return p
+
+
+BAD_DATA = {
+    "missing y": r"missing array\(s\) \['y'\]",
+    "unexpected key": "unexpected member 'labels.npy'",
+    "X 1-D": "'X' must be 2-D",
+    "y 2-D": "'y' must be 1-D",
+    "rows differ": "'X' has 60 rows but 'y' 59 labels",
+    "X_test alone": "'X_test' and 'y_test' come together",
+    "negative label": "outside the classes.*-1 at row 7",
+    "fractional label": "outside the classes.*1.5 at row 5",
+    "test label outside": "'y_test' holds label 3 at row 2, outside.*classes 0..2",
+    "NaN feature": r"NaN or inf \(first at row 4, column 2\)",
+    "object array": "object array",
+    "inflated member": r"declares shape \(1000000, 4\)",
+    "a pickle": "looks like a pickle",
+    "csv text cell": "row 4, column 'f2': 'abc' is not a number",
+    "csv ragged row": "row 62 has 2 cells, the header 5",
+    "csv no such label column": "no label column 'label'",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_bad_data_files_are_refused_naming_the_file(tmp_path, case):
+    path = _bad_data(tmp_path, case)
+    label = "label" if case == "csv no such label column" else None
+    with pytest.raises(ValueError, match=BAD_DATA[case]) as info:
+        load_user_data(path, label_column=label)
+    assert f"Cannot read a data set from '{path}'" in str(info.value)
+
+
+def _bad_logits(tmp_path, case, n=48, m=12):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n + m, C))
+    p = tmp_path / ("z.npz" if case.startswith("npz") else "z.npy")
+    if case == "rows":
+        np.save(p, z[:n - 1])
+    elif case == "classes":
+        np.save(p, np.hstack([z, z[:, :1]]))
+    elif case in ("NaN", "inf"):
+        z[n + 3, 1] = np.nan if case == "NaN" else -np.inf
+        np.save(p, z)
+    elif case == "1-D":
+        np.save(p, z[:, 0])
+    elif case == "object":
+        np.save(p, np.array([[None] * C] * n, dtype=object), allow_pickle=True)
+    elif case == "text":
+        p.write_text("0.1,0.2,0.3\n")
+    elif case == "npz missing train":
+        np.savez(p, test=z[n:])
+    elif case == "npz test rows":
+        np.savez(p, train=z[:n], test=z[n + 1:])
+    elif case == "inflated":
+        p.write_bytes(_npy_bytes_declaring((n, C)))
+    return p
+
+
+BAD_LOGITS = {
+    "rows": "'logits' has 47 rows; the data needs 48 .* or 60",
+    "classes": "'logits' has 4 columns .* the labels have 3 classes",
+    "NaN": r"the test logits hold NaN or inf \(first at row 3, column 1\)",
+    "inf": r"the test logits hold NaN or inf \(first at row 3, column 1\)",
+    "1-D": "'logits' must be 2-D",
+    "object": "object array",
+    "text": "not an .npy or .npz file .*text file",
+    "npz missing train": r"missing array\(s\) \['train'\]",
+    "npz test rows": "'test' has 11 rows",
+    "inflated": r"declares shape \(48, 3\)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LOGITS))
+def test_bad_logits_files_are_refused_naming_the_file(tmp_path, case):
+    path = _bad_logits(tmp_path, case)
+    with pytest.raises(ValueError, match=BAD_LOGITS[case]) as info:
+        load_teacher_logits(path, 48, 12, C)
+    assert f"Cannot read teacher logits from '{path}'" in str(info.value)
+
+
+# -- the command line -------------------------------------------------------------------------
+
+def _main(argv, capsys):
+    from minikd import cli
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _good_files(tmp_path):
+    """A small 3-class task, its .npz with a test part, and a teacher's logits (train, test)."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((150, 5))
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
+    W = np.zeros((5, C))
+    W[0], W[1] = [-3, 1, 2], [-1, -1, 4]  # a hand-made teacher, right on most rows
+    z = X @ W
+    np.savez(tmp_path / "d.npz", X=X[:120], y=y[:120], X_test=X[120:], y_test=y[120:])
+    np.savez(tmp_path / "z.npz", train=z[:120], test=z[120:])
+    return y, z
+
+
+def test_cli_distills_from_given_logits_without_training_a_teacher(tmp_path, capsys):
+    y, z = _good_files(tmp_path)
+    status, out, err = _main(["distill", "--data", str(tmp_path / "d.npz"), "--teacher-logits",
+                              str(tmp_path / "z.npz"), "--seeds", "2", "--epochs", "3",
+                              "--json"], capsys)
+    assert status == 0, err
+    r = json.loads(out)
+    teacher_acc = np.mean(z[120:].argmax(axis=1) == y[120:])  # from the test logits
+    assert r["summary"]["teacher"]["mean"] == pytest.approx(teacher_acc)
+    assert r["summary"]["teacher"]["std"] == 0.0
+    assert r["teacher_source"] == "given logits" and r["data"]["source"] == "d.npz"
+    assert [p["seed"] for p in r["per_seed"]] == [0, 1]
+    assert r["data"]["n_train"] == 120 and r["data"]["n_test"] == 30
+    assert r["curves"]["teacher"] == [[], []]  # no teacher trained on either seed
+    assert r["models"]["teacher"]["n_params"] is None
+    assert len(r["curves"]["distilled"][0]) == 3
+    status, out, _ = _main(["distill", "--data", str(tmp_path / "d.npz"), "--teacher-logits",
+                            str(tmp_path / "z.npz"), "--seeds", "2", "--epochs", "3", "-q"],
+                           capsys)
+    assert status == 0
+    assert "teacher: given logits" in out and f"{100 * teacher_acc:.1f} ± 0.0" in out
+    for row in ("student, scratch", "student, scratch + weight decay", "student, distilled"):
+        assert row in out
+
+
+CLI_BAD = [  # (files to break, case, flag)
+    ("data", "missing y", "--data"),
+    ("data", "X 1-D", "--data"),
+    ("data", "csv text cell", "--data"),
+    ("data", "negative label", "--data"),
+    ("data", "test label outside", "--data"),
+    ("logits", "rows", "--teacher-logits"),
+    ("logits", "classes", "--teacher-logits"),
+    ("logits", "NaN", "--teacher-logits"),
+    ("logits", "1-D", "--teacher-logits"),
+    ("logits", "npz missing train", "--teacher-logits"),
+]
+
+
+@pytest.mark.parametrize("which, case, flag", CLI_BAD)
+def test_cli_bad_file_is_one_line_naming_flag_and_file_before_training(tmp_path, capsys,
+                                                                      which, case, flag):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if which == "data":
+        data, logits = _bad_data(bad, case), None
+    else:  # 48 training rows and 12 test rows, as _bad_logits expects
+        np.savez(tmp_path / "d.npz", X=np.ones((48, 2)) * np.arange(48)[:, None],
+                 y=np.arange(48) % C, X_test=np.ones((12, 2)), y_test=np.arange(12) % C)
+        data, logits = tmp_path / "d.npz", _bad_logits(bad, case)
+    argv = ["distill", "--data", str(data), "--seeds", "1", "--epochs", "1"]
+    if logits is not None:
+        argv += ["--teacher-logits", str(logits)]
+    status, out, err = _main(argv, capsys)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1  # one line: no progress line, so no training began
+    bad_file = data if which == "data" else logits
+    assert err.startswith(f"minikd distill: error: {flag}: ") and f"'{bad_file}'" in err
+    pattern = (BAD_DATA if which == "data" else BAD_LOGITS)[case]
+    assert re.search(pattern, err), err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--teacher-logits", "z.npy"], "--teacher-logits needs --data FILE"),
+    (["--label-column", "y"], "--label-column needs --data FILE"),
+    (["--data", "d.npz", "--label-column", "y"], "--label-column is for a .csv --data file"),
+    (["--data", "d.npz", "--dataset", "digits"], "--data replaces --dataset"),
+    (["--data", "d.npz", "--teacher-logits", "z.npz", "--family", "relation"],
+     "--teacher-logits works with --family response only"),
+    (["--data", "nowhere.npz"], "--data: Cannot read a data set from 'nowhere.npz': no such"),
+])
+def test_cli_flag_combinations_refused_in_one_line(capsys, argv, match):
+    status, out, err = _main(["distill", *argv], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert match in err

@@ -91,7 +91,7 @@ def _labels(y, key, bad):
     if bad_rows.size:
         r = int(bad_rows[0])
         raise bad(f"'{key}' holds {bad_rows.size} label(s) outside the classes 0, 1, 2, ... "
-                  f"(labels are integers >= 0); the first is {y[r]!r} at row {r}")
+                  f"(labels are integers >= 0); the first is {y[r].item()!r} at row {r}")
     return y.astype(np.int64)
 
 
