@@ -161,6 +161,12 @@ def _bad_data(tmp_path, case):
         cells[2] = "abc"
         lines[3] = ",".join(cells)
         p.write_text("\n".join(lines) + "\n")
+    elif case == "csv text cell after a blank line":
+        _csv(p, X, y)
+        lines = p.read_text().splitlines()
+        lines.insert(2, "")
+        lines[5] = lines[5].replace(lines[5].split(",")[0], "x1", 1)
+        p.write_text("\n".join(lines) + "\n")
     elif case == "csv ragged row":
         _csv(p, X, y)
         p.write_text(p.read_text() + "1,2\n")
@@ -184,6 +190,7 @@ BAD_DATA = {
     "inflated member": r"declares shape \(1000000, 4\)",
     "a pickle": "looks like a pickle",
     "csv text cell": "row 4, column 'f2': 'abc' is not a number",
+    "csv text cell after a blank line": "row 6, column 'f0': 'x1'",  # line 6 of the file
     "csv ragged row": "row 62 has 2 cells, the header 5",
     "csv no such label column": "no label column 'label'",
 }

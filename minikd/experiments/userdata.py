@@ -21,7 +21,6 @@ returned as float32, like :func:`minikd.experiments.data.load_dataset`.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import zipfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from .._npyfiles import describe_head, is_npz, npz_headers, read_member, read_npy
 from .._validation import memory_limit, param_error
+from .csvtable import read_csv_table
 from .data import standardize, train_val_split
 from .split import Split
 
@@ -107,56 +107,12 @@ def _features(X, key, bad):
     return X
 
 
-def _read_csv(fh, label_column, bad):
-    """``{"X": (N, D), "y": (N,)}`` from a CSV with a header row and numeric cells only."""
-    try:
-        rows = list(csv.reader(line.decode("utf-8") for line in fh))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise bad(f"not a UTF-8 CSV text file ({err})") from err
-    rows = [r for r in rows if r]  # blank lines
-    if len(rows) < 2:
-        raise bad("expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if label_column is None:
-        names = [h.lower() for h in header]
-        col = names.index("label") if "label" in names else (
-            names.index("y") if "y" in names else len(header) - 1)
-    elif isinstance(label_column, str) and label_column in header:
-        col = header.index(label_column)
-    elif isinstance(label_column, str) and label_column.lstrip("-").isdigit():
-        return _read_csv_rows(rows, header, int(label_column), bad)  # an index, as text
-    elif isinstance(label_column, (int, np.integer)) and -len(header) <= label_column < len(header):
-        col = int(label_column) % len(header)
-    else:
-        raise bad(f"no label column {label_column!r} (the header has {header})")
-    return _read_csv_rows(rows, header, col, bad)
-
-
-def _read_csv_rows(rows, header, col, bad):
-    """The numeric table of ``rows`` (header first) split into features and column ``col``."""
-    if not -len(header) <= col < len(header):
-        raise bad(f"no label column {col} (the header has {len(header)} columns)")
-    if len(header) < 2:
-        raise bad("expected at least one feature column besides the label column")
-    table = np.empty((len(rows) - 1, len(header)))
-    for i, row in enumerate(rows[1:], start=2):  # the row number a text editor shows
-        if len(row) != len(header):
-            raise bad(f"row {i} has {len(row)} cells, the header {len(header)}")
-        for j, cell in enumerate(row):
-            try:
-                table[i - 2, j] = float(cell)
-            except ValueError:
-                raise bad(f"row {i}, column '{header[j]}': {cell!r} is not a number (numeric "
-                          "cells only)") from None
-    return {"X": np.delete(table, col, axis=1), "y": table[:, col]}
-
-
 def _read_data(path, label_column):
     """The data file's arrays, checked: ``{"X", "y"}`` and maybe ``{"X_test", "y_test"}``."""
     bad = _bad(path, "a data set")
     with _open(path, bad) as fh:
         if str(path).lower().endswith(".csv"):
-            raw = _read_csv(fh, label_column, bad)
+            raw = read_csv_table(fh, label_column, bad)
         else:
             if label_column is not None:
                 raise bad("a label column is only for .csv files; an .npz holds 'y'")
@@ -261,8 +217,13 @@ def load_teacher_logits(path, n_train, n_test, n_classes):
         Naming the file: not an .npy/.npz, missing ``train``, wrong ndim, a row count that is
         neither layout, a class count other than C, NaN or inf.
     """
+    return _read_logits(path, n_train, n_test, n_classes, "the training rows")
+
+
+def _read_logits(path, n_train, n_test, n_classes, train_rows):
+    """:func:`load_teacher_logits`; ``train_rows`` says what the first n_train rows are."""
     bad = _bad(path, "teacher logits")
-    layouts = f"{n_train} (the training rows)" + (
+    layouts = f"{n_train} ({train_rows})" + (
         f" or {n_train + n_test} (training rows, then test rows)" if n_test else "")
 
     def check(key, shape, dtype, rows):
@@ -320,5 +281,6 @@ def load_user_files(data, teacher_logits=None, *, label_column=None, test_fracti
     if rows is None:
         return split, load_teacher_logits(teacher_logits, split.y_train.size,
                                            split.y_test.size, n_classes)
-    z, _ = load_teacher_logits(teacher_logits, arrays["y"].size, 0, n_classes)
+    z, _ = _read_logits(teacher_logits, arrays["y"].size, 0, n_classes,
+                        "one per row of the data file, which minikd splits")
     return split, (z[rows[0]], z[rows[1]])
