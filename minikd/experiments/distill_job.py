@@ -132,8 +132,10 @@ def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="
     result = _summarise(setup, per_seed, curves, timing, teacher and teacher.sizes,
                         student.sizes, data.X_train.shape[0], data.X_test.shape[0],
                         time.perf_counter() - start)
-    result["data"]["source"] = data_name or setup.dataset
-    result["teacher_source"] = "trained" if teacher_logits is None else "given logits"
+    if data_name is not None:
+        result["data"]["source"] = data_name  # given data: named instead of setup.dataset
+    if teacher_logits is not None:
+        result["teacher_source"] = "given logits"
     return result
 
 
