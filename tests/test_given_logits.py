@@ -83,3 +83,51 @@ def test_bad_teacher_or_logits_are_refused_by_name(task, kwargs, match):
     teacher_arg = kwargs.pop("teacher")
     with pytest.raises((ValueError, TypeError), match=match):
         Distiller(teacher_arg, MLP([6, 8, 3], rng=1), X, y, **kwargs)
+
+
+# -- the job: run_seed / run_distill with given logits ----------------------------------------
+
+@pytest.fixture(scope="module")
+def small_job():
+    from minikd.experiments.data import load_dataset
+    from minikd.experiments.setup import DistillSetup
+
+    data = load_dataset("digits")
+    setup = DistillSetup(dataset="digits", seeds=1, teacher_hidden=(32,), teacher_epochs=2,
+                         student_hidden=(8,), epochs=2).checked()
+    return setup, data
+
+
+def test_a_seed_distilled_from_its_teachers_logits_equals_the_seed_with_the_teacher(small_job):
+    from minikd.experiments.distill_job import run_seed
+    from minikd.experiments.seed_runs import train_teacher
+
+    setup, data = small_job
+    record, _, models = run_seed(setup, data, 3)
+    teacher, _ = train_teacher(setup, data, 3, False)  # the same seed: the same teacher
+    logits = (teacher.forward(data.X_train)[0], teacher.forward(data.X_test)[0])
+    given, curves, given_models = run_seed(setup, data, 3, teacher_logits=logits)
+    assert "teacher" not in given_models and curves["teacher"] == []
+    assert given == record  # every accuracy and agreement, the teacher's included
+    for k, w in models["distilled"].params.items():
+        assert np.array_equal(w, given_models["distilled"].params[k]), k
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"teacher_logits": "short"}, r"teacher_logits \(train\).*shape \(1258, 10\)"),
+    ({"teacher_logits": "test wide"}, r"teacher_logits \(test\).*shape \(539, 10\)"),
+    ({"teacher_logits": "nan"}, r"teacher_logits \(train\).*(NaN|finite)"),
+    ({"family": "relation"}, "teacher_logits.*family 'relation'"),
+])
+def test_run_distill_refuses_bad_logits_before_training(small_job, change, match):
+    from minikd.experiments.distill_job import run_distill
+
+    setup, data = small_job
+    z_tr, z_te = np.zeros((1258, 10)), np.zeros((539, 10))
+    nan = z_tr.copy()
+    nan[0, 0] = np.nan
+    logits = {"short": (z_tr[1:], z_te), "test wide": (z_tr, np.zeros((539, 11))),
+              "nan": (nan, None)}.get(change.get("teacher_logits"), (z_tr, z_te))
+    overrides = {k: v for k, v in change.items() if k != "teacher_logits"}
+    with pytest.raises(ValueError, match=match):
+        run_distill(setup, data=data, teacher_logits=logits, verbose=False, **overrides)

@@ -113,7 +113,7 @@ def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="
     start = time.perf_counter()
     if data is None:
         data = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train)
-    teacher_logits = check_given_logits(teacher_logits, data, setup)
+    teacher_logits = _check_given_logits(teacher_logits, data, setup)
     runs = map_runs(run_seed, [(setup, data, seed, verbose, teacher_logits)
                                for seed in seed_range(setup)],
                     jobs=jobs, backend=backend, scheduler=scheduler)
@@ -139,7 +139,7 @@ def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="
     return result
 
 
-def check_given_logits(teacher_logits, data, setup):
+def _check_given_logits(teacher_logits, data, setup):
     """``(train (N, C), test (M, C) or None)`` checked against ``data``, or None."""
     func = "run_distill"
     if teacher_logits is None:

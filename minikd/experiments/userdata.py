@@ -45,11 +45,10 @@ def _bad(path, what):
     return bad
 
 
-def _open(path, bad):
+def _open(path, bad, func):
     """The open binary file ``path``; a missing file or a folder becomes ``bad``."""
     if not isinstance(path, (str, os.PathLike)):
-        raise param_error("path", "load_user_data", "a str or os.PathLike", repr(path),
-                          TypeError)
+        raise param_error("path", func, "a str or os.PathLike", repr(path), TypeError)
     try:
         return open(path, "rb")
     except FileNotFoundError as err:
@@ -110,7 +109,7 @@ def _features(X, key, bad):
 def _read_data(path, label_column):
     """The data file's arrays, checked: ``{"X", "y"}`` and maybe ``{"X_test", "y_test"}``."""
     bad = _bad(path, "a data set")
-    with _open(path, bad) as fh:
+    with _open(path, bad, "load_user_data") as fh:
         if str(path).lower().endswith(".csv"):
             raw = read_csv_table(fh, label_column, bad)
         else:
@@ -239,7 +238,7 @@ def _read_logits(path, n_train, n_test, n_classes, train_rows):
         if shape[0] * shape[1] * 8 > memory_limit():
             raise bad(f"'{key}' declares shape {shape}: more than this machine's memory")
 
-    with _open(path, bad) as fh:
+    with _open(path, bad, "load_teacher_logits") as fh:
         if is_npz(fh):
             arrays = _read_npz(fh, LOGIT_KEYS, ("train",), bad)
             for key, rows in (("train", (n_train,)), ("test", (n_test,))):
