@@ -20,7 +20,8 @@ from .._validation import (
     param_error,
 )
 from .reduction import reduce_positions
-from .response import REDUCTIONS, kl_per_position
+from .response import REDUCTIONS
+from .response_kernels import kl_per_position
 from .softmax import log_softmax_kernel, softmax_kernel
 
 __all__ = ["dkd_loss"]

@@ -55,7 +55,7 @@ from .divergences import (
     reverse_kl_per_position,
 )
 from .reduction import REDUCTIONS, reduce_positions
-from .response import kl_per_position
+from .response_kernels import kl_per_position
 
 __all__ = [
     "DIVERGENCES",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...losses.reduction import LossGrad
-from ...losses.response import (
+from ...losses.response_kernels import (
     cross_entropy_kernel,
     kd_loss_kernel,
     kl_divergence_kernel,
