@@ -132,7 +132,9 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     temperature : float, default 1.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -175,7 +177,9 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     temperature : float, default 1.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -219,7 +223,9 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     temperature : float, default 4.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -272,8 +278,11 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     alpha : float in [0, 1], default 0.9
         Weight of the soft term.
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     ignore_index : int or None, default -100
+        Label value that marks a position to skip (PyTorch's and Hugging Face's -100).
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
