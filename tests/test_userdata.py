@@ -152,6 +152,8 @@ def _bad_data(tmp_path, case):
         with zipfile.ZipFile(p, "w") as z:
             z.writestr("X.npy", _npy_bytes_declaring((10**6, D)))
             z.writestr("y.npy", _npy_bytes_declaring((2,)))
+    elif case == "too few rows to split":
+        np.savez(p, X=X[:4], y=y[:4])  # classes of 2, 1, 1 rows: 20 % of each rounds to 0
     elif case == "a pickle":
         p.write_bytes(b"\x80\x04\x95" + b"\0" * 20)
     elif case == "csv text cell":
@@ -189,6 +191,7 @@ BAD_DATA = {
     "object array": "object array",
     "inflated member": r"declares shape \(1000000, 4\)",
     "a pickle": "looks like a pickle",
+    "too few rows to split": "no X_test, and minikd cannot split it.*empty split",
     "csv text cell": "row 4, column 'f2': 'abc' is not a number",
     "csv text cell after a blank line": "row 6, column 'f0': 'x1'",  # line 6 of the file
     "csv ragged row": "row 62 has 2 cells, the header 5",

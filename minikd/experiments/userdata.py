@@ -139,20 +139,23 @@ def _read_data(path, label_column):
     return data
 
 
-def _split_rows(y, test_fraction, rng):
+def _split_rows(y, test_fraction, rng, bad):
     """Row indices (train, test) of minikd's stratified split of a data file without a test."""
     rows = np.arange(y.size, dtype=np.float64)[:, None]  # (N, 1): the split of the row numbers
-    train, _, test, _ = train_val_split(rows, y, val_fraction=test_fraction, rng=rng)
+    try:
+        train, _, test, _ = train_val_split(rows, y, val_fraction=test_fraction, rng=rng)
+    except ValueError as err:  # too few rows for a test split of that fraction
+        raise bad(f"no X_test, and minikd cannot split it: {err}".rstrip(".")) from err
     return train[:, 0].astype(np.int64), test[:, 0].astype(np.int64)
 
 
-def _split(data, test_fraction, rng):
+def _split(data, test_fraction, rng, bad):
     """``(Split, (train_rows, test_rows) or None)``: the data's own test, or minikd's split."""
     if "X_test" in data:
         X_tr, y_tr, X_te, y_te = data["X"], data["y"], data["X_test"], data["y_test"]
         rows = None
     else:
-        rows = _split_rows(data["y"], test_fraction, rng)
+        rows = _split_rows(data["y"], test_fraction, rng, bad)
         X_tr, y_tr = data["X"][rows[0]], data["y"][rows[0]]
         X_te, y_te = data["X"][rows[1]], data["y"][rows[1]]
     X_tr, X_te = standardize(X_tr.astype(np.float64), X_te.astype(np.float64))
@@ -188,7 +191,8 @@ def load_user_data(path, *, label_column=None, test_fraction=0.2, rng=0):
         NaN/inf features, labels that are not integers >= 0, test labels outside the training
         labels' classes, row counts that differ.
     """
-    return _split(_read_data(path, label_column), test_fraction, rng)[0]
+    return _split(_read_data(path, label_column), test_fraction, rng,
+                  _bad(path, "a data set"))[0]
 
 
 def load_teacher_logits(path, n_train, n_test, n_classes):
@@ -273,7 +277,7 @@ def load_user_files(data, teacher_logits=None, *, label_column=None, test_fracti
     logits : tuple (train (N', C), test (M', C) or None), or None without ``teacher_logits``
     """
     arrays = _read_data(data, label_column)
-    split, rows = _split(arrays, test_fraction, rng)
+    split, rows = _split(arrays, test_fraction, rng, _bad(data, "a data set"))
     if teacher_logits is None:
         return split, None
     n_classes = int(max(split.y_train.max(), split.y_test.max())) + 1
