@@ -169,6 +169,9 @@ def _bad_data(tmp_path, case):
         lines.insert(2, "")
         lines[5] = lines[5].replace(lines[5].split(",")[0], "x1", 1)
         p.write_text("\n".join(lines) + "\n")
+    elif case == "csv nan cell":
+        _csv(p, X, y)
+        p.write_text(p.read_text().replace("\n0.0,", "\nnan,", 1))  # row 2, column f0
     elif case == "csv ragged row":
         _csv(p, X, y)
         p.write_text(p.read_text() + "1,2\n")
@@ -195,6 +198,7 @@ BAD_DATA = {
     "csv text cell": "row 4, column 'f2': 'abc' is not a number",
     "csv text cell after a blank line": "row 6, column 'f0': 'x1'",  # line 6 of the file
     "csv ragged row": "row 62 has 2 cells, the header 5",
+    "csv nan cell": "row 2, column 'f0': 'nan' is not a finite number",
     "csv no such label column": "no label column 'label'",
 }
 

@@ -5,6 +5,7 @@ is not a number is reported with its row (as a text editor counts them) and its 
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 
@@ -49,8 +50,10 @@ def _table(rows, header, col, bad):
             raise bad(f"row {i} has {len(row)} cells, the header {len(header)}")
         for j, cell in enumerate(row):
             try:
-                table[k, j] = float(cell)
+                table[k, j] = v = float(cell)
             except ValueError:
                 raise bad(f"row {i}, column '{header[j]}': {cell!r} is not a number (numeric "
                           "cells only)") from None
+            if not math.isfinite(v):
+                raise bad(f"row {i}, column '{header[j]}': {cell!r} is not a finite number")
     return {"X": np.delete(table, col, axis=1), "y": table[:, col]}
