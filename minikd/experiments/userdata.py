@@ -62,7 +62,7 @@ def _read_npz(fh, keys, required, bad):
     array larger than the machine's memory (checked on the headers, before any data)."""
     if not is_npz(fh):
         raise bad(f"not an .npz archive ({describe_head(fh.read(64))}); expected one with "
-                  f"arrays {list(keys)}")
+                  f"arrays {list(keys)}, or a CSV file named *.csv")
     try:
         with zipfile.ZipFile(fh) as archive:
             heads = npz_headers(archive, bad, lambda k: k in keys, f"arrays among {list(keys)}")
