@@ -357,3 +357,20 @@ def test_cli_flag_combinations_refused_in_one_line(capsys, argv, match):
     status, out, err = _main(["distill", *argv], capsys)
     assert status == 2 and out == "" and err.count("\n") == 1
     assert match in err
+
+
+def test_cli_csv_split_by_minikd_with_logits_for_every_row(tmp_path, capsys):
+    X, y = _raw()  # 60 rows, 20 of each of 3 classes
+    header = ["species"] + [f"f{j}" for j in range(D)]
+    _csv(tmp_path / "d.csv", X, y, header, 0)
+    z = np.eye(C)[y] * 5.0  # a teacher right on every row: one-hot logits of the label
+    np.save(tmp_path / "z.npy", z)
+    status, out, err = _main(["distill", "--data", str(tmp_path / "d.csv"), "--label-column",
+                              "species", "--teacher-logits", str(tmp_path / "z.npy"),
+                              "--test-fraction", "0.25", "--seeds", "1", "--epochs", "2",
+                              "--json", "-q"], capsys)
+    assert status == 0, err
+    r = json.loads(out)
+    # round(0.25 * 20) = 5 test rows per class: 15 test rows, 45 training rows
+    assert (r["data"]["n_train"], r["data"]["n_test"]) == (45, 15)
+    assert r["summary"]["teacher"]["mean"] == 1.0  # its logits follow the rows they belong to
