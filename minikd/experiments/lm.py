@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 
-from .._threads import blas_threads
+from .._threads import blas_threads, limits_blas_threads
 from .._validation import (
     check_choice,
     check_int,
@@ -160,6 +160,7 @@ def _resolve(setup, overrides):
     return setup.checked()
 
 
+@limits_blas_threads
 def run_lm(setup=None, *, jobs=None, backend="loky", verbose=False, teacher_out=None,
            **overrides):
     r"""Train the teacher's students on every seed and summarise.
