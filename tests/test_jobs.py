@@ -137,3 +137,44 @@ def test_one_seed_reports_no_spread(capsys):
     out = capsys.readouterr().out
     assert "a spread needs at least 2 seeds" in out
     assert "exceed" not in out and "± 0.0 points" not in out
+
+
+def _blas_threads_now(*args, **kwargs):
+    from threadpoolctl import threadpool_info
+
+    return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+
+def test_the_experiment_functions_limit_blas_threads_in_their_own_process(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from minikd.training import blas_threads
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(_blas_threads_now())
+        raise KeyboardInterrupt  # stop before any training
+
+    for module, name in ((distill_job, "run_distill"), (sweeps, "run_variants"),
+                         (omit_class, "run_omit_class")):
+        monkeypatch.setattr(module, "map_runs", record)
+        func = getattr(module, name)
+        kwargs = {"variants": [{"temperature": 2.0}]} if name == "run_variants" else {}
+        # The caller's process has two BLAS threads (set without minikd's blas_threads block).
+        with threadpool_limits(limits=2, user_api="blas"):
+            assert _blas_threads_now() == [2]
+            with pytest.raises(KeyboardInterrupt):
+                func(verbose=False, jobs=1, **kwargs, **SMALL)
+            with blas_threads(3), pytest.raises(KeyboardInterrupt):
+                func(verbose=False, jobs=1, **kwargs, **SMALL)
+            assert _blas_threads_now() == [2]  # restored afterwards
+    assert seen == [[1], [3]] * 3  # one thread by default, the enclosing block's count inside one
+
+
+def test_json_with_save_prints_only_the_result(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert cli.main(["distill", *TINY, "--json", "--save", str(tmp_path / "m")]) == 0
+    out, err = capsys.readouterr()
+    assert out.lstrip().startswith("{") and err == ""
+    assert (tmp_path / "m" / "distilled_seed1.npz").exists()

@@ -47,7 +47,7 @@ def run(args):
         print_json(result)
     else:
         print(distill_report(result))
-    if args.save and not args.quiet:
+    if args.save and shows_progress(args):
         print(f"models saved in {args.save}", file=sys.stderr)
     curves = {ROW_NAMES[k]: result["curves"][k] for k in ("scratch", "scratch_wd", "distilled")}
     draw_plot(args, plots.plot_training_curves, curves)
