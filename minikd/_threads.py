@@ -10,19 +10,23 @@ which also makes float32 results reproducible (they change with the thread count
 scikit-learn uses for this: it finds every BLAS library the process has loaded, OpenBLAS, MKL
 or BLIS, and restores their counts afterwards) and records the choice, so that the training
 functions called inside the block use it instead of their default
-(:func:`resolve_blas_threads`).
+(:func:`resolve_blas_threads`). The experiment functions (``run_distill``, ``run_sweep``, ...)
+take the same limit for their whole duration in their own process (:func:`limits_blas_threads`),
+so data generation, prediction and timing outside the trainers are limited too; their worker
+processes run with one BLAS thread each.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_int
 
-__all__ = ["DEFAULT_BLAS_THREADS", "blas_threads", "resolve_blas_threads"]
+__all__ = ["DEFAULT_BLAS_THREADS", "blas_threads", "limits_blas_threads", "resolve_blas_threads"]
 
 DEFAULT_BLAS_THREADS = 1
 _CHOSEN = contextvars.ContextVar("minikd_blas_threads", default=None)  # the enclosing block's n
@@ -68,3 +72,17 @@ def resolve_blas_threads(n, func):
         return check_int(n, "blas_threads", func, low=1)
     chosen = _CHOSEN.get()
     return DEFAULT_BLAS_THREADS if chosen is None else chosen
+
+
+def limits_blas_threads(func):
+    """Decorator of the experiment functions: the body runs under ``blas_threads(n)``, with n
+    the enclosing :func:`blas_threads` block's count, else :data:`DEFAULT_BLAS_THREADS` (1).
+
+    To choose: ``with minikd.training.blas_threads(4): run_distill(...)``.
+    """
+    @functools.wraps(func)
+    def limited(*args, **kwargs):
+        with blas_threads(resolve_blas_threads(None, func.__name__)):
+            return func(*args, **kwargs)
+
+    return limited

@@ -310,7 +310,7 @@ def test_omit_class_text_names_the_three_rules(capsys, monkeypatch):
     for k in _report.OMIT_ROWS:
         if k.startswith("distilled"):
             fake["summary"][k]["shift"] = {"mean": 1.5, "std": 0.0}
-    monkeypatch.setattr(omit_class, "run_omit_class", lambda setup, verbose: fake)
+    monkeypatch.setattr(omit_class, "run_omit_class", lambda setup, verbose, **_: fake)
     status, out, _ = run_main(["omit-class", "-q"], capsys)
     assert status == 0
     assert "TEST set (the paper's; optimistic)" in out
@@ -424,7 +424,7 @@ def test_diverged_training_is_one_line_and_exit_1(capsys, monkeypatch):
     from minikd import NonFiniteLossError
     from minikd.experiments import distill_job as experiments
 
-    def diverge(setup, verbose, save_dir):
+    def diverge(setup, verbose, save_dir, **_):
         raise NonFiniteLossError("seed 0 distilled: epoch 3, step 7/32: loss term 'loss' is nan",
                                  epoch=3, step=7)
 

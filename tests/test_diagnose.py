@@ -432,7 +432,8 @@ def test_cli_bad_arguments_and_unreadable_files(tmp_path, capsys):
              ([str(tmp_path / "text.npz")], "is not an .npz file"),
              (["--make-inputs", str(tmp_path / "x.npz"), "--temperature", "1"],
               "'temperature' parameter of diagnose_inputs"),
-             (["--make-inputs", str(tmp_path / "no" / "x.npz")], "cannot write"),
+             (["--make-inputs", str(tmp_path / "no" / "x.npz")], "no such folder"),
+             (["--make-inputs", str(tmp_path / "text.npz")], "exists; remove it or add --force"),
              ([str(tmp_path / "a.npz"), "--make-inputs", str(tmp_path / "b.npz")], "either")]
     for argv, message in cases:
         status, out, err = _cli(argv, capsys)

@@ -326,3 +326,19 @@ def test_train_teacher_route_saves_the_teacher_it_reports(monkeypatch, tmp_path,
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_job_draws_one_bar_over_its_runs_on_a_terminal(tiny_teacher, monkeypatch):
+    import io
+    import sys
+
+    class FakeTerminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    fake = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", fake)
+    run_lm(jobs=1, teacher=str(tiny_teacher), seeds=1, train_names=300, batch_size=64,
+           n_samples=5, methods=("forward_kl",), progress=True)
+    text = fake.getvalue()
+    assert "lm" in text and "2/2" in text and "last: seed 0 forward_kl" in text

@@ -25,6 +25,7 @@ import zipfile
 import numpy as np
 
 from .common import EXIT_FAIL, EXIT_OK, UsageError, nonneg_int, open_unit_float, positive_int
+from .outputs import check_output_file
 
 HELP = "name the known bug or library convention a KD loss's numbers match"
 DESCRIPTION = ("Write inputs on which every known variant of the KD loss differs "
@@ -45,6 +46,8 @@ def add_arguments(parser):
                              "respect to student_logits")
     parser.add_argument("--make-inputs", metavar="INPUTS.npz",
                         help="write inputs on which every two variants differ, then stop")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing --make-inputs file")
     parser.add_argument("--soft-only", action="store_true",
                         help="your loss is the soft term alone, without the hard cross-entropy "
                              "(with --make-inputs: write alpha = nan)")
@@ -80,6 +83,7 @@ def _write_npz(path, arrays):
 
 
 def _make_inputs(args):
+    check_output_file(args, "make_inputs")
     alpha = None if args.soft_only else args.alpha
     try:
         from ..verify.diagnosis import diagnose_inputs
@@ -169,7 +173,8 @@ def run(args):
         except (ValueError, TypeError) as err:
             raise UsageError(f"{args.results}: {err}") from None
     except UsageError as err:
-        raise UsageError(f"{PROG}: {err}") from None
+        text = str(err)
+        raise UsageError(text if text.startswith(PROG) else f"{PROG}: {text}") from None
     if args.json:
         print(json.dumps(_as_json(matches, kwargs, args.tol), indent=2))
     else:

@@ -7,6 +7,7 @@ import sys
 from .common import EXIT_OK, print_json
 from .outputs import check_output_dir
 from .plotting import check_plot, draw_plot
+from .runs import run_options, shows_progress
 from .setup_args import add_setup_arguments, setup_from_args
 from .user_files import add_user_file_arguments, load_user_files_from_args
 
@@ -14,8 +15,8 @@ HELP = "teacher vs scratch student vs distilled student, over seeds"
 DESCRIPTION = ("Train a teacher, a student from scratch (plain and with weight decay) and a "
                "distilled student on each seed, and print one table: accuracy mean ± std, the "
                "distilled student's gain and per-seed wins, agreement with the teacher, "
-               "parameters, bytes, inference time, and the DistilBERT-style triple. Progress "
-               "goes to stderr.")
+               "parameters, bytes, inference time, and the DistilBERT-style triple. A progress bar "
+               "goes to stderr on a terminal.")
 
 
 def add_arguments(p):
@@ -28,7 +29,8 @@ def add_arguments(p):
     p.add_argument("--plot", metavar="FILE.png", help="draw test accuracy per epoch")
     p.add_argument("--force", action="store_true",
                    help="overwrite files that --save or --plot would replace")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar on stderr, only the result")
 
 
 def run(args):
@@ -40,14 +42,15 @@ def run(args):
     setup = setup_from_args(args)
     check_plot(args)
     check_output_dir(args, "save", distill_job.saved_model_names(setup))
+    options = run_options(args)
     with blas_threads(args.threads):
-        result = distill_job.run_distill(setup, verbose=not args.quiet, save_dir=args.save,
-                                         **user)
+        result = distill_job.run_distill(setup, verbose=shows_progress(args),
+                                         save_dir=args.save, **options, **user)
     if args.json:
         print_json(result)
     else:
         print(distill_report(result))
-    if args.save and not args.quiet:
+    if args.save and shows_progress(args):
         print(f"models saved in {args.save}", file=sys.stderr)
     curves = {ROW_NAMES[k]: result["curves"][k] for k in ("scratch", "scratch_wd", "distilled")}
     draw_plot(args, plots.plot_training_curves, curves)

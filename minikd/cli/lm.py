@@ -108,6 +108,8 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="the teacher's training progress on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar on stderr, only the result")
     return parser
 
 
@@ -158,7 +160,8 @@ def run(args):
         return EXIT_USAGE
     try:
         result = run_lm(setup, jobs=args.jobs, backend=args.backend, verbose=args.verbose,
-                        teacher_out=args.teacher_out)
+                        teacher_out=args.teacher_out,
+                        progress=not (args.quiet or args.json))
     except ArithmeticError as err:  # NonFiniteLossError: training diverged, named where
         print(f"{PROG}: training failed: {first_line(err)}", file=sys.stderr)
         return EXIT_FAIL

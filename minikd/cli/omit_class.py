@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import EXIT_OK, print_json
+from .runs import run_options, shows_progress
 from .setup_args import add_setup_arguments, setup_from_args
 
 HELP = "Hinton's dark-knowledge experiment: a class never in the transfer set"
@@ -17,7 +18,8 @@ def add_arguments(p):
 
     add_setup_arguments(p, OmitSetup(), omit=True)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar on stderr, only the result")
 
 
 def run(args):
@@ -26,8 +28,9 @@ def run(args):
     from ..experiments.report import omit_report
 
     setup = setup_from_args(args, omit_class.OmitSetup)
+    options = run_options(args)
     with blas_threads(args.threads):
-        result = omit_class.run_omit_class(setup, verbose=not args.quiet)
+        result = omit_class.run_omit_class(setup, verbose=shows_progress(args), **options)
     if args.json:
         print_json(result)
     else:

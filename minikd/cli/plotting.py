@@ -30,6 +30,6 @@ def draw_plot(args, draw, *data):
     if not getattr(args, "plot", None):
         return EXIT_OK
     draw(*data, path=args.plot)
-    if not getattr(args, "quiet", False):
+    if not (getattr(args, "quiet", False) or getattr(args, "json", False)):
         print(f"wrote {args.plot}", file=sys.stderr)
     return EXIT_OK

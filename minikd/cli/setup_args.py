@@ -3,16 +3,22 @@ they describe."""
 
 from __future__ import annotations
 
+import os
+import re
+
 from .common import (
     UsageError,
     dropout_float,
+    first_line,
     nonneg_float,
     nonneg_int,
     open_unit_float,
     positive_float,
     positive_int,
+    temperature_float,
     unit_float,
 )
+from .runs import add_run_arguments
 
 __all__ = ["add_setup_arguments", "setup_from_args"]
 
@@ -56,10 +62,11 @@ def add_setup_arguments(p, defaults, omit=False, sweep=False):
                        help=f"share of the training data held out to choose the validation "
                             f"shift (default: {d.val_fraction:g})")
         g = p.add_argument_group("distillation")
-        g.add_argument("--temperature", "--t", type=positive_float, metavar="T",
+        g.add_argument("--temperature", "--t", type=temperature_float, metavar="T",
                        help=f"temperature T (default: {d.temperature:g})")
         g.add_argument("--alpha", type=unit_float,
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
+        add_run_arguments(p)
         return
     g.add_argument("--weight-decay", type=nonneg_float, metavar="W",
                    help=f"decoupled (AdamW) weight decay of the regularised scratch student "
@@ -68,13 +75,14 @@ def add_setup_arguments(p, defaults, omit=False, sweep=False):
     g.add_argument("--family", choices=["response", "feature", "relation"],
                    help=f"what the student copies besides the soft targets (default: {d.family})")
     if sweep:
-        g.add_argument("--t", dest="sweep_t", nargs="+", type=positive_float, metavar="T",
-                       default=[1.0, 2.0, 4.0, 8.0], help="temperatures (default: 1 2 4 8)")
-        g.add_argument("--alpha", dest="sweep_alpha", nargs="+", type=unit_float,
+        g.add_argument("--t", "--temperature", "--temperatures", dest="sweep_t", nargs="+",
+                       type=temperature_float, metavar="T", default=[1.0, 2.0, 4.0, 8.0],
+                       help="temperatures (default: 1 2 4 8)")
+        g.add_argument("--alpha", "--alphas", dest="sweep_alpha", nargs="+", type=unit_float,
                        metavar="A", default=[0.5, 0.9, 1.0],
                        help="weights of the soft term (default: 0.5 0.9 1)")
     else:
-        g.add_argument("--temperature", "--t", type=positive_float, metavar="T",
+        g.add_argument("--temperature", "--t", type=temperature_float, metavar="T",
                        help=f"temperature T (default: {d.temperature:g})")
         g.add_argument("--alpha", type=unit_float,
                        help=f"weight of the soft term in [0, 1] (default: {d.alpha:g})")
@@ -90,9 +98,12 @@ def add_setup_arguments(p, defaults, omit=False, sweep=False):
     g.add_argument("--relation-loss", choices=["rkd", "sp", "pkt"],
                    help=f"with --family relation: PKT, similarity-preserving, or RKD (slow: "
                         f"its angle term is O(B^3) per batch) (default: {d.relation_loss})")
+    add_run_arguments(p)
 
 
 def setup_from_args(args, cls=None):
+    """The checked setup of the command's arguments; a :class:`UsageError` naming the flag
+    (``--temperature``, ``--student-hidden``) when a value is refused."""
     from ..experiments.setup import DistillSetup
 
     cls = cls or DistillSetup
@@ -101,6 +112,49 @@ def setup_from_args(args, cls=None):
     for k in ("teacher_hidden", "student_hidden"):
         if k in values:
             values[k] = tuple(values[k])
+    where = f"minikd {args.command}: error:"
     if values.get("dataset") == "idx" and not values.get("data_dir"):
-        raise UsageError(f"minikd {args.command}: error: --dataset idx needs --data-dir FOLDER")
-    return cls(**values)
+        raise UsageError(f"{where} --dataset idx needs --data-dir FOLDER")
+    try:
+        setup = cls(**values).checked()
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{where} {in_flags(first_line(err))}") from None
+    for k in ("teacher_hidden", "student_hidden"):
+        check_memory(where, k, getattr(setup, k), setup.batch_size)
+    if getattr(setup, "family", None) == "feature" and setup.feature_loss in ("cosine", "at") \
+            and setup.student_hidden[-1] != setup.teacher_hidden[-1]:
+        raise UsageError(
+            f"{where} --feature-loss {setup.feature_loss} compares the last hidden layers, so "
+            f"--student-hidden and --teacher-hidden must end with the same width; got "
+            f"{setup.student_hidden[-1]} and {setup.teacher_hidden[-1]} (e.g. --student-hidden "
+            f"{setup.teacher_hidden[-1]}, or --feature-loss fitnets)")
+    return setup
+
+
+_PARAM = re.compile(r"The '(\w+)' parameter of \w+ must be (.*)")
+
+
+def in_flags(message):
+    """A setup's error message in the command's words: "The 'first_seed' parameter of
+    DistillSetup must be ..." becomes "--first-seed must be ..."."""
+    m = _PARAM.match(message)
+    if m is None:
+        return message
+    return f"--{m.group(1).replace('_', '-')} must be {m.group(2)}"
+
+
+def check_memory(where, name, hidden, batch_size):
+    """Refuse hidden widths whose weights, with Adam's two moments (float32, input and output
+    widths at their smallest), cannot fit in this machine's memory: a lower bound."""
+    widths = [1, *hidden, 2]
+    n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    need = 4 * (3 * n_params + batch_size * sum(hidden))  # bytes
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on this OS
+        return
+    if need > have:
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{where} {flag} {' '.join(map(str, hidden))} needs at least "
+                         f"{need / 2**30:.1f} GiB (weights and Adam's moments); this machine "
+                         f"has {have / 2**30:.1f} GiB")

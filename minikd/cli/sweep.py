@@ -6,6 +6,7 @@ import numpy as np
 
 from .common import print_json
 from .plotting import check_plot, draw_plot
+from .runs import run_options, shows_progress
 from .setup_args import add_setup_arguments, setup_from_args
 
 HELP = "the distilled student's gain over a temperature x alpha grid"
@@ -20,7 +21,8 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the grid as a heat map")
     p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar on stderr, only the result")
 
 
 def run(args):
@@ -30,9 +32,10 @@ def run(args):
 
     setup = setup_from_args(args)
     check_plot(args)
+    options = run_options(args)
     with blas_threads(args.threads):
         result = sweeps.run_sweep(setup, temperatures=args.sweep_t, alphas=args.sweep_alpha,
-                                  verbose=not args.quiet)
+                                  verbose=shows_progress(args), **options)
     if args.json:
         print_json(result)
     else:

@@ -3,7 +3,7 @@ distilled student on each seed, the seeds in parallel processes.
 
 Everything here returns plain data (dicts, lists, floats); printing, JSON and plots live in
 :mod:`minikd.cli`, :mod:`minikd.experiments.report` and :mod:`minikd.experiments.plots`. Nothing
-here prints except the trainers' progress lines (``verbose``). The knobs are in
+here prints except one progress bar on a terminal (``verbose``). The knobs are in
 :mod:`minikd.experiments.setup`, one seed's training in :mod:`minikd.experiments.seed_runs`.
 """
 
@@ -15,10 +15,12 @@ from dataclasses import asdict
 
 import numpy as np
 
+from .._threads import limits_blas_threads
 from .._validation import as_float_array, param_error
 from ..nn.mlp import MLP
 from .data import DATASETS, load_dataset
 from .parallel import map_runs
+from .progress import progress_bar
 from .seed_runs import (
     accuracy,
     agreement,
@@ -59,6 +61,7 @@ __all__ = [
 STUDENTS = ("scratch", "scratch_wd", "distilled")
 
 
+@limits_blas_threads
 def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="loky",
                 scheduler=None, data=None, teacher_logits=None, data_name=None, **overrides):
     r"""Train a teacher, a scratch student, a regularised scratch student and a distilled student
@@ -78,13 +81,16 @@ def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="
     setup : DistillSetup, optional
         The knobs; defaults to ``DistillSetup()``.
     verbose : bool, default True
-        One progress line per epoch on stderr.
+        A progress bar on stderr when it is a terminal: finished seeds, time left, the last
+        seed done (:func:`minikd.experiments.progress.progress_bar`); the trainers print no
+        per-epoch lines.
     save_dir : str, optional
         Save every model there (``teacher_seed0.npz``, ``distilled_seed0.npz``, ...).
     jobs : int, optional
         Seeds trained at once, each in its own process with one BLAS thread; default: the
         cores this process may use. The results do not depend on it (each seed's randomness
-        comes from the seed alone).
+        comes from the seed alone). In this process (``jobs=1``) BLAS uses the enclosing
+        :func:`minikd.training.blas_threads` block's thread count, else one thread.
     backend : {"loky", "dask", "ray"}, default "loky"
         joblib's backend for the seeds (:func:`minikd.experiments.parallel.map_runs`).
     scheduler : str, optional
@@ -114,9 +120,12 @@ def run_distill(setup=None, *, verbose=True, save_dir=None, jobs=None, backend="
     if data is None:
         data = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train)
     teacher_logits = _check_given_logits(teacher_logits, data, setup)
-    runs = map_runs(run_seed, [(setup, data, seed, verbose, teacher_logits)
-                               for seed in seed_range(setup)],
-                    jobs=jobs, backend=backend, scheduler=scheduler)
+    seeds = list(seed_range(setup))
+    # Workers print nothing (verbose=False): the progress is this process's one bar.
+    with progress_bar(len(seeds), enabled=verbose, desc="distill", unit="seed") as step:
+        runs = map_runs(run_seed, [(setup, data, seed, False, teacher_logits) for seed in seeds],
+                        jobs=jobs, backend=backend, scheduler=scheduler,
+                        on_done=lambda i, _: step(f"seed {seeds[i]}"))
     per_seed = [record for record, _, _ in runs]
     curves = {name: [curve[name] for _, curve, _ in runs] for name in ("teacher", *STUDENTS)}
     # Inference time is measured here, after training, one model at a time: a worker's

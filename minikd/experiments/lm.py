@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 
-from .._threads import blas_threads
+from .._threads import blas_threads, limits_blas_threads
 from .._validation import (
     check_choice,
     check_int,
@@ -39,6 +39,7 @@ from .lm_students import DIVERGENCES, TUNED_LR, run_student, sample_names, train
 from .lm_teacher import load_teacher, mean_nll, params_sha256, train_teacher
 from .names import load_names_data
 from .parallel import map_runs
+from .progress import progress_bar
 
 __all__ = ["DIVERGENCES", "TUNED_LR", "LMSetup", "run_lm", "train_student"]
 
@@ -160,8 +161,9 @@ def _resolve(setup, overrides):
     return setup.checked()
 
 
+@limits_blas_threads
 def run_lm(setup=None, *, jobs=None, backend="loky", verbose=False, teacher_out=None,
-           **overrides):
+           progress=False, **overrides):
     r"""Train the teacher's students on every seed and summarise.
 
     .. math::
@@ -179,6 +181,8 @@ def run_lm(setup=None, *, jobs=None, backend="loky", verbose=False, teacher_out=
         Progress of the teacher's training (``train_teacher=True``) on stderr.
     teacher_out : str, optional
         With ``train_teacher=True``: save the new teacher there (``CharLM.save``).
+    progress : bool, default False
+        A progress bar on stderr when it is a terminal, counting finished student runs.
     **overrides
         Fields of :class:`LMSetup` to replace.
 
@@ -213,7 +217,9 @@ def run_lm(setup=None, *, jobs=None, backend="loky", verbose=False, teacher_out=
     methods = ("scratch", *setup.methods)
     seeds = range(setup.first_seed, setup.first_seed + setup.seeds)
     tasks = [(m, s, setup, data, teacher_logits) for s in seeds for m in methods]
-    runs = map_runs(run_student, tasks, jobs=jobs, backend=backend)
+    with progress_bar(len(tasks), enabled=progress, desc="lm") as step:
+        runs = map_runs(run_student, tasks, jobs=jobs, backend=backend,
+                        on_done=lambda i, _: step(f"seed {tasks[i][1]} {tasks[i][0]}"))
     student = CharLM(setup.context, setup.embed_dim, tuple(setup.hidden), rng=0)
     return summarise(setup, data, info, runs, methods, student.n_params,
                      time.perf_counter() - start)

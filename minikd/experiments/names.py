@@ -61,7 +61,8 @@ def load_names(path=None):
     -------
     list of str
     """
-    text = gzip.decompress(open(path or NAMES_FILE, "rb").read())
+    with open(path or NAMES_FILE, "rb") as f:
+        text = gzip.decompress(f.read())
     if path is None and hashlib.sha256(text).hexdigest() != NAMES_SHA256:
         raise ValueError(f"The shipped name list {NAMES_FILE} does not match its recorded "
                          "sha256; the installation is damaged (reinstall minikd).")

@@ -9,8 +9,12 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from .._threads import limits_blas_threads
 from .._validation import check_fraction, check_int, param_error
+from . import data as _data
 from .data import load_dataset
+from .parallel import map_runs
+from .progress import progress_bar
 from .seed_runs import (
     mean_std,
     n_classes,
@@ -20,7 +24,7 @@ from .seed_runs import (
 )
 from .setup import DistillSetup
 
-__all__ = ["OMIT_RULES", "OmitSetup", "run_omit_class"]
+__all__ = ["OMIT_RULES", "OmitSetup", "omit_seed", "run_omit_class"]
 
 
 
@@ -139,7 +143,9 @@ def _class_acc(logits, y, c, shift=0.0):
 OMIT_RULES = ("none", "test_optimised", "validation", "class_prior")
 
 
-def run_omit_class(setup=None, *, verbose=True, **overrides):
+@limits_blas_threads
+def run_omit_class(setup=None, *, verbose=True, jobs=None, backend="loky", scheduler=None,
+                   **overrides):
     r"""Hinton et al. (2015), §3: distil with one class missing from the transfer set, then
     shift that class's output bias.
 
@@ -165,6 +171,13 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
     ----------
     setup : OmitSetup, optional
     verbose : bool, default True
+        A progress bar on stderr when it is a terminal, counting finished seeds.
+    jobs : int, optional
+        Seeds at once, each in its own process with one BLAS thread; default: the cores. The
+        results do not depend on it.
+    backend : {"loky", "dask", "ray"}, default "loky"
+    scheduler : str, optional
+        As in :func:`minikd.experiments.parallel.map_runs`.
     **overrides
         Fields of :class:`OmitSetup` to replace.
 
@@ -174,8 +187,6 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
         ``setup``, ``data`` (sizes), ``per_seed`` (per model and rule: accuracy on the class,
         overall accuracy, the shift), ``summary`` (mean and std of each), ``seconds``.
     """
-    from . import data as _data
-
     setup = setup or OmitSetup()
     if overrides:
         setup = replace(setup, **overrides)
@@ -186,35 +197,11 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
     n_class = n_classes(full)
     if c >= n_class:
         raise param_error("omit", "run_omit_class", f"a class in [0, {n_class})", repr(c))
-    base = setup.as_distill_setup()
-    per_seed = []
-    for seed in range(setup.first_seed, setup.first_seed + setup.seeds):
-        X_fit, y_fit, X_val, y_val = _data.train_val_split(
-            full.X_train, full.y_train, val_fraction=setup.val_fraction, rng=seed)
-        fit_data = _data.Split(X_fit, y_fit, full.X_test, full.y_test)
-        teacher, _ = train_teacher(base, fit_data, seed, verbose)
-        X_tr, y_tr = _data.omit_classes(X_fit, y_fit, c)  # the transfer set: no class c
-        transfer = _data.Split(X_tr, y_tr, full.X_test, full.y_test)
-        # The students keep all C outputs (the test labels include class c) though c never
-        # appears in their training data.
-        student, _ = train_distilled(base, transfer, teacher, seed, verbose)
-        scratch, _ = train_scratch(base, transfer, seed, 0.0, verbose)
-        z_test = student.logits_unchecked(full.X_test)  # (M, C)
-        z_val = student.logits_unchecked(X_val)
-        prior = float(np.mean(y_fit == c))
-        shifts = {"none": 0.0,
-                  "test_optimised": _best_shift(z_test, full.y_test, c),
-                  "validation": _best_shift(z_val, y_val, c),
-                  "class_prior": _prior_shift(z_val, c, prior)}
-        record = {"seed": seed}
-        t_class, t_all = _class_acc(teacher.logits_unchecked(full.X_test), full.y_test, c)
-        record["teacher"] = {"class_acc": t_class, "acc": t_all}
-        s_class, s_all = _class_acc(scratch.logits_unchecked(full.X_test), full.y_test, c)
-        record["scratch"] = {"class_acc": s_class, "acc": s_all}
-        for rule, b in shifts.items():
-            cls, allc = _class_acc(z_test, full.y_test, c, b)
-            record[f"distilled_{rule}"] = {"class_acc": cls, "acc": allc, "shift": b}
-        per_seed.append(record)
+    seeds = list(range(setup.first_seed, setup.first_seed + setup.seeds))
+    with progress_bar(len(seeds), enabled=verbose, desc="omit-class", unit="seed") as step:
+        per_seed = map_runs(omit_seed, [(setup, full, seed) for seed in seeds], jobs=jobs,
+                            backend=backend, scheduler=scheduler,
+                            on_done=lambda i, _: step(f"seed {seeds[i]}"))
     keys = ["teacher", "scratch", *(f"distilled_{r}" for r in OMIT_RULES)]
     summary = {}
     for k in keys:
@@ -226,3 +213,36 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
                      "n_features": full.X_train.shape[1]},
             "per_seed": per_seed, "summary": summary,
             "seconds": time.perf_counter() - start}
+
+
+def omit_seed(setup, full, seed):
+    """One seed of :func:`run_omit_class`: its teacher, its distilled and scratch students on
+    the transfer set without class ``setup.omit``, and the record of every shift rule."""
+    c = setup.omit
+    base = setup.as_distill_setup()
+    X_fit, y_fit, X_val, y_val = _data.train_val_split(
+        full.X_train, full.y_train, val_fraction=setup.val_fraction, rng=seed)
+    fit_data = _data.Split(X_fit, y_fit, full.X_test, full.y_test)
+    teacher, _ = train_teacher(base, fit_data, seed, False)
+    X_tr, y_tr = _data.omit_classes(X_fit, y_fit, c)  # the transfer set: no class c
+    transfer = _data.Split(X_tr, y_tr, full.X_test, full.y_test)
+    # The students keep all C outputs (the test labels include class c) though c never
+    # appears in their training data.
+    student, _ = train_distilled(base, transfer, teacher, seed, False)
+    scratch, _ = train_scratch(base, transfer, seed, 0.0, False)
+    z_test = student.logits_unchecked(full.X_test)  # (M, C)
+    z_val = student.logits_unchecked(X_val)
+    prior = float(np.mean(y_fit == c))
+    shifts = {"none": 0.0,
+              "test_optimised": _best_shift(z_test, full.y_test, c),
+              "validation": _best_shift(z_val, y_val, c),
+              "class_prior": _prior_shift(z_val, c, prior)}
+    record = {"seed": seed}
+    t_class, t_all = _class_acc(teacher.logits_unchecked(full.X_test), full.y_test, c)
+    record["teacher"] = {"class_acc": t_class, "acc": t_all}
+    s_class, s_all = _class_acc(scratch.logits_unchecked(full.X_test), full.y_test, c)
+    record["scratch"] = {"class_acc": s_class, "acc": s_all}
+    for rule, b in shifts.items():
+        cls, allc = _class_acc(z_test, full.y_test, c, b)
+        record[f"distilled_{rule}"] = {"class_acc": cls, "acc": allc, "shift": b}
+    return record

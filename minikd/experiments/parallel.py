@@ -6,6 +6,8 @@ and ``backend`` are. joblib's backends: ``"loky"`` (processes on this machine, t
 ``"dask"`` (a ``distributed`` cluster, with ``scheduler=`` its address) and ``"ray"`` (a Ray
 cluster), where those packages are installed. Each loky worker runs with one BLAS thread: these
 networks are small, and a process per run uses the cores better than threads inside one.
+Runs are collected as they finish (``on_done`` sees them then, e.g. to move a progress bar) and
+returned in the order of the tasks.
 """
 
 from __future__ import annotations
@@ -49,7 +51,12 @@ def _connect(backend, scheduler, func):
     return ray
 
 
-def map_runs(fn, tasks, *, jobs=None, backend="loky", scheduler=None):
+def _indexed(fn, i, *args):
+    """``(i, fn(*args))``: a run tagged with its task's index, whatever order runs finish in."""
+    return i, fn(*args)
+
+
+def map_runs(fn, tasks, *, jobs=None, backend="loky", scheduler=None, on_done=None):
     """``[fn(*task) for task in tasks]``, the calls spread over processes.
 
     Parameters
@@ -65,6 +72,9 @@ def map_runs(fn, tasks, *, jobs=None, backend="loky", scheduler=None):
     scheduler : str, optional
         The cluster's address for ``"dask"`` (``tcp://host:8786``) or ``"ray"``; without it a
         local cluster is started.
+    on_done : callable, optional
+        ``on_done(i, result)``, called in this process as run ``i`` finishes (in the order runs
+        finish, which varies; the returned list does not).
 
     Returns
     -------
@@ -75,15 +85,25 @@ def map_runs(fn, tasks, *, jobs=None, backend="loky", scheduler=None):
     tasks = [tuple(t) for t in tasks]
     check_choice(backend, "backend", func, BACKENDS)
     jobs = default_jobs() if jobs is None else check_int(jobs, "jobs", func, low=1)
+    on_done = on_done or (lambda i, result: None)
+    results = [None] * len(tasks)
     if backend == "loky" and (jobs == 1 or len(tasks) <= 1):
-        return [fn(*t) for t in tasks]
+        for i, t in enumerate(tasks):
+            results[i] = fn(*t)
+            on_done(i, results[i])
+        return results
     from joblib import Parallel, delayed, parallel_config
 
     cluster = None if backend == "loky" else _connect(backend, scheduler, func)
     try:
         with parallel_config(backend=backend, n_jobs=min(jobs, len(tasks)),
                              inner_max_num_threads=1 if backend == "loky" else None):
-            return Parallel()(delayed(fn)(*t) for t in tasks)
+            done = Parallel(return_as="generator_unordered")(
+                delayed(_indexed)(fn, i, *t) for i, t in enumerate(tasks))
+            for i, result in done:
+                results[i] = result
+                on_done(i, result)
+        return results
     finally:
         if backend == "dask" and cluster is not None:
             cluster.close()

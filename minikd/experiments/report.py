@@ -79,17 +79,21 @@ def distill_report(r):
     lines.append(format_table(["model", "test acc (%)", "agrees w/ teacher (%)", "params",
                                 "size", "µs/sample"], rows))
     lines.append("")
+    one = st["seeds"] < 2
     for key, what in (("vs_scratch", "scratch"),
                       ("vs_scratch_wd", "scratch + weight decay")):
         v = g[key]
-        lines.append(f"gain of the distilled student over {what}: {100 * v['mean']:+.1f} ± "
-                     f"{100 * v['std']:.1f} points (better on {v['wins']} of {v['seeds']} "
-                     "seeds)")
+        spread = "" if one else f" ± {100 * v['std']:.1f}"
+        lines.append(f"gain of the distilled student over {what}: {100 * v['mean']:+.1f}"
+                     f"{spread} points (better on {v['wins']} of {_seeds(v['seeds'])})")
     verdict = r["verdict"]
-    exceeds = "exceeds" if verdict["gain_exceeds_spread"] else "does NOT exceed"
-    lines.append(
-        f"the mean gain over scratch {exceeds} the seeds' spread "
-        f"({100 * verdict['spread']:.1f} points, the largest std above)")
+    if one:
+        lines.append("no spread to compare the gain with: a spread needs at least 2 seeds")
+    else:
+        exceeds = "exceeds" if verdict["gain_exceeds_spread"] else "does NOT exceed"
+        lines.append(
+            f"the mean gain over scratch {exceeds} the seeds' spread "
+            f"({100 * verdict['spread']:.1f} points, the largest std above)")
     t = r["triple"]
     if t["faster"] is None:
         if t["kept"] is not None:
@@ -146,13 +150,17 @@ def sweep_report(result):
         f"minikd sweep: {DATASET_NAMES[st['dataset']]}, {_seeds(st['seeds'])}, "
         f"{result['seconds']:.1f} s; teacher {pm(b['teacher'])} %, scratch "
         f"{pm(b['scratch'])} %, scratch + weight decay {pm(b['scratch_wd'])} %",
-        "gain of the distilled student over scratch, points (mean ± std over seeds):",
     ]
-    rows = [[f"T = {t:g}"] + [f"{100 * g:+.1f} ± {100 * sd:.1f}"
-                              for g, sd in zip(gr, sr, strict=True)]
-            for t, gr, sr in zip(result["temperatures"], result["gain"], result["gain_std"],
-                                 strict=True)]
-    lines.append(format_table(["", *(f"alpha = {a:g}" for a in result["alphas"])], rows))
+    one = st["seeds"] < 2
+    header = ["", *(f"alpha = {a:g}" for a in result["alphas"])]
+    for key, what in (("gain", "scratch"), ("gain_wd", "scratch + weight decay")):
+        lines.append(f"gain of the distilled student over {what}, points"
+                     f"{'' if one else ' (mean ± std over seeds)'}:")
+        rows = [[f"T = {t:g}"] + [f"{100 * g:+.1f}" + ("" if one else f" ± {100 * sd:.1f}")
+                                  for g, sd in zip(gr, sr, strict=True)]
+                for t, gr, sr in zip(result["temperatures"], result[key],
+                                     result[f"{key}_std"], strict=True)]
+        lines.append(format_table(header, rows))
     return "\n".join(lines)
 
 
