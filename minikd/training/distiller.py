@@ -10,7 +10,8 @@ for the whole transfer set, in evaluation mode, when the :class:`Distiller` is b
 gathered per mini-batch afterwards. The transfer set, labels and hyper-parameters are checked
 there too, once; each mini-batch then runs the student's unchecked forward and backward and the
 loss kernels. Training reuses :func:`minikd.train_loop` (its non-finite guard, ``rng``
-reproducibility, progress lines, BLAS thread limit and :class:`minikd.History`).
+reproducibility, progress lines, BLAS thread limit and :class:`minikd.History`). The step, the
+objective on one mini-batch, is :mod:`minikd.training.objective`'s.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from .._validation import (
     check_unit_interval,
     param_error,
 )
-from ..losses.response import cross_entropy_kernel, kd_loss_kernel
 from ..nn.mlp import MLP
 from ..nn.optim import SGD
 from ..nn.regressor import init_regressor
-from .feature_terms import DEFAULT_BETA, METHODS, check_layers, feature_term
+from .feature_terms import DEFAULT_BETA, METHODS, check_layers
 from .loop import train_loop
+from .objective import DistillationObjective
 
 __all__ = ["DEFAULT_BETA", "METHODS", "Distiller", "distill"]
 
@@ -52,7 +53,7 @@ def _teacher_pass(teacher, X, layers):
     return np.concatenate(logits), {j: np.concatenate(h) for j, h in hidden.items()}
 
 
-class Distiller:
+class Distiller(DistillationObjective):
     r"""Distil ``student`` from a frozen ``teacher`` on a transfer set: the objective and its step.
 
     .. math::
@@ -164,68 +165,6 @@ class Distiller:
                 reg = init_regressor(student.sizes[i + 1], teacher.sizes[j + 1], rng=gen,
                                      dtype=dtype)
                 self.params[f"reg{k}.W"], self.params[f"reg{k}.b"] = reg["W"], reg["b"]
-
-    # -- the objective ------------------------------------------------------------------------
-
-    def step(self, idx, *, train=True):
-        r"""Loss terms and gradients of one mini-batch: the ``step`` of :func:`minikd.train_loop`.
-
-        Parameters
-        ----------
-        idx : ndarray of int of shape (B,)
-            Rows of the transfer set (trusted, like everything below: the transfer set, the
-            labels and the hyper-parameters were checked when the Distiller was built).
-        train : bool, default True
-            Student in training mode (dropout on). Gradient checks use False.
-
-        Returns
-        -------
-        terms : dict of str to float
-            ``"loss"`` (the blended objective), ``"ce"`` (with labels), ``"kd"`` (alpha > 0),
-            the method's term under its name (e.g. ``"sp"``), ``"train_acc"`` (with labels) and
-            ``"agree"`` (fraction of rows where the student's and the teacher's argmax agree).
-            Unweighted terms; ``loss`` carries the weights.
-        grads : dict of str to ndarray
-            Keyed like :attr:`params`.
-        """
-        xb = self.X[idx]  # (B, D)
-        z, cache = self.student.forward_unchecked(xb, train)  # (B, C) student logits
-        terms, total = {}, 0.0
-        dz = np.zeros_like(z)  # (B, C): gamma dCE/dz + alpha dKD/dz
-        if self.gamma > 0:
-            ce, dce = cross_entropy_kernel(z, self.y[idx])  # at T = 1
-            terms["ce"], total = ce, total + self.gamma * ce
-            dz += self.gamma * dce
-        if self.alpha > 0:
-            kd, dkd = kd_loss_kernel(z, self.teacher_logits[idx], temperature=self.temperature)
-            terms["kd"], total = kd, total + self.alpha * kd
-            dz += self.alpha * dkd
-        dhidden, grads_extra = {}, {}  # dhidden[i] = beta dF/dH_i: the feature term only
-        if self.pairs:
-            feat = 0.0
-            for k, (i, j) in enumerate(self.pairs):
-                h_s, h_t = cache.hidden[i], self.teacher_hidden[j][idx]  # (B, H_s), (B, H_t)
-                if self.method == "fitnets":
-                    W, b = self.params[f"reg{k}.W"], self.params[f"reg{k}.b"]
-                    r = h_s @ W + b  # (B, H_t): the regressor g(H_s)
-                    loss, dr = feature_term("fitnets", r, h_t)  # the hint loss F(r, H_t)
-                    dr = self.beta * dr  # (B, H_t)
-                    grads_extra[f"reg{k}.W"] = h_s.T @ dr  # (H_s, H_t)
-                    grads_extra[f"reg{k}.b"] = dr.sum(axis=0)  # (H_t,)
-                    dh = dr @ W.T  # (B, H_s)
-                else:
-                    loss, dh = feature_term(self.method, h_s, h_t)
-                    dh = self.beta * dh  # (B, H_s)
-                feat += loss
-                dhidden[i] = dhidden[i] + dh if i in dhidden else dh
-            terms[self.method], total = feat, total + self.beta * feat
-        grads = self.student.backward_unchecked(dz, cache, dhidden)
-        grads.update(grads_extra)
-        pred = z.argmax(axis=1)  # (B,)
-        if self.y is not None:
-            terms["train_acc"] = np.count_nonzero(pred == self.y[idx]) / len(pred)
-        terms["agree"] = np.count_nonzero(pred == self.teacher_pred[idx]) / len(pred)
-        return {"loss": total, **terms}, grads
 
     # -- training -----------------------------------------------------------------------------
 
