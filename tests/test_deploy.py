@@ -18,7 +18,7 @@ import pytest
 
 from minikd import MLP, cli
 from minikd.experiments import deploy
-from minikd.experiments.distill_job import load_dataset
+from minikd.experiments.data import load_dataset
 
 HAS_EXTRA = all(importlib.util.find_spec(p) is not None for p in ("onnx", "onnxruntime"))
 needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="onnx and onnxruntime are not installed "

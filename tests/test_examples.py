@@ -26,7 +26,7 @@ EXPECTED = {
         "does not follow from the T = 1 row",
     ],
     "03_loss_and_gradient_by_hand.py": [
-        # The anchors' golden values (kd-anchors.md §1.1), computed independently in float64.
+        # The golden values of tests/test_losses.py (mpmath at 40 digits, independent of minikd).
         "KD   by hand 0.7579994684   golden 0.7579994684   agree",
         "CE   by hand 1.0744586306   golden 1.0744586306   agree",
         "minikd.kd_loss           0.7579994684",
@@ -70,6 +70,14 @@ EXPECTED = {
         "embedding gradient vs finite differences",
         "-> ok",
         "scratch   student: test NLL", "distilled student: test NLL",
+    ],
+    "10_bring_your_own_teacher.py": [
+        # the digits' class counts 178 182 177 183 181 182 181 179 174 180, 30 % of each to
+        # test, rounded: 53 55 53 55 54 55 54 54 52 54 = 539, and 1797 - 539 = 1258
+        "1258 train rows, 539 test rows, 64 features, 10 classes",
+        "shape (1797, 10) (training rows, then test rows)",  # 1258 + 539 rows, 10 logits
+        "teacher (from its test logits)", "student 64-16-10, scratch",
+        "student 64-16-10, distilled",
     ],
     "token_distillation.py": [
         # lengths 8 + 6 + 5 + 3 = 22 real tokens of 4 x 8 positions

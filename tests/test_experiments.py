@@ -158,10 +158,12 @@ def test_the_setup_reaches_the_trainer(overrides, method, beta, monkeypatch):
         seen.update(kwargs)
         return {"val_acc": [0.5]}
 
-    monkeypatch.setattr(E, "distill", fake_distill)
+    from minikd.experiments import seed_runs
+
+    monkeypatch.setattr(seed_runs, "distill", fake_distill)
     data = E.load_dataset("digits")
     setup = E.DistillSetup(temperature=3.0, alpha=0.7, **overrides).checked()
-    E._train_distilled(setup, data, teacher=None, seed=0, verbose=False)
+    seed_runs.train_distilled(setup, data, teacher=None, seed=0, verbose=False)
     assert (seen["method"], seen["beta"]) == (method, beta)
     assert (seen["temperature"], seen["alpha"]) == (3.0, 0.7)
     assert seen["epochs"] == setup.epochs and seen["batch_size"] == setup.batch_size

@@ -212,6 +212,20 @@ def test_train_student_refuses_an_unknown_method_or_a_missing_teacher(data):
         train_student("reverse_kl", 0, setup, data)
 
 
+def test_train_student_checks_its_teacher_logits_and_labels_once(data):
+    setup = LMSetup().checked()
+    m = data.X_train.shape[0]
+    with pytest.raises(ValueError, match=rf"teacher_logits.*shape \({m}, 27\).*\({m}, 26\)"):
+        train_student("forward_kl", 0, setup, data, np.zeros((m, 26)))
+    z_t = np.zeros((m, 27))
+    z_t[5, 3] = np.nan
+    with pytest.raises(ValueError, match="teacher_logits.*finite"):
+        train_student("forward_kl", 0, setup, data, z_t)
+    bad = data._replace(y_train=np.where(np.arange(m) == 7, 27, data.y_train))
+    with pytest.raises(ValueError, match="data.y_train.*train_student"):
+        train_student("scratch", 0, setup, bad)
+
+
 def test_alpha_zero_distilled_student_is_the_scratch_student(data):
     """alpha = 0 leaves only the cross-entropy: the same weights, bit for bit (paired runs)."""
     small = data._replace(X_train=data.X_train[:3000], y_train=data.y_train[:3000])

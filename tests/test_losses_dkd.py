@@ -19,7 +19,7 @@ moderate = st.integers(1, 4).flatmap(lambda n: st.integers(2, 6).flatmap(
 
 @given(moderate, moderate, temperatures, st.data())
 def test_identity_kl_equals_tckd_plus_weighted_nckd_per_sample(zs, zt, T, data):
-    """T² KL(p_t||p_s) = TCKD + (1 - p_t[y]) NCKD for every sample (kd-anchors §1.2).
+    """T² KL(p_t||p_s) = TCKD + (1 - p_t[y]) NCKD for every sample (Zhao et al. 2022, §3.1).
 
     Exact for NCKD over the renormalised non-target classes; mdistiller's -1000 mask makes q
     differ from that by e^(-1000 + spread of u), far below double precision for |u| <= 600.

@@ -462,7 +462,7 @@ def test_exported_at_top_level():
 
 
 # ---------------------------------------------------------------------------------------------
-# an independent oracle: PyTorch autograd on the anchors' code (optional)
+# an independent oracle: PyTorch autograd on the upstream code (RepDistiller's RKD and SP; optional)
 
 
 def test_matches_torch_autograd_when_available():

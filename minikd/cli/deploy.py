@@ -71,7 +71,7 @@ def run(args):
         raise UsageError(f"minikd deploy: --models: there is no folder '{args.models}'")
     check_output_dir(args, "out")
     from ..experiments.deploy import run_deploy
-    from ..experiments.distill_job import DistillSetup
+    from ..experiments.setup import DistillSetup
 
     setup = DistillSetup(dataset=args.dataset, data_dir=args.data_dir, seeds=args.seeds,
                          first_seed=args.first_seed)

@@ -8,6 +8,7 @@ from .common import EXIT_OK, print_json
 from .outputs import check_output_dir
 from .plotting import check_plot, draw_plot
 from .setup_args import add_setup_arguments, setup_from_args
+from .user_files import add_user_file_arguments, load_user_files_from_args
 
 HELP = "teacher vs scratch student vs distilled student, over seeds"
 DESCRIPTION = ("Train a teacher, a student from scratch (plain and with weight decay) and a "
@@ -18,9 +19,10 @@ DESCRIPTION = ("Train a teacher, a student from scratch (plain and with weight d
 
 
 def add_arguments(p):
-    from ..experiments.distill_job import DistillSetup
+    from ..experiments.setup import DistillSetup
 
     add_setup_arguments(p, DistillSetup())
+    add_user_file_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--save", metavar="DIR", help="save every model (.npz) in DIR")
     p.add_argument("--plot", metavar="FILE.png", help="draw test accuracy per epoch")
@@ -34,11 +36,13 @@ def run(args):
     from ..experiments import distill_job, plots
     from ..experiments.report import ROW_NAMES, distill_report
 
+    user = load_user_files_from_args(args)  # before any training: a bad file fails here
     setup = setup_from_args(args)
     check_plot(args)
     check_output_dir(args, "save", distill_job.saved_model_names(setup))
     with blas_threads(args.threads):
-        result = distill_job.run_distill(setup, verbose=not args.quiet, save_dir=args.save)
+        result = distill_job.run_distill(setup, verbose=not args.quiet, save_dir=args.save,
+                                         **user)
     if args.json:
         print_json(result)
     else:

@@ -93,7 +93,7 @@ def add_setup_arguments(p, defaults, omit=False, sweep=False):
 
 
 def setup_from_args(args, cls=None):
-    from ..experiments.distill_job import DistillSetup
+    from ..experiments.setup import DistillSetup
 
     cls = cls or DistillSetup
     fields = cls.__dataclass_fields__

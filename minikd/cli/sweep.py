@@ -14,7 +14,7 @@ DESCRIPTION = ("Train one teacher and the scratch students per seed, then one di
 
 
 def add_arguments(p):
-    from ..experiments.distill_job import DistillSetup
+    from ..experiments.setup import DistillSetup
 
     add_setup_arguments(p, DistillSetup(), sweep=True)
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -25,8 +25,8 @@ def add_arguments(p):
 
 def run(args):
     from ..experiments import plots
-    from ..experiments.distill_job import temperature_table
     from ..experiments.report import format_table
+    from ..experiments.temperature import temperature_table
 
     if len(args.logits) < 2:
         raise UsageError("minikd temperature: error: give at least two logits")

@@ -2,5 +2,9 @@
 reports and plots."""
 
 from . import data
-from .distill_job import DistillSetup, load_dataset, run_distill, temperature_table
+from .data import load_dataset
+from .distill_job import run_distill
 from .lm import LMSetup, run_lm
+from .setup import DistillSetup
+from .temperature import temperature_table
+from .userdata import load_teacher_logits, load_user_data, load_user_files

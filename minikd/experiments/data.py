@@ -44,7 +44,9 @@ from .mnist1d import make_mnist1d, mnist1d_templates
 from .split import Split
 
 __all__ = [
+    "DATASETS",
     "Split",
+    "load_dataset",
     "load_digits",
     "load_idx",
     "load_mnist",
@@ -234,3 +236,50 @@ def standardize(X_fit, *X_apply):
     sd = X_fit.std(axis=0)  # (D,)
     sd = np.where(sd > 0, sd, 1).astype(X_fit.dtype)
     return tuple(((x - mu) / sd).astype(x.dtype, copy=False) for x in (X_fit, *others))
+
+
+DATASETS = ("mnist1d", "digits", "idx")
+
+
+def load_dataset(name="mnist1d", *, data_dir=None, n_train=None, rng=0):
+    """Train and test arrays for an experiment, standardised with the training statistics.
+
+    Parameters
+    ----------
+    name : {"mnist1d", "digits", "idx"}
+        ``"mnist1d"``: :func:`minikd.make_mnist1d` with its fixed default dataset (seed 42,
+        4000 train / 1000 test); ``"digits"``: the shipped UCI 8x8 digits, split 70 / 30
+        (stratified, seeded by ``rng``); ``"idx"``: MNIST or Fashion-MNIST IDX files in
+        ``data_dir`` (their own train/test split).
+    data_dir : str, optional
+        Folder of the IDX files (``name="idx"`` only).
+    n_train : int, optional
+        Keep only the first ``n_train`` training rows (a quick IDX run).
+    rng : int
+        Seeds the digits split.
+
+    Returns
+    -------
+    minikd.Split
+        ``X_train`` (N, D) float32, ``y_train`` (N,), ``X_test`` (M, D), ``y_test`` (M,).
+    """
+    func = "load_dataset"
+    if name not in DATASETS:
+        raise param_error("name", func, f"one of {DATASETS}", repr(name))
+    if name == "mnist1d":
+        split = make_mnist1d(rng=42)
+    elif name == "digits":
+        X, y = load_digits()
+        split = train_val_split(X, y, val_fraction=0.3, rng=rng)
+    else:
+        if data_dir is None:
+            raise param_error("data_dir", func, "the folder of the IDX files for name='idx'",
+                              "None")
+        X_train, y_train = load_mnist(data_dir, kind="train")
+        X_test, y_test = load_mnist(data_dir, kind="test")
+        split = Split(X_train, y_train, X_test, y_test)
+    X_train, y_train, X_test, y_test = split
+    if n_train is not None:
+        X_train, y_train = X_train[:n_train], y_train[:n_train]
+    X_train, X_test = standardize(X_train, X_test)
+    return Split(X_train.astype(np.float32), y_train, X_test.astype(np.float32), y_test)

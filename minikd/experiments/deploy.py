@@ -18,15 +18,13 @@ with :math:`t(B)` the median wall time per sample at batch B in onnxruntime (Dis
 Each seed's models are trained (or loaded), exported, quantized and scored in its own process
 (:func:`minikd.experiments.parallel.map_runs`), on one BLAS thread so the numbers do not depend
 on ``jobs``. The timings run afterwards in this process, one model after the other, interleaved
-block by block so that a change of load on a shared machine touches every model alike.
+block by block so that a change of load on a shared machine touches every model alike
+(:func:`minikd.experiments.timing.seconds_per_call`).
 """
 
 from __future__ import annotations
 
-import gc
 import os
-import platform
-import statistics
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -43,14 +41,17 @@ from ..nn.onnx_export import (
     onnx_session,
     quantize_int8,
 )
-from .distill_job import DistillSetup, load_dataset, run_distill
+from ..verify.gradcheck import normwise_error
+from .data import load_dataset
+from .distill_job import run_distill
 from .parallel import default_jobs, map_runs
+from .setup import DistillSetup
+from .timing import CLOCKS, describe_machine, load_average, seconds_per_call
 
 __all__ = ["BATCH_SIZES", "CLOCKS", "MODELS", "describe_machine", "model_files", "normwise_error",
            "run_deploy", "seconds_per_call"]
 
 MODELS = ("teacher", "student", "student_int8")
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 BATCH_SIZES = (1, 256)
 
 
@@ -61,71 +62,6 @@ def model_files(folder, seed):
              "teacher": "teacher_seed{}.onnx", "student": "distilled_seed{}.onnx",
              "student_int8": "distilled_int8_seed{}.onnx"}
     return {key: os.path.join(folder, name.format(seed)) for key, name in names.items()}
-
-
-def normwise_error(a, b):
-    """``max|a - b| / max(|a|_inf, |b|_inf)`` (0 when both are zero)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    scale = max(np.abs(a).max(), np.abs(b).max())
-    return float(np.abs(a - b).max() / scale) if scale > 0 else 0.0
-
-
-def seconds_per_call(fns, *, repeats=7, block_seconds=0.02, clock="wall"):
-    """Median time of one call of each function, measured in interleaved blocks.
-
-    Each function is calibrated to a wall-clock block of at least ``block_seconds``; then
-    ``repeats`` rounds time one block of every function in turn, garbage collection off inside
-    a block.
-    ``clock="cpu"`` counts this process's CPU time instead of wall time: with one thread, on a
-    busy machine, that approximates an idle machine's wall time. Returns one median per function.
-    """
-    now = CLOCKS[check_choice(clock, "clock", "seconds_per_call", tuple(CLOCKS))]
-
-    def block(fn, n, now=now):
-        gc.disable()
-        try:
-            start = now()
-            for _ in range(n):
-                fn()
-            return now() - start
-        finally:
-            gc.enable()
-
-    counts = []
-    for fn in fns:
-        fn()  # warm-up
-        n = 1
-        while block(fn, n, time.perf_counter) < block_seconds:  # blocks are wall-clock long
-            n *= 2
-        counts.append(n)
-    times = [[block(fn, n) / n for fn, n in zip(fns, counts, strict=True)]
-             for _ in range(repeats)]
-    return [statistics.median(t) for t in zip(*times, strict=True)]
-
-
-def describe_machine(threads=1):
-    """The machine line's facts: CPU model (as ``lscpu`` names it), cores this process may
-    use, OS, load average, and the versions of Python, NumPy and onnxruntime."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    ort = import_optional("onnxruntime", "describe_machine")
-    return {"cpu": cpu, "cores": default_jobs(), "arch": platform.machine(),
-            "system": f"{platform.system()} {platform.release()}", "load_average": _load_average(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "onnxruntime": ort.__version__, "threads": threads}
-
-
-def _load_average():
-    """The 1-minute load average (None where the OS does not tell)."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
 
 
 def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1, clock="wall",
@@ -188,7 +124,7 @@ def run_deploy(setup=None, *, model_dir=None, out_dir=None, repeats=7, threads=1
         os.makedirs(folder, exist_ok=True)
         tasks = [(asdict(setup), seed, model_dir, folder) for seed in seeds]
         per_seed = map_runs(_seed_job, tasks, jobs=jobs)
-        machine["load_average_before_timing"] = _load_average()
+        machine["load_average_before_timing"] = load_average()
         latency = _time_models(model_files(folder, seeds[0]),
                                model_files(model_dir or folder, seeds[0]), data.X_test,
                                repeats, threads, clock)

@@ -21,8 +21,17 @@ import time
 import numpy as np
 
 from .._threads import blas_threads
-from .._validation import check_choice, logit_limit, param_error
-from ..losses import cross_entropy, forward_kl, generalized_jsd, reverse_kl
+from .._validation import (
+    as_float_array,
+    as_labels,
+    check_choice,
+    check_logit_range,
+    logit_limit,
+    param_error,
+)
+from ..losses.mixtures import generalized_jsd_kernel
+from ..losses.response import cross_entropy_kernel
+from ..losses.tokens import forward_kl_kernel, reverse_kl_kernel
 from ..nn import Adam, CosineSchedule
 from ..nn.char_lm import CharLM
 from ..training import train_loop
@@ -31,8 +40,10 @@ from .names import BOUNDARY, decode
 
 __all__ = ["DIVERGENCES", "TUNED_LR", "run_student", "sample_names", "streams", "train_student"]
 
-DIVERGENCES = {"forward_kl": forward_kl, "reverse_kl": reverse_kl,
-               "generalized_jsd": generalized_jsd}
+# The kernels of minikd.forward_kl, reverse_kl and generalized_jsd: their arguments are checked
+# once, in train_student, not on every mini-batch.
+DIVERGENCES = {"forward_kl": forward_kl_kernel, "reverse_kl": reverse_kl_kernel,
+               "generalized_jsd": generalized_jsd_kernel}
 # Adam's learning rate of each student, the best of 1e-3, 2.5e-3, 5e-3, 1e-2, 2e-2 for its own
 # loss on the validation names at the default budget (docs/scripts/select_lm_output.md).
 TUNED_LR = {"scratch": 5e-3, "forward_kl": 1e-2, "reverse_kl": 1e-2, "generalized_jsd": 2e-2}
@@ -77,8 +88,15 @@ def train_student(method, seed, setup, data, teacher_logits=None):
     student = CharLM(setup.context, setup.embed_dim, tuple(setup.hidden),
                      rng=np.random.default_rng(init))
     X = data.X_train[:, data.X_train.shape[1] - setup.context:]  # (M, K)
-    y, z_t = data.y_train, teacher_logits
+    y = as_labels(data.y_train, (X.shape[0],), student.vocab, func, name="data.y_train")
+    z_t = teacher_logits
     T, alpha = setup.temperature, setup.alpha
+    if z_t is not None:
+        z_t = as_float_array(z_t, "teacher_logits", func, ndim=2)
+        if z_t.shape != (X.shape[0], student.vocab):
+            raise param_error("teacher_logits", func, f"shape {(X.shape[0], student.vocab)}",
+                              f"shape {z_t.shape}")
+        check_logit_range(z_t, T, "teacher_logits", func)
     limit = logit_limit(student.dtype, T)  # the strictest of T and 1 (the CE)
     extra = {"beta": setup.beta} if method == "generalized_jsd" else {}
 
@@ -87,13 +105,12 @@ def train_student(method, seed, setup, data, teacher_logits=None):
         if z_s is None:  # diverged: train_loop's NonFiniteLossError names the step
             return {"loss": math.nan}, {}
         if method == "scratch":
-            ce, dce = cross_entropy(z_s, y[idx])  # TODO(kernel): cross_entropy_kernel
+            ce, dce = cross_entropy_kernel(z_s, y[idx])
             return {"loss": ce}, student.backward(dce, cache)
-        # TODO(kernel): forward_kl_kernel / reverse_kl_kernel / generalized_jsd_kernel
         soft, dsoft = DIVERGENCES[method](z_s, z_t[idx], temperature=T, **extra)
         if alpha == 1.0:  # no hard term: the cross-entropy would cost a fifth of the step
             return {"loss": soft}, student.backward(dsoft, cache)
-        ce, dce = cross_entropy(z_s, y[idx])  # TODO(kernel): cross_entropy_kernel
+        ce, dce = cross_entropy_kernel(z_s, y[idx])
         loss = alpha * soft + (1 - alpha) * ce
         dz = alpha * dsoft + (1 - alpha) * dce  # (B, V)
         return {"loss": loss, "soft": soft, "ce": ce}, student.backward(dz, cache)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._threads import blas_threads
 from .._validation import (
+    as_labels,
     check_int,
     check_positive,
     check_unit_interval,
@@ -26,6 +27,7 @@ from .._validation import (
     param_error,
 )
 from ..losses import cross_entropy
+from ..losses.response import cross_entropy_kernel
 from ..nn import Adam, CosineSchedule
 from ..nn.char_lm import CharLM
 from ..training import train_loop
@@ -126,14 +128,15 @@ def train_teacher(data, recipe=None, *, verbose=False):
     teacher = CharLM(recipe.context, recipe.embed_dim, tuple(recipe.hidden),
                      dropout=recipe.dropout, rng=np.random.default_rng(init))
     X = data.X_train[:, data.X_train.shape[1] - recipe.context:]  # (M, K)
-    y = data.y_train
+    y = as_labels(data.y_train, (X.shape[0],), teacher.vocab, "train_teacher",
+                  name="data.y_train")
     limit = logit_limit(teacher.dtype, 1.0)
 
     def step(idx):
         logits, cache = guarded_forward(teacher, X[idx], limit)  # (B, V)
         if logits is None:  # diverged: train_loop's NonFiniteLossError names the step
             return {"loss": math.nan}, {}
-        loss, dlogits = cross_entropy(logits, y[idx])  # TODO(kernel): cross_entropy_kernel
+        loss, dlogits = cross_entropy_kernel(logits, y[idx])  # (B,) labels checked above
         return {"loss": loss}, teacher.backward(dlogits, cache)
 
     def evaluate(epoch):

@@ -10,15 +10,15 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from .._validation import check_fraction, check_int, param_error
-from .distill_job import (
-    DistillSetup,
-    _mean_std,
-    _n_classes,
-    _train_distilled,
-    _train_scratch,
-    _train_teacher,
-    load_dataset,
+from .data import load_dataset
+from .seed_runs import (
+    mean_std,
+    n_classes,
+    train_distilled,
+    train_scratch,
+    train_teacher,
 )
+from .setup import DistillSetup
 
 __all__ = ["OMIT_RULES", "OmitSetup", "run_omit_class"]
 
@@ -183,22 +183,22 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
     start = time.perf_counter()
     full = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train)
     c = setup.omit
-    n_classes = _n_classes(full)
-    if c >= n_classes:
-        raise param_error("omit", "run_omit_class", f"a class in [0, {n_classes})", repr(c))
+    n_class = n_classes(full)
+    if c >= n_class:
+        raise param_error("omit", "run_omit_class", f"a class in [0, {n_class})", repr(c))
     base = setup.as_distill_setup()
     per_seed = []
     for seed in range(setup.first_seed, setup.first_seed + setup.seeds):
         X_fit, y_fit, X_val, y_val = _data.train_val_split(
             full.X_train, full.y_train, val_fraction=setup.val_fraction, rng=seed)
         fit_data = _data.Split(X_fit, y_fit, full.X_test, full.y_test)
-        teacher, _ = _train_teacher(base, fit_data, seed, verbose)
+        teacher, _ = train_teacher(base, fit_data, seed, verbose)
         X_tr, y_tr = _data.omit_classes(X_fit, y_fit, c)  # the transfer set: no class c
         transfer = _data.Split(X_tr, y_tr, full.X_test, full.y_test)
         # The students keep all C outputs (the test labels include class c) though c never
         # appears in their training data.
-        student, _ = _train_distilled(base, transfer, teacher, seed, verbose)
-        scratch, _ = _train_scratch(base, transfer, seed, 0.0, verbose)
+        student, _ = train_distilled(base, transfer, teacher, seed, verbose)
+        scratch, _ = train_scratch(base, transfer, seed, 0.0, verbose)
         z_test = student.logits_unchecked(full.X_test)  # (M, C)
         z_val = student.logits_unchecked(X_val)
         prior = float(np.mean(y_fit == c))
@@ -218,11 +218,11 @@ def run_omit_class(setup=None, *, verbose=True, **overrides):
     keys = ["teacher", "scratch", *(f"distilled_{r}" for r in OMIT_RULES)]
     summary = {}
     for k in keys:
-        summary[k] = {m: _mean_std([r[k][m] for r in per_seed])
+        summary[k] = {m: mean_std([r[k][m] for r in per_seed])
                       for m in per_seed[0][k]}
     return {"setup": asdict(setup),
             "data": {"n_train": full.X_train.shape[0], "n_test": full.X_test.shape[0],
-                     "n_test_class": int(np.sum(full.y_test == c)), "n_classes": n_classes,
+                     "n_test_class": int(np.sum(full.y_test == c)), "n_classes": n_class,
                      "n_features": full.X_train.shape[1]},
             "per_seed": per_seed, "summary": summary,
             "seconds": time.perf_counter() - start}

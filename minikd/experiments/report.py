@@ -30,6 +30,8 @@ ROW_NAMES = {"teacher": "teacher", "scratch": "student, scratch",
 
 
 def pm(stats, scale=100.0, digits=1):
+    if stats["mean"] is None:  # not measured (a teacher known only by its logits)
+        return "-"
     return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
 
 
@@ -48,12 +50,18 @@ def distill_report(r):
     if fam != "response":
         loss = st["feature_loss"] if fam == "feature" else st["relation_loss"]
         fam += f" ({loss}, beta {r['term_weight']:g})"
+    source = r["data"].get("source", st["dataset"])
+    given = r.get("teacher_source") == "given logits"
+    known = r["summary"]["teacher"]["mean"] is not None
+    teacher = (f"teacher: given logits, trained elsewhere (test accuracy "
+               f"{'from its test logits' if known else 'unknown: no test logits'})"
+               if given else f"teacher {arch(m['teacher']['sizes'])} (dropout "
+               f"{st['teacher_dropout']:g}, {st['teacher_epochs']} epochs)")
     lines = [
-        f"minikd distill: {DATASET_NAMES[st['dataset']]} ({r['data']['n_train']} train / "
+        f"minikd distill: {DATASET_NAMES.get(source, source)} ({r['data']['n_train']} train / "
         f"{r['data']['n_test']} test, {r['data']['n_features']} features, "
         f"{r['data']['n_classes']} classes), {_seeds(st['seeds'])}, {r['seconds']:.1f} s",
-        f"teacher {arch(m['teacher']['sizes'])} (dropout {st['teacher_dropout']:g}, "
-        f"{st['teacher_epochs']} epochs); students {arch(m['student']['sizes'])} "
+        f"{teacher}; students {arch(m['student']['sizes'])} "
         f"({st['epochs']} epochs); Adam lr {st['lr']:g}, batch {st['batch_size']}",
         f"distillation: {fam}, T = {st['temperature']:g}, alpha = {st['alpha']:g}; "
         f"weight decay of the regularised scratch student {st['weight_decay']:g}",
@@ -65,8 +73,9 @@ def distill_report(r):
         kind = "teacher" if name == "teacher" else "student"
         rows.append([ROW_NAMES[name], pm(s),
                      "-" if name == "teacher" else pm(s["agreement"]),
-                     f"{m[kind]['n_params']:,}", kb(m[kind]["nbytes"]),
-                     f"{1e6 * m[kind]['seconds_per_sample']:.3f}"])
+                     *(["-", "-", "-"] if m[kind]["n_params"] is None else
+                       [f"{m[kind]['n_params']:,}", kb(m[kind]["nbytes"]),
+                        f"{1e6 * m[kind]['seconds_per_sample']:.3f}"])])
     lines.append(format_table(["model", "test acc (%)", "agrees w/ teacher (%)", "params",
                                 "size", "µs/sample"], rows))
     lines.append("")
@@ -82,6 +91,11 @@ def distill_report(r):
         f"the mean gain over scratch {exceeds} the seeds' spread "
         f"({100 * verdict['spread']:.1f} points, the largest std above)")
     t = r["triple"]
+    if t["faster"] is None:
+        if t["kept"] is not None:
+            lines.append(f"the distilled student keeps {100 * t['kept']:.0f}% of the given "
+                         "teacher's test accuracy")
+        return "\n".join(lines)
     speed = 1.0 + t["faster"]
     faster = f"{speed:.1f}x as fast" if speed >= 2 else f"{100 * t['faster']:.0f}% faster"
     lines.append(

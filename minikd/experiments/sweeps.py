@@ -10,17 +10,16 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from .._validation import check_temperature, check_unit_interval, param_error
-from .distill_job import (
-    _accuracy,
-    _agreement,
-    _mean_std,
-    _resolve,
-    _seeds,
-    _train_distilled,
-    _train_scratch,
-    _train_teacher,
-    load_dataset,
+from .data import load_dataset
+from .seed_runs import (
+    accuracy,
+    agreement,
+    mean_std,
+    train_distilled,
+    train_scratch,
+    train_teacher,
 )
+from .setup import resolve_setup, seed_range
 
 __all__ = ["run_sweep", "run_variants"]
 
@@ -56,7 +55,7 @@ def run_variants(setup=None, variants=(), *, verbose=True, **overrides):
         ``variants`` (per variant: ``overrides``, ``acc``, ``agreement``, ``gain_vs_scratch``,
         ``gain_vs_scratch_wd``, each mean/std, plus ``wins``), ``seconds``.
     """
-    setup = _resolve(setup, overrides)
+    setup = resolve_setup(setup, overrides)
     allowed = {"family", "temperature", "alpha", "beta", "feature_loss", "relation_loss"}
     variants = [dict(v) for v in variants]
     if not variants:
@@ -72,27 +71,27 @@ def run_variants(setup=None, variants=(), *, verbose=True, **overrides):
     base = {"teacher": [], "scratch": [], "scratch_wd": []}
     acc = [[] for _ in variants]
     agree = [[] for _ in variants]
-    for seed in _seeds(setup):
-        teacher, _ = _train_teacher(setup, data, seed, verbose)
+    for seed in seed_range(setup):
+        teacher, _ = train_teacher(setup, data, seed, verbose)
         teacher_pred = teacher.predict(data.X_test)
-        base["teacher"].append(_accuracy(teacher, data.X_test, data.y_test))
+        base["teacher"].append(accuracy(teacher, data.X_test, data.y_test))
         for name, wd in (("scratch", 0.0), ("scratch_wd", setup.weight_decay)):
-            student, _ = _train_scratch(setup, data, seed, wd, verbose, name)
-            base[name].append(_accuracy(student, data.X_test, data.y_test))
+            student, _ = train_scratch(setup, data, seed, wd, verbose, name)
+            base[name].append(accuracy(student, data.X_test, data.y_test))
         for k, v in enumerate(variants):
-            student, _ = _train_distilled(replace(setup, **v), data, teacher, seed, verbose,
+            student, _ = train_distilled(replace(setup, **v), data, teacher, seed, verbose,
                                           name=f"distilled {v}")
-            acc[k].append(_accuracy(student, data.X_test, data.y_test))
-            agree[k].append(_agreement(student, teacher_pred, data.X_test))
+            acc[k].append(accuracy(student, data.X_test, data.y_test))
+            agree[k].append(agreement(student, teacher_pred, data.X_test))
     out = []
     for k, v in enumerate(variants):
         a = np.array(acc[k])
-        row = {"overrides": v, "acc": _mean_std(a), "agreement": _mean_std(agree[k])}
+        row = {"overrides": v, "acc": mean_std(a), "agreement": mean_std(agree[k])}
         for name in ("scratch", "scratch_wd"):
             diff = a - np.array(base[name])
-            row[f"gain_vs_{name}"] = {**_mean_std(diff), "wins": int(np.sum(diff > 0))}
+            row[f"gain_vs_{name}"] = {**mean_std(diff), "wins": int(np.sum(diff > 0))}
         out.append(row)
-    return {"setup": asdict(setup), "baseline": {k: _mean_std(v) for k, v in base.items()},
+    return {"setup": asdict(setup), "baseline": {k: mean_std(v) for k, v in base.items()},
             "variants": out, "seconds": time.perf_counter() - start}
 
 

@@ -1,9 +1,10 @@
 """The losses floor: each function returns its value and closed-form gradient (``LossGrad``).
 
-``softmax`` (the temperature softmax and its VJPs), ``response`` (cross-entropy, KL, KD, the blend),
-``dkd`` (decoupled KD), ``tokens``, ``mixtures`` and ``topk`` (token-level divergences over
-(N, L, V); their per-position formulas in ``divergences``), ``features`` (FitNets hints,
-DistilBERT's cosine, attention transfer) and ``relations`` (RKD, SP, PKT).
+``softmax`` (the temperature softmax and its VJPs), ``response`` (cross-entropy, KL, KD, the
+blend; their formulas in ``response_kernels``), ``dkd`` (decoupled KD), ``tokens``, ``mixtures``
+and ``topk`` (token-level divergences over (N, L, V); their per-position formulas in
+``divergences``), ``features`` (FitNets hints, DistilBERT's cosine, attention transfer) and
+``relations`` (RKD, SP, PKT).
 """
 
 from .dkd import dkd_loss

@@ -5,7 +5,7 @@ every position into :math:`p_s = \mathrm{softmax}(z_s / T)` and
 :math:`p_t = \mathrm{softmax}(z_t / T)` with :func:`~minikd.losses.softmax.log_softmax_kernel`,
 and returns the divergence of every position, shape (...,), and its gradient with respect to the
 student logits, shape (..., V). The teacher is a constant. The forward KL is
-:func:`minikd.losses.response.kl_per_position`, the kernel ``kd_loss`` uses.
+:func:`minikd.losses.response_kernels.kl_per_position`, the kernel ``kd_loss`` uses.
 
 Every gradient comes from one identity. With :math:`g = \partial \ell / \partial p_s` (a constant
 added to every entry of g changes nothing, so the ``+1`` of :math:`\partial (p \log p) / \partial p`
@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .response import kl_per_position
+from .response_kernels import kl_per_position
 from .softmax import log_softmax_kernel
 
 __all__ = [

@@ -20,7 +20,8 @@ from .._validation import (
     param_error,
 )
 from .reduction import reduce_positions
-from .response import REDUCTIONS, kl_per_position
+from .response import REDUCTIONS
+from .response_kernels import kl_per_position
 from .softmax import log_softmax_kernel, softmax_kernel
 
 __all__ = ["dkd_loss"]
@@ -70,8 +71,11 @@ def dkd_loss(student_logits, teacher_logits, labels, *, alpha=1.0, beta=8.0, tem
     temperature : float, default 4.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     ignore_index : int or None, default -100
+        Label value that marks a position to skip (PyTorch's and Hugging Face's -100).
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------

@@ -12,7 +12,7 @@ r"""Row-wise L2 normalisation exactly as PyTorch's ``F.normalize(x, p=2, dim=-1,
 Below :math:`\epsilon` the map is the linear ``x / eps``, so a zero vector maps to zero and its
 gradient is the upstream gradient times 1e12: finite, but huge. That is what PyTorch's autograd
 gives (``clamp_min`` passes the gradient where ``norm >= eps``, blocks it below), and what the
-anchors (attention transfer, SP, RKD angle) inherit.
+upstream code of attention transfer, SP and RKD angle (RepDistiller's ``distiller_zoo``) inherits.
 
 Where :math:`\sum_i x_i^2` overflows, the norm is computed as :math:`a \sqrt{\sum_i (x_i / a)^2}`
 with :math:`a = \max_i |x_i|` (the scaling of LAPACK's ``dnrm2``): the feature losses normalise

@@ -6,7 +6,7 @@ r"""Relation-based distillation: the student copies how the teacher relates the 
 * :func:`pkt_loss` — probabilistic knowledge transfer (Passalis & Tefas 2018).
 
 Inputs: student features (N, F_s) and teacher features (N, F_t); only the N rows must pair up
-(trailing axes are flattened, as the anchors' ``.view(N, -1)``). Each loss returns
+(trailing axes are flattened, as RepDistiller's ``.view(N, -1)``). Each loss returns
 :class:`minikd.LossGrad` with the gradient with respect to the student's features, checks its
 arguments once and calls its kernel (``sp_loss_kernel``, ...). Where the gradient is undefined
 minikd returns a finite value (docs/derivations/*.md say which), except RKD distance on one row.

@@ -15,11 +15,12 @@ Positions are selected by ``mask`` (bool over the leading axes) and, for label-t
 gradient and do not affect the value; a fully masked batch gives ``LossGrad(0.0, zeros)``.
 The KL direction is always :math:`\mathrm{KL}(p_t \,\|\, p_s)`, teacher first. See
 ``docs/conventions.md`` and ``docs/derivations/``.
+
+Each function here checks its arguments, then calls its kernel in
+:mod:`minikd.losses.response_kernels`, where the formulas are.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from .._validation import (
     as_float_array,
@@ -32,8 +33,13 @@ from .._validation import (
     check_unit_interval,
     param_error,
 )
-from .reduction import reduce_positions
-from .softmax import log_softmax_kernel
+from .response_kernels import (
+    cross_entropy_kernel,
+    distillation_loss_kernel,
+    kd_loss_kernel,
+    kl_divergence_kernel,
+    soft_cross_entropy_kernel,
+)
 
 __all__ = [
     "cross_entropy",
@@ -44,78 +50,6 @@ __all__ = [
 ]
 
 REDUCTIONS = ("batchmean", "sum", "mean")  # "sequence_mean" is for the token losses
-
-
-# ---------------------------------------------------------------- per-position pieces
-# Each returns the loss of every position (...,) and its gradient with respect to that
-# position's logits (..., C). They trust their callers: the arrays are checked float arrays.
-
-def cross_entropy_per_position(logits, labels):
-    """-log p_y and its gradient p - e_y, with p = softmax(z); labels (...,) int64 in [0, C)."""
-    log_p = log_softmax_kernel(logits)  # (..., C)
-    nll = -np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]  # (...,)
-    one_hot = np.arange(logits.shape[-1]) == labels[..., None]  # (..., C) e_y
-    return nll, np.exp(log_p) - one_hot
-
-
-def kl_per_position(student_logits, teacher_logits, temperature):
-    """KL(p_t || p_s) of the soft targets p = softmax(z / T) and its gradient (p_s - p_t) / T.
-
-    The kernel of :func:`kl_divergence`, :func:`kd_loss`, :func:`distillation_loss` and the
-    token-level :func:`minikd.forward_kl`. ``0 log 0 = 0``: where p_t underflows to 0 its
-    log-probability is still finite, so the product is 0.
-    """
-    T = temperature
-    log_p_s = log_softmax_kernel(student_logits / T)  # (..., C)
-    log_p_t = log_softmax_kernel(teacher_logits / T)  # (..., C)
-    p_s, p_t = np.exp(log_p_s), np.exp(log_p_t)
-    kl = (p_t * (log_p_t - log_p_s)).sum(axis=-1)  # (...,)
-    return kl, (p_s - p_t) / T  # d kl / d z_s, (..., C)
-
-
-# ---------------------------------------------------------------- kernels (no checks)
-
-def cross_entropy_kernel(logits, labels, *, mask=None, reduction="batchmean"):
-    """:func:`cross_entropy` on checked arguments (labels in [0, C), mask without ignored)."""
-    nll, dnll = cross_entropy_per_position(logits, labels)  # (...,), (..., C)
-    return reduce_positions(nll, dnll, mask, reduction)
-
-
-def soft_cross_entropy_kernel(student_logits, teacher_logits, *, temperature, mask=None,
-                              reduction="batchmean"):
-    """:func:`soft_cross_entropy` on checked arguments."""
-    T = temperature
-    log_p_s = log_softmax_kernel(student_logits / T)  # (..., C)
-    p_t = np.exp(log_softmax_kernel(teacher_logits / T))  # (..., C)
-    ce = -(p_t * log_p_s).sum(axis=-1)  # (...,)
-    return reduce_positions(ce, (np.exp(log_p_s) - p_t) / T, mask, reduction)
-
-
-def kl_divergence_kernel(student_logits, teacher_logits, *, temperature, mask=None,
-                         reduction="batchmean"):
-    """:func:`kl_divergence` on checked arguments."""
-    kl, dkl = kl_per_position(student_logits, teacher_logits, temperature)
-    return reduce_positions(kl, dkl, mask, reduction)
-
-
-def kd_loss_kernel(student_logits, teacher_logits, *, temperature, mask=None,
-                   reduction="batchmean"):
-    """:func:`kd_loss` on checked arguments: T² times the KL, gradient T (p_s - p_t)."""
-    T = temperature
-    kl, dkl = kl_per_position(student_logits, teacher_logits, T)  # (...,), (..., C)
-    return reduce_positions(T**2 * kl, T**2 * dkl, mask, reduction)  # Hinton et al. §2
-
-
-def distillation_loss_kernel(student_logits, teacher_logits, labels, *, temperature, alpha,
-                             mask=None, reduction="batchmean"):
-    """:func:`distillation_loss` on checked arguments; ``labels`` None only when alpha == 1."""
-    T = temperature
-    kl, dkl = kl_per_position(student_logits, teacher_logits, T)  # soft term, at T
-    loss, grad = alpha * T**2 * kl, alpha * T**2 * dkl  # (...,), (..., C)
-    if labels is not None:
-        ce, dce = cross_entropy_per_position(student_logits, labels)  # hard term, at T = 1
-        loss, grad = loss + (1 - alpha) * ce, grad + (1 - alpha) * dce
-    return reduce_positions(loss, grad, mask, reduction)
 
 
 # ---------------------------------------------------------------- public losses: check, then kernel
@@ -198,7 +132,9 @@ def soft_cross_entropy(student_logits, teacher_logits, *, temperature=1.0, mask=
     temperature : float, default 1.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -241,7 +177,9 @@ def kl_divergence(student_logits, teacher_logits, *, temperature=1.0, mask=None,
     temperature : float, default 1.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -285,7 +223,9 @@ def kd_loss(student_logits, teacher_logits, *, temperature=4.0, mask=None, reduc
     temperature : float, default 4.0
         T in [1e-6, 1e6] (wider values overflow in float arithmetic).
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------
@@ -338,8 +278,11 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=4.0
     alpha : float in [0, 1], default 0.9
         Weight of the soft term.
     mask : array_like of bool of shape (N,) or (...,), optional
+        Positions that count (default all); the others add nothing and get zero gradient.
     ignore_index : int or None, default -100
+        Label value that marks a position to skip (PyTorch's and Hugging Face's -100).
     reduction : {"batchmean", "sum", "mean"}, default "batchmean"
+        Over the M counted positions: sum / M ("batchmean"), sum, or sum / (M·C) ("mean").
 
     Returns
     -------

@@ -55,7 +55,7 @@ from .divergences import (
     reverse_kl_per_position,
 )
 from .reduction import REDUCTIONS, reduce_positions
-from .response import kl_per_position
+from .response_kernels import kl_per_position
 
 __all__ = [
     "DIVERGENCES",
@@ -169,7 +169,10 @@ def forward_kl(student_logits, teacher_logits, *, temperature=1.0, mask=None, la
     labels : array_like of int of shape (...,), optional
         Token labels; positions equal to ``ignore_index`` are excluded (combined with ``mask``).
     ignore_index : int or None, default -100
+        Label value that marks a position to skip (PyTorch's and Hugging Face's -100).
     reduction : {"batchmean", "sum", "mean", "sequence_mean"}, default "batchmean"
+        Over the M counted positions: sum / M, sum, sum / (M·V); "sequence_mean": sum / N, the
+        first axis's size, masked or not (PyTorch's batchmean on (N, L, V)).
     t2_scale : bool, default True
         Multiply by T².
 

@@ -150,8 +150,9 @@ def topk_divergence(student_logits, topk_values, topk_indices, *, tail="renorm",
     values_kind : {"logits", "log_probs"} or None, default None
         None: "logits" with ``tail="renorm"``, "log_probs" with ``tail="bucket"``.
     divergence : str, default "forward_kl"
-        One of :data:`minikd.losses.divergences.DIVERGENCES`; ``beta``, ``alpha`` and
-        ``convention`` as in :func:`minikd.token_divergence`.
+        One of :data:`minikd.losses.divergences.DIVERGENCES`.
+    beta, alpha, convention
+        The divergence's parameters, as in :func:`minikd.token_divergence`.
     temperature, mask, labels, ignore_index, reduction, t2_scale
         As in :func:`minikd.forward_kl`.
 

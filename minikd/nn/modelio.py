@@ -29,6 +29,7 @@ import zlib
 
 import numpy as np
 
+from .._npyfiles import describe_head, npz_headers, read_member
 from .._validation import param_error
 from .mlp_checks import check_finite_params, check_params
 
@@ -134,7 +135,7 @@ def read_model(cls, path, rng):
             head = fh.read(64)
             fh.seek(0)
             if not zipfile.is_zipfile(fh):
-                raise bad(f"not an .npz file ({_describe(head)}); expected an archive written "
+                raise bad(f"not an .npz file ({describe_head(head)}); expected an archive written "
                           "by MLP.save")
             with zipfile.ZipFile(fh) as archive:
                 return _read_archive(cls, archive, rng, bad)
@@ -149,60 +150,10 @@ def read_model(cls, path, rng):
         raise bad(f"it cannot be read ({type(err).__name__}: {err})") from err
 
 
-def _describe(head):
-    """What a file that is not a zip archive is, from its first bytes."""
-    if not head:
-        return "it is empty"
-    if head.startswith(b"\x93NUMPY"):
-        return "it is a single .npy array, not an .npz archive"
-    if head.startswith(b"PK"):
-        return "a zip archive, truncated or corrupt"
-    if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
-        return "it looks like a pickle, which minikd never reads"
-    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")  # a cut last character
-    if text and all(c.isprintable() or c.isspace() for c in text):
-        return f"it is a text file starting with {text[:30]!r}"
-    return f"it starts with the bytes {head[:8]!r}"
-
-
 def _headers(archive, bad):
-    """{key: (ZipInfo, shape, dtype, data offset)} from each member's .npy header."""
-    found = {}
-    for info in archive.infolist():
-        key = info.filename[:-4] if info.filename.endswith(".npy") else None
-        if key is None or not (key in _META_KEYS or _PARAM_NAME.fullmatch(key)):
-            raise bad(f"unexpected member '{info.filename}' (an MLP file holds "
-                      f"{list(_META_KEYS)} and W1, b1, W2, ...)")
-        if key in found:
-            raise bad(f"member '{info.filename}' appears twice")
-        with archive.open(info) as f:
-            try:
-                version = np.lib.format.read_magic(f)
-                read = {(1, 0): np.lib.format.read_array_header_1_0,
-                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-                if read is None:
-                    raise ValueError(f".npy format version {version}")
-                shape, _, dtype = read(f)
-            except ValueError as err:
-                raise bad(f"array '{key}' has an unreadable header ({err})") from err
-            offset = f.tell()
-        if dtype.hasobject:
-            raise bad(f"array '{key}' is an object array, which minikd never writes and will "
-                      "not unpickle")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if info.file_size != offset + nbytes:
-            raise bad(f"array '{key}' declares shape {shape} of {dtype}, {nbytes} bytes, but "
-                      f"its member holds {info.file_size - offset}")
-        found[key] = (info, shape, dtype)
-    return found
-
-
-def _read(archive, info, key, bad):
-    with archive.open(info) as f:
-        try:
-            return np.lib.format.read_array(f, allow_pickle=False)
-        except ValueError as err:
-            raise bad(f"array '{key}' is corrupt ({err})") from err
+    """{key: (ZipInfo, shape, dtype)} from each member's .npy header."""
+    return npz_headers(archive, bad, lambda key: key in _META_KEYS or _PARAM_NAME.fullmatch(key),
+                       f"{list(_META_KEYS)} and W1, b1, W2, ...: an MLP file")
 
 
 def _read_archive(cls, archive, rng, bad):
@@ -214,7 +165,7 @@ def _read_archive(cls, archive, rng, bad):
         _, shape, dtype = headers[key]
         if math.prod(shape) * dtype.itemsize > _META_MAX_BYTES:
             raise bad(f"array '{key}' declares shape {shape}, too large for an architecture")
-    meta = {key: _read(archive, headers[key][0], key, bad) for key in _META_KEYS}
+    meta = {key: read_member(archive, headers[key][0], key, bad) for key in _META_KEYS}
     version = meta["format_version"]
     if version.shape != () or version.dtype.kind not in "iu":
         raise bad("'format_version' is not an integer scalar")
@@ -248,7 +199,7 @@ def _read_archive(cls, archive, rng, bad):
     except (ValueError, TypeError) as err:
         raise bad(f"inconsistent architecture ({err})") from err
     for key in shapes:
-        arr = _read(archive, headers[key][0], key, bad)
+        arr = read_member(archive, headers[key][0], key, bad)
         if not np.isfinite(arr).all():
             raise bad(f"array '{key}' holds NaN or inf")
         model.params[key] = arr  # a fresh array the model owns

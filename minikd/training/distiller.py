@@ -21,6 +21,7 @@ import numpy as np
 from .._threads import blas_threads as limit_blas_threads
 from .._threads import resolve_blas_threads
 from .._validation import (
+    as_float_array,
     as_labels,
     check_feature_range,
     check_logit_range,
@@ -72,9 +73,10 @@ class Distiller(DistillationObjective):
 
     Parameters
     ----------
-    teacher : MLP
+    teacher : MLP or None
         Trained teacher; never modified. Its logits and the needed hidden layers of ``X`` are
-        computed once, here, in evaluation mode (no dropout).
+        computed once, here, in evaluation mode (no dropout). None when ``teacher_logits`` are
+        given (then ``method`` must be "kd": the other terms need the teacher's hidden layers).
     student : MLP
         Trained in place. Same input width D and number of classes C as the teacher.
     X : array_like of shape (N, D)
@@ -104,6 +106,10 @@ class Distiller(DistillationObjective):
         first epoch, while 10 works (``docs/loss_scales.md``).
     rng : int, numpy.random.Generator or None
         Initialises the FitNets regressors (PyTorch ``nn.Linear`` style).
+    teacher_logits : array_like of shape (N, C), optional
+        A teacher's logits on ``X``, computed elsewhere (any framework), with ``teacher=None``:
+        they are the cache the teacher's pass would fill, so distilling from an MLP's logits
+        equals distilling from that MLP. Finite; converted to the student's dtype.
 
     Attributes
     ----------
@@ -117,12 +123,25 @@ class Distiller(DistillationObjective):
     """
 
     def __init__(self, teacher, student, X, y=None, *, method="kd", layers=None,
-                 temperature=4.0, alpha=0.9, gamma=None, beta=None, rng=None):
+                 temperature=4.0, alpha=0.9, gamma=None, beta=None, rng=None,
+                 teacher_logits=None):
         func = "Distiller"
+        if teacher is None and teacher_logits is None:
+            raise param_error("teacher", func, "an MLP, or None with teacher_logits given",
+                              "None with teacher_logits=None", TypeError)
+        if teacher is not None and teacher_logits is not None:
+            raise param_error("teacher_logits", func, "None when a teacher MLP is given (its "
+                              "logits are computed here), or teacher=None",
+                              "both a teacher and teacher_logits")
+        if teacher is None and method != "kd":
+            raise param_error("method", func, "'kd' when only teacher_logits are given "
+                              f"(method {method!r} needs the teacher network's hidden layers)",
+                              repr(method))
         for name, model in (("teacher", teacher), ("student", student)):
-            if not isinstance(model, MLP):
+            if not isinstance(model, MLP) and not (name == "teacher" and model is None):
                 raise param_error(name, func, "an MLP", type(model).__name__, TypeError)
-        if teacher.sizes[0] != student.sizes[0] or teacher.sizes[-1] != student.sizes[-1]:
+        if teacher is not None and (teacher.sizes[0] != student.sizes[0]
+                                    or teacher.sizes[-1] != student.sizes[-1]):
             raise param_error("student", func, f"an MLP with the teacher's input width "
                               f"{teacher.sizes[0]} and {teacher.sizes[-1]} classes",
                               f"sizes {list(student.sizes)}")
@@ -147,13 +166,21 @@ class Distiller(DistillationObjective):
 
         # The frozen teacher, once for the whole transfer set.
         dtype = student.dtype
-        logits, hidden = _teacher_pass(teacher, self.X, sorted({j for _, j in self.pairs}))
+        if teacher is None:  # given logits are the cache: (N, C), one row per row of X
+            logits, hidden = as_float_array(teacher_logits, "teacher_logits", func, ndim=2,
+                                            check_finite=False), {}
+            if logits.shape != (n, student.sizes[-1]):
+                raise param_error("teacher_logits", func, f"an array of shape ({n}, "
+                                  f"{student.sizes[-1]}) (one row of the student's classes per "
+                                  "row of X)", f"shape {logits.shape}")
+        else:
+            logits, hidden = _teacher_pass(teacher, self.X, sorted({j for _, j in self.pairs}))
         self.teacher_logits = logits.astype(dtype, copy=False)  # (N, C)
         self.teacher_hidden = {j: h.astype(dtype, copy=False)
                                for j, h in hidden.items()}  # {j: (N, H_j)}
         self.teacher_pred = self.teacher_logits.argmax(axis=1)  # (N,)
-        check_logit_range(self.teacher_logits, self.temperature, "X (the teacher's logits "
-                          "on it)", func)
+        check_logit_range(self.teacher_logits, self.temperature, "teacher_logits" if teacher
+                          is None else "X (the teacher's logits on it)", func)
         for j, h_t in self.teacher_hidden.items():
             check_feature_range(h_t, f"X (the teacher's hidden layer {j} on it)", func,
                                 power=2.0 if method == "at" else 1.0)
@@ -180,14 +207,15 @@ class Distiller(DistillationObjective):
         evaluate = None
         if X_val is not None:
             X_val = self.student.check_input(X_val, func)
-            t_val = _teacher_pass(self.teacher, X_val, [])[0].argmax(axis=1)  # (M,), once
+            t_val = None if self.teacher is None else \
+                _teacher_pass(self.teacher, X_val, [])[0].argmax(axis=1)  # (M,), once
             if y_val is not None:
                 y_val = as_labels(y_val, (X_val.shape[0],), self.student.sizes[-1], func,
                                   name="y_val")
 
             def evaluate(epoch):
                 pred = self.student.logits_unchecked(X_val).argmax(axis=1)
-                out = {"val_agree": float(np.mean(pred == t_val))}
+                out = {} if t_val is None else {"val_agree": float(np.mean(pred == t_val))}
                 if y_val is not None:
                     out["val_acc"] = float(np.mean(pred == y_val))
                 return out
@@ -214,7 +242,7 @@ class Distiller(DistillationObjective):
 def distill(teacher, student, X, y=None, *, method="kd", layers=None, temperature=4.0,
             alpha=0.9, gamma=None, beta=None, epochs=10, batch_size=64, optimizer=None,
             X_val=None, y_val=None, rng=None, schedule=None, clip_norm=None, verbose=True,
-            label="distill", blas_threads=None):
+            label="distill", blas_threads=None, teacher_logits=None):
     r"""Distil ``student`` from a frozen ``teacher`` on the transfer set ``X``; returns the History.
 
     .. math::
@@ -234,8 +262,9 @@ def distill(teacher, student, X, y=None, *, method="kd", layers=None, temperatur
     Parameters
     ----------
     teacher, student, X, y, method, layers, temperature, alpha, gamma, beta
-        The objective, as in :class:`Distiller` (``y`` optional: without labels soft targets
-        alone teach; ``beta`` defaults to the library weight of ``method``).
+        The objective, as in :class:`Distiller` (``teacher`` None with ``teacher_logits``;
+        ``y`` optional: without labels soft targets alone teach; ``beta`` defaults to the
+        library weight of ``method``).
     epochs : int, default 10
     batch_size : int, default 64
     optimizer : optimizer or callable, optional
@@ -252,6 +281,9 @@ def distill(teacher, student, X, y=None, *, method="kd", layers=None, temperatur
         Seeds the regressors and the mini-batch order: the same seed gives the same run.
     schedule, clip_norm, verbose, label
         As in :func:`minikd.train_loop`.
+    teacher_logits : array_like of shape (N, C), optional
+        The teacher's logits on ``X`` from elsewhere, with ``teacher=None`` (``method="kd"``;
+        no ``val_agree`` then). See :class:`Distiller`.
     blas_threads : int, optional
         BLAS threads for the whole call, the teacher's pass over ``X`` included (threadpoolctl;
         restored afterwards). Default: the count of an enclosing
@@ -290,7 +322,7 @@ def distill(teacher, student, X, y=None, *, method="kd", layers=None, temperatur
     with limit_blas_threads(n_threads):  # the teacher's pass over X too
         distiller = Distiller(teacher, student, X, y, method=method, layers=layers,
                               temperature=temperature, alpha=alpha, gamma=gamma, beta=beta,
-                              rng=gen)
+                              rng=gen, teacher_logits=teacher_logits)
         return distiller.train(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                                X_val=X_val, y_val=y_val, rng=gen, schedule=schedule,
                                clip_norm=clip_norm, verbose=verbose, label=label,

@@ -4,7 +4,8 @@ r"""Check any gradient, ours or yours, against central finite differences.
   :math:`h_i = h\,(\text{scale} + |x_i|)`; pass ``scale=T`` for a loss of :math:`z / T` (a fixed
   step is too small for large T and too large near saturation). :func:`numerical_vjp` — the
   same for :math:`\langle f(x), \bar y \rangle`, with a *random* upstream :math:`\bar y` (an
-  all-ones one can make both sides zero: softmax rows sum to a constant).
+  all-ones one can make both sides zero: softmax rows sum to a constant). Both live in
+  :mod:`minikd.verify.finite_differences` and are importable from here.
 * :func:`normwise_error` — :math:`\max_i |a_i - n_i| / \max(\|a\|_\infty, \|n\|_\infty)`; an
   elementwise relative error reports 1e-3 on saturated softmax entries whose true error is 1e-11.
 * :func:`check_gradient`, :func:`assert_gradient` — both together; a failure names the worst
@@ -36,121 +37,24 @@ Examples
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import as_float_array, check_int, check_nonnegative, check_positive, param_error
+from .._validation import as_float_array, check_int, check_nonnegative, param_error
+from .finite_differences import (
+    DEFAULT_H,
+    as_float64_copy,
+    loss_value,
+    numerical_gradient,
+    numerical_vjp,
+    step_sizes,
+)
 
 __all__ = ["GradcheckResult", "assert_gradient", "check_directional", "check_gradient",
            "normwise_error", "numerical_gradient", "numerical_vjp"]
 
-DEFAULT_H = 1e-5
 DEFAULT_TOL = 1e-5
-
-
-def _as_float64_copy(x, func):
-    """A float64 copy of x, finite and non-empty (an empty check would pass vacuously)."""
-    return np.array(as_float_array(x, "x", func, min_ndim=0, dtype=np.float64), copy=True)
-
-
-def _steps(x, h, scale, func):
-    """The per-element steps h (scale + |x_i|), all > 0 (a zero step divides 0 by 0)."""
-    steps = check_positive(h, "h", func) * (check_nonnegative(scale, "scale", func) + np.abs(x))
-    if not np.all(steps > 0):
-        raise param_error("scale", func, "> 0 where x is 0 (the step h (scale + |x_i|) must "
-                          "not vanish)", f"{scale!r} with an entry x = "
-                          f"{float(np.ravel(x)[np.argmin(np.ravel(steps))]):g}")
-    return steps
-
-
-def _loss_value(f, x, func):
-    """``f(x)`` as a float; f must return the loss, a finite real scalar (not a LossGrad)."""
-    value = f(x)
-    if not (isinstance(value, numbers.Real) or (isinstance(value, np.ndarray) and value.size == 1
-                                                and value.dtype.kind in "fiu")):
-        hint = "; pass lambda x: loss(x, ...).loss" if isinstance(value, tuple) else ""
-        raise TypeError(f"The function f given to {func} must return the loss, a real scalar. "
-                        f"Got {type(value).__name__} {str(value)[:30]!r} instead{hint}.")
-    value = float(np.asarray(value).reshape(()))
-    if not math.isfinite(value):
-        raise ValueError(f"The function f given to {func} must be finite around x. Got "
-                         f"{value} instead.")
-    return value
-
-
-def numerical_gradient(f, x, *, h=DEFAULT_H, scale=1.0):
-    r"""Central-difference gradient of a scalar function.
-
-    .. math::
-
-        g_i = \frac{f(x + h_i e_i) - f(x - h_i e_i)}{2 h_i}, \qquad h_i = h\,(\text{scale} + |x_i|)
-
-    Parameters
-    ----------
-    f : callable
-        ``f(x) -> float``. Called with a float64 array shaped like ``x``; ``x`` itself is never
-        modified (the function gets a private copy).
-    x : array_like of any shape
-        Point at which to differentiate.
-    h : float, default 1e-5
-        Relative step.
-    scale : float, default 1.0
-        Absolute part of the step; pass the temperature T for a loss of ``z / T``.
-
-    Returns
-    -------
-    g : ndarray of float64, shaped like ``x``
-    """
-    func = "numerical_gradient"
-    x = _as_float64_copy(x, func)
-    steps = _steps(x, h, scale, func)
-    grad = np.empty_like(x)
-    flat, gflat, sflat = x.reshape(-1), grad.reshape(-1), steps.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + sflat[i]
-        f_plus = _loss_value(f, x.copy(), func)
-        flat[i] = old - sflat[i]
-        f_minus = _loss_value(f, x.copy(), func)
-        flat[i] = old
-        gflat[i] = (f_plus - f_minus) / (2.0 * sflat[i])
-    return grad
-
-
-def numerical_vjp(f, x, dout, *, h=DEFAULT_H, scale=1.0):
-    r"""Central-difference vector-Jacobian product of an array-valued function.
-
-    .. math::
-
-        (\bar y^\top J)_i = \frac{\langle f(x + h_i e_i) - f(x - h_i e_i), \bar y\rangle}{2 h_i}
-
-    Parameters
-    ----------
-    f : callable
-        ``f(x) -> ndarray`` shaped like ``dout``.
-    x : array_like of any shape
-    dout : array_like
-        Upstream gradient :math:`\bar y`; use a random one.
-    h, scale : float
-        As in :func:`numerical_gradient`.
-
-    Returns
-    -------
-    g : ndarray of float64, shaped like ``x``
-    """
-    dout = as_float_array(dout, "dout", "numerical_vjp", min_ndim=0, dtype=np.float64)
-
-    def contracted(v):  # <f(v), dout>, refusing a silent broadcast of a mis-shaped dout
-        y = np.asarray(f(v), dtype=np.float64)
-        if y.shape != dout.shape:
-            raise ValueError(f"The 'dout' parameter of numerical_vjp must be shaped like f(x), "
-                             f"{y.shape}. Got shape {dout.shape} instead.")
-        return float(np.sum(y * dout))
-
-    return numerical_gradient(contracted, x, h=h, scale=scale)
 
 
 def normwise_error(analytic, numeric):
@@ -308,19 +212,19 @@ def check_directional(f, x, analytic, *, n_directions=3, h=DEFAULT_H, tol=DEFAUL
     """
     func = "check_directional"
     rng = np.random.default_rng(rng)
-    x = _as_float64_copy(x, func)
+    x = as_float64_copy(x, func)
     g = _analytic(analytic, func)
     if g.shape != x.shape:
         raise param_error("analytic", func, f"an array of shape {x.shape} (like x)",
                           f"shape {g.shape}")
     n_directions = check_int(n_directions, "n_directions", func, low=1)
     tol = check_nonnegative(tol, "tol", func)
-    eps = float(_steps(np.max(np.abs(x)), h, 1.0, func))  # h (1 + ||x||_inf)
+    eps = float(step_sizes(np.max(np.abs(x)), h, 1.0, func))  # h (1 + ||x||_inf)
     proj_a, proj_n = [], []
     for _ in range(n_directions):
         v = rng.standard_normal(x.shape)
         v /= np.linalg.norm(v)
         proj_a.append(float(np.sum(g * v)))
-        f_plus, f_minus = _loss_value(f, x + eps * v, func), _loss_value(f, x - eps * v, func)
+        f_plus, f_minus = loss_value(f, x + eps * v, func), loss_value(f, x - eps * v, func)
         proj_n.append((f_plus - f_minus) / (2.0 * eps))
     return _compare(np.array(proj_a), np.array(proj_n), tol)

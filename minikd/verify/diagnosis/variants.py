@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...losses.reduction import LossGrad
-from ...losses.response import cross_entropy_per_position, kl_per_position
+from ...losses.response_kernels import cross_entropy_per_position, kl_per_position
 from ...losses.softmax import log_softmax_kernel
 
 __all__ = [
