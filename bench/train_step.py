@@ -296,8 +296,8 @@ def train_step_parts(problem, threads=None, epochs=3):
 
     The student's ``forward_unchecked`` and ``backward_unchecked``, the two loss kernels and the
     optimizer's ``step`` are wrapped with the clock for this instrumented run (the first three
-    as attributes of this student and optimizer, the kernels under their names in the
-    distiller's module, restored afterwards); ``rest`` is the epoch's time over K minus those:
+    as attributes of this student and optimizer, the kernels under their names in the module
+    of ``Distiller.step``, restored afterwards); ``rest`` is the epoch's time over K minus those:
     the gathers, the gradient blend, the accuracy terms and ``train_loop``'s guards and
     bookkeeping (and the wrappers' own cost, a few tenths of a microsecond each). Wall clock
     always: the CPU-time clock is a system call of about a microsecond, which would be counted
@@ -316,7 +316,7 @@ def train_step_parts(problem, threads=None, epochs=3):
             return out
         return wrapper
 
-    module = sys.modules[minikd.Distiller.__module__]
+    module = sys.modules[minikd.Distiller.step.__module__]  # where the step finds the kernels
     kernels = {"cross_entropy_kernel": module.cross_entropy_kernel,
                "kd_loss_kernel": module.kd_loss_kernel}
     student.forward_unchecked = timed("forward", student.forward_unchecked)

@@ -3,6 +3,8 @@ so the next finite step is exactly the first step of a fresh optimizer."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,49 @@ def test_refused_step_after_a_replaced_parameter_restores_the_state(name):
         opt_b.step({k: v.copy() for k, v in then.items()})
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def _refused_and_unchanged(opt, grads):
+    """Step ``opt`` with ``grads``: it must raise NonFiniteUpdateError, print no warning and leave
+    the parameters, the step count and the state as they were."""
+    before = ({k: p.copy() for k, p in opt.params.items()}, opt.t,
+              {k: {n: a.copy() for n, a in s.items()} for k, s in opt.state.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the test
+        with pytest.raises(NonFiniteUpdateError):
+            opt.step(grads)
+    params, t, state = before
+    for k, p in params.items():
+        np.testing.assert_array_equal(opt.params[k], p)
+    assert opt.t == t
+    assert opt.state.keys() == state.keys()
+    for k, s in state.items():
+        for name, a in s.items():
+            np.testing.assert_array_equal(opt.state[k][name], a)
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_adam_refuses_an_overflowing_second_moment_that_leaves_theta_finite(cls):
+    # float32: g = 1e30 gives m = (1 - b1) g = 1e29 (finite) but v = (1 - b2) g^2 = 1e57 = inf,
+    # and theta - lr m_hat / (sqrt(v_hat) + eps) = theta - lr * 1e30 / inf = theta: finite. Only
+    # a test of v itself sees it: a test of the new theta alone would take the step.
+    params = {"w": np.ones(3, np.float32)}
+    opt = cls(params, lr=0.1)
+    opt.step({"w": np.full(3, 0.5, np.float32)})
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(1e30) * np.float32(1e30) * np.float32(1e-3))
+    _refused_and_unchanged(opt, {"w": np.full(3, 1e30, np.float32)})
+
+
+def test_sgd_refuses_an_overflowing_velocity_even_at_lr_zero():
+    # An overflowing velocity is refused though theta would not move at lr = 0 (theta - 0 * inf
+    # is NaN anyway, and v itself is inf). v overflows on the second step:
+    # 0.9 * 3e38 + 3e38 > float32's largest 3.4e38, though every gradient is finite.
+    params = {"w": np.ones(2, np.float32)}
+    opt = SGD(params, lr=0.0, momentum=0.9)
+    g = np.full(2, 3e38, np.float32)
+    opt.step({"w": g})
+    np.testing.assert_array_equal(params["w"], np.ones(2, np.float32))  # lr = 0: no move
+    _refused_and_unchanged(opt, {"w": g})
+    opt.lr = 0.1
+    _refused_and_unchanged(opt, {"w": g})  # and at lr > 0 (theta - 0.1 * inf = -inf)

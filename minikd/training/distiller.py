@@ -10,7 +10,9 @@ for the whole transfer set, in evaluation mode, when the :class:`Distiller` is b
 gathered per mini-batch afterwards. The transfer set, labels and hyper-parameters are checked
 there too, once; each mini-batch then runs the student's unchecked forward and backward and the
 loss kernels. Training reuses :func:`minikd.train_loop` (its non-finite guard, ``rng``
-reproducibility, progress lines, BLAS thread limit and :class:`minikd.History`).
+reproducibility, progress lines, BLAS thread limit and :class:`minikd.History`). The step, the
+objective on one mini-batch, is :mod:`minikd.training.objective`'s; the teacher's checks and
+targets are :mod:`minikd.training.teacher`'s.
 """
 
 from __future__ import annotations
@@ -20,40 +22,23 @@ import numpy as np
 from .._threads import blas_threads as limit_blas_threads
 from .._threads import resolve_blas_threads
 from .._validation import (
-    as_float_array,
     as_labels,
-    check_feature_range,
-    check_logit_range,
     check_nonnegative,
     check_temperature,
     check_unit_interval,
     param_error,
 )
-from ..losses.response import cross_entropy_kernel, kd_loss_kernel
-from ..nn.mlp import MLP
 from ..nn.optim import SGD
 from ..nn.regressor import init_regressor
-from .feature_terms import DEFAULT_BETA, METHODS, check_layers, feature_term
+from .feature_terms import DEFAULT_BETA, METHODS, check_layers
 from .loop import train_loop
+from .objective import DistillationObjective
+from .teacher import check_teacher, teacher_pass, teacher_targets
 
 __all__ = ["DEFAULT_BETA", "METHODS", "Distiller", "distill"]
 
-_TEACHER_CHUNK = 4096  # rows per teacher forward pass: bounds memory on a large transfer set
 
-
-def _teacher_pass(teacher, X, layers):
-    """The teacher's logits (N, C) on ``X`` and its hidden layers ``{j: (N, H_j)}``, in chunks."""
-    logits, hidden = [], {j: [] for j in layers}
-    for start in range(0, X.shape[0], _TEACHER_CHUNK):
-        xb = X[start:start + _TEACHER_CHUNK].astype(teacher.dtype, copy=False)
-        z, cache = teacher.forward_unchecked(xb, False)  # evaluation mode: no dropout
-        logits.append(z)
-        for j in layers:
-            hidden[j].append(cache.hidden[j])
-    return np.concatenate(logits), {j: np.concatenate(h) for j, h in hidden.items()}
-
-
-class Distiller:
+class Distiller(DistillationObjective):
     r"""Distil ``student`` from a frozen ``teacher`` on a transfer set: the objective and its step.
 
     .. math::
@@ -125,25 +110,7 @@ class Distiller:
                  temperature=4.0, alpha=0.9, gamma=None, beta=None, rng=None,
                  teacher_logits=None):
         func = "Distiller"
-        if teacher is None and teacher_logits is None:
-            raise param_error("teacher", func, "an MLP, or None with teacher_logits given",
-                              "None with teacher_logits=None", TypeError)
-        if teacher is not None and teacher_logits is not None:
-            raise param_error("teacher_logits", func, "None when a teacher MLP is given (its "
-                              "logits are computed here), or teacher=None",
-                              "both a teacher and teacher_logits")
-        if teacher is None and method != "kd":
-            raise param_error("method", func, "'kd' when only teacher_logits are given "
-                              f"(method {method!r} needs the teacher network's hidden layers)",
-                              repr(method))
-        for name, model in (("teacher", teacher), ("student", student)):
-            if not isinstance(model, MLP) and not (name == "teacher" and model is None):
-                raise param_error(name, func, "an MLP", type(model).__name__, TypeError)
-        if teacher is not None and (teacher.sizes[0] != student.sizes[0]
-                                    or teacher.sizes[-1] != student.sizes[-1]):
-            raise param_error("student", func, f"an MLP with the teacher's input width "
-                              f"{teacher.sizes[0]} and {teacher.sizes[-1]} classes",
-                              f"sizes {list(student.sizes)}")
+        check_teacher(teacher, student, teacher_logits, method, func)
         if method not in METHODS:
             raise param_error("method", func, f"one of {METHODS}", repr(method))
         self.teacher, self.student, self.method = teacher, student, method
@@ -164,95 +131,18 @@ class Distiller:
                                                               teacher.sizes, func)
 
         # The frozen teacher, once for the whole transfer set.
-        dtype = student.dtype
-        if teacher is None:  # given logits are the cache: (N, C), one row per row of X
-            logits, hidden = as_float_array(teacher_logits, "teacher_logits", func, ndim=2,
-                                            check_finite=False), {}
-            if logits.shape != (n, student.sizes[-1]):
-                raise param_error("teacher_logits", func, f"an array of shape ({n}, "
-                                  f"{student.sizes[-1]}) (one row of the student's classes per "
-                                  "row of X)", f"shape {logits.shape}")
-        else:
-            logits, hidden = _teacher_pass(teacher, self.X, sorted({j for _, j in self.pairs}))
-        self.teacher_logits = logits.astype(dtype, copy=False)  # (N, C)
-        self.teacher_hidden = {j: h.astype(dtype, copy=False)
-                               for j, h in hidden.items()}  # {j: (N, H_j)}
+        self.teacher_logits, self.teacher_hidden = teacher_targets(
+            teacher, self.X, teacher_logits, sorted({j for _, j in self.pairs}), student,
+            self.temperature, method, func)  # (N, C), {j: (N, H_j)}
         self.teacher_pred = self.teacher_logits.argmax(axis=1)  # (N,)
-        check_logit_range(self.teacher_logits, self.temperature, "teacher_logits" if teacher
-                          is None else "X (the teacher's logits on it)", func)
-        for j, h_t in self.teacher_hidden.items():
-            check_feature_range(h_t, f"X (the teacher's hidden layer {j} on it)", func,
-                                power=2.0 if method == "at" else 1.0)
 
         self.params = dict(student.params)  # the same arrays: updates reach the student
         if method == "fitnets":
             gen = np.random.default_rng(rng)
             for k, (i, j) in enumerate(self.pairs):
                 reg = init_regressor(student.sizes[i + 1], teacher.sizes[j + 1], rng=gen,
-                                     dtype=dtype)
+                                     dtype=student.dtype)
                 self.params[f"reg{k}.W"], self.params[f"reg{k}.b"] = reg["W"], reg["b"]
-
-    # -- the objective ------------------------------------------------------------------------
-
-    def step(self, idx, *, train=True):
-        r"""Loss terms and gradients of one mini-batch: the ``step`` of :func:`minikd.train_loop`.
-
-        Parameters
-        ----------
-        idx : ndarray of int of shape (B,)
-            Rows of the transfer set (trusted, like everything below: the transfer set, the
-            labels and the hyper-parameters were checked when the Distiller was built).
-        train : bool, default True
-            Student in training mode (dropout on). Gradient checks use False.
-
-        Returns
-        -------
-        terms : dict of str to float
-            ``"loss"`` (the blended objective), ``"ce"`` (with labels), ``"kd"`` (alpha > 0),
-            the method's term under its name (e.g. ``"sp"``), ``"train_acc"`` (with labels) and
-            ``"agree"`` (fraction of rows where the student's and the teacher's argmax agree).
-            Unweighted terms; ``loss`` carries the weights.
-        grads : dict of str to ndarray
-            Keyed like :attr:`params`.
-        """
-        xb = self.X[idx]  # (B, D)
-        z, cache = self.student.forward_unchecked(xb, train)  # (B, C) student logits
-        terms, total = {}, 0.0
-        dz = np.zeros_like(z)  # (B, C): gamma dCE/dz + alpha dKD/dz
-        if self.gamma > 0:
-            ce, dce = cross_entropy_kernel(z, self.y[idx])  # at T = 1
-            terms["ce"], total = ce, total + self.gamma * ce
-            dz += self.gamma * dce
-        if self.alpha > 0:
-            kd, dkd = kd_loss_kernel(z, self.teacher_logits[idx], temperature=self.temperature)
-            terms["kd"], total = kd, total + self.alpha * kd
-            dz += self.alpha * dkd
-        dhidden, grads_extra = {}, {}  # dhidden[i] = beta dF/dH_i: the feature term only
-        if self.pairs:
-            feat = 0.0
-            for k, (i, j) in enumerate(self.pairs):
-                h_s, h_t = cache.hidden[i], self.teacher_hidden[j][idx]  # (B, H_s), (B, H_t)
-                if self.method == "fitnets":
-                    W, b = self.params[f"reg{k}.W"], self.params[f"reg{k}.b"]
-                    r = h_s @ W + b  # (B, H_t): the regressor g(H_s)
-                    loss, dr = feature_term("fitnets", r, h_t)  # the hint loss F(r, H_t)
-                    dr = self.beta * dr  # (B, H_t)
-                    grads_extra[f"reg{k}.W"] = h_s.T @ dr  # (H_s, H_t)
-                    grads_extra[f"reg{k}.b"] = dr.sum(axis=0)  # (H_t,)
-                    dh = dr @ W.T  # (B, H_s)
-                else:
-                    loss, dh = feature_term(self.method, h_s, h_t)
-                    dh = self.beta * dh  # (B, H_s)
-                feat += loss
-                dhidden[i] = dhidden[i] + dh if i in dhidden else dh
-            terms[self.method], total = feat, total + self.beta * feat
-        grads = self.student.backward_unchecked(dz, cache, dhidden)
-        grads.update(grads_extra)
-        pred = z.argmax(axis=1)  # (B,)
-        if self.y is not None:
-            terms["train_acc"] = np.count_nonzero(pred == self.y[idx]) / len(pred)
-        terms["agree"] = np.count_nonzero(pred == self.teacher_pred[idx]) / len(pred)
-        return {"loss": total, **terms}, grads
 
     # -- training -----------------------------------------------------------------------------
 
@@ -269,7 +159,7 @@ class Distiller:
         if X_val is not None:
             X_val = self.student.check_input(X_val, func)
             t_val = None if self.teacher is None else \
-                _teacher_pass(self.teacher, X_val, [])[0].argmax(axis=1)  # (M,), once
+                teacher_pass(self.teacher, X_val, [])[0].argmax(axis=1)  # (M,), once
             if y_val is not None:
                 y_val = as_labels(y_val, (X_val.shape[0],), self.student.sizes[-1], func,
                                   name="y_val")

@@ -22,7 +22,8 @@ a step is caught every step: a NaN or inf loss term (one ``math.isfinite`` per t
 point warnings are silenced inside the steps, so this error is the one report), and an update
 that would make a parameter non-finite (the optimizer's refusal). Either raises
 :class:`NonFiniteLossError`, naming the epoch and step; the parameters keep their last finite
-values (those before the offending step).
+values (those before the offending step). That mini-batch under its guards is
+:func:`minikd.training.guard.train_batch`.
 
 BLAS runs on one thread during training unless told otherwise (``blas_threads=``, or an
 enclosing :func:`minikd.training.blas_threads` block): see :mod:`minikd._threads`.
@@ -30,7 +31,6 @@ enclosing :func:`minikd.training.blas_threads` block): see :mod:`minikd._threads
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -41,25 +41,11 @@ from .._threads import resolve_blas_threads
 from .._validation import as_labels, check_bool, check_int, check_positive, param_error
 from ..losses.response import cross_entropy_kernel
 from ..nn.mlp import MLP
-from ..nn.optim import SGD, NonFiniteUpdateError, Optimizer, clip_grad_norm
+from ..nn.optim import SGD, Optimizer
+from .guard import NonFiniteLossError, train_batch  # re-exported: NonFiniteLossError
 from .history import History, format_record
 
 __all__ = ["NonFiniteLossError", "fit", "train_loop"]
-
-
-class NonFiniteLossError(ArithmeticError):
-    """Training produced a NaN or inf; the parameters hold their last finite values.
-
-    Attributes
-    ----------
-    epoch, step : int
-        Where it happened (both 1-based; ``step`` counts mini-batches within the epoch).
-    """
-
-    def __init__(self, message, *, epoch, step):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
 
 
 def _check_callable(value, name, func, optional=True):
@@ -172,8 +158,8 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
             sums, seen = {}, 0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]  # (B,)
-                terms = _train_batch(params, optimizer, step, idx, clip_norm, guard_params,
-                                     (label, epoch, b + 1, n_batches))
+                terms = train_batch(params, optimizer, step, idx, clip_norm, guard_params,
+                                    (label, epoch, b + 1, n_batches))
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value * len(idx)
                 seen += len(idx)
@@ -188,37 +174,6 @@ def train_loop(params, optimizer, n_samples, step, *, epochs, batch_size, rng=No
             if verbose:
                 print(format_record(label, record, epochs), file=sys.stderr, flush=True)
     return history
-
-
-def _train_batch(params, optimizer, step, idx, clip_norm, guard_params, where):
-    """One mini-batch: terms and gradients, the non-finite guards, the update; returns terms.
-
-    NumPy's floating-point warnings are off inside: a NaN or inf that reaches a term or the
-    update is reported once, here, as NonFiniteLossError.
-    """
-    with np.errstate(all="ignore"):
-        terms, grads = step(idx)
-        terms = {key: float(value) for key, value in terms.items()}
-        for key, value in terms.items():
-            if not math.isfinite(value):
-                raise _non_finite(where, f"loss term {key!r} is {value}; parameters kept at "
-                                  "their values before this step.")
-        if clip_norm is not None:
-            clip_grad_norm(grads, clip_norm)
-        try:
-            optimizer.step(grads)
-        except NonFiniteUpdateError as err:
-            raise _non_finite(where, str(err)) from err
-    if guard_params and not all(np.isfinite(p).all() for p in params.values()):
-        raise _non_finite(where, "the optimizer made a parameter non-finite (a foreign "
-                          "optimizer: the parameters could not be kept).")
-    return terms
-
-
-def _non_finite(where, what):
-    label, epoch, step, n_batches = where
-    return NonFiniteLossError(f"{label}: epoch {epoch}, step {step}/{n_batches}: {what}",
-                              epoch=epoch, step=step)
 
 
 def _accuracy(model, X, y):
