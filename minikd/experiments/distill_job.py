@@ -125,18 +125,18 @@ def run_seed(setup, data, seed, verbose=False):
     ``record``: the test accuracy of every model and the students' agreement with the teacher;
     ``curves``: test accuracy per epoch of every model; ``models``: name -> trained MLP.
     """
-    teacher, hist = train_teacher(setup, data, seed, verbose)
-    curves = {"teacher": hist["val_acc"]}
+    teacher, test_curve = train_teacher(setup, data, seed, verbose)
+    curves = {"teacher": test_curve}
     teacher_pred = teacher.predict(data.X_test)
     record = {"seed": seed, "teacher": {"acc": accuracy(teacher, data.X_test, data.y_test)}}
     models = {"teacher": teacher}
     for name in STUDENTS:
         if name == "distilled":
-            student, hist = train_distilled(setup, data, teacher, seed, verbose)
+            student, test_curve = train_distilled(setup, data, teacher, seed, verbose)
         else:
             wd = setup.weight_decay if name == "scratch_wd" else 0.0
-            student, hist = train_scratch(setup, data, seed, wd, verbose, name)
-        curves[name] = hist["val_acc"]
+            student, test_curve = train_scratch(setup, data, seed, wd, verbose, name)
+        curves[name] = test_curve
         record[name] = {"acc": accuracy(student, data.X_test, data.y_test),
                         "agreement": agreement(student, teacher_pred, data.X_test)}
         models[name] = student
