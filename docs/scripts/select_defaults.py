@@ -67,7 +67,8 @@ GRID = {
     "epochs": ((50, 100, 200), "distilled"),
 }
 DEFAULTS = {"beta": FITNETS_BETA, **{k: getattr(BASE, k) for k in GRID if k != "beta"}}
-TEACHER_KNOBS = ("teacher_dropout", "teacher_epochs")
+TEACHER_KNOBS = ("teacher_dropout", "teacher_epochs", "lr", "batch_size")  # change the teacher
+BUDGET_KNOBS = ("teacher_epochs", "epochs", "student_hidden")  # time or size, not just accuracy
 
 
 def validation_split(seed, val_fraction):
@@ -116,7 +117,7 @@ def models_for(knob, value):
 
 
 def teacher_key(setup):
-    return (setup.teacher_dropout, setup.teacher_epochs)
+    return (setup.teacher_dropout, setup.teacher_epochs, setup.lr, setup.batch_size)
 
 
 def mean_std(a):
@@ -138,7 +139,15 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--out", help="write the Markdown there (atomically) instead of stdout")
+    p.add_argument("--append", action="store_true", help="append to --out's text")
+    p.add_argument("--around", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="select around these values instead of DistillSetup()'s defaults")
     a = p.parse_args(argv)
+    global BASE, DEFAULTS
+    for item in a.around:
+        field, value = item.split("=")
+        BASE = replace(BASE, **{field: type(getattr(BASE, field))(value)})
+    DEFAULTS = {"beta": FITNETS_BETA, **{k: getattr(BASE, k) for k in GRID if k != "beta"}}
     start = time.perf_counter()
 
     # Every distinct model, trained once: a config shared by several knobs (the defaults) is
@@ -146,8 +155,8 @@ def main(argv=None):
     wanted = {(kind, setup, seed) for knob, (values, _) in GRID.items() for v in values
               for kind, setup in models_for(knob, v) for seed in SEEDS}
     t_keys = sorted({(teacher_key(s), seed) for kind, s, seed in wanted if kind == "distilled"})
-    t_setups = {key: replace(BASE, teacher_dropout=key[0], teacher_epochs=key[1])
-                for key, _ in t_keys}
+    t_setups = {key: replace(BASE, teacher_dropout=key[0], teacher_epochs=key[1], lr=key[2],
+                             batch_size=key[3]) for key, _ in t_keys}
     t_out = map_runs(teacher_run, [(t_setups[key], seed, a.val_fraction) for key, seed in t_keys],
                      jobs=a.jobs)
     teachers = {k: t for k, (t, _) in zip(t_keys, t_out, strict=True)}
@@ -168,7 +177,9 @@ def main(argv=None):
             return scores(knob, value, "distilled") - scores(knob, value, "scratch")
         return scores(knob, value, kind)
 
-    out = [f"Output of `python docs/scripts/select_defaults.py --jobs {a.jobs}` "
+    around = f" --around {' '.join(a.around)}" if a.around else ""
+    out = [f"### Around the defaults{' with ' + ', '.join(a.around) if a.around else ''}", "",
+           f"Output of `python docs/scripts/select_defaults.py --jobs {a.jobs}{around}` "
            f"({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} cores shared "
            f"with other jobs, load average {os.getloadavg()[0]:.1f} at the end; "
            f"{seconds / 60:.1f} min wall time).", "",
@@ -179,7 +190,8 @@ def main(argv=None):
            "Each knob varied alone, the others at the defaults (teacher "
            f"{BASE.teacher_hidden}, {BASE.teacher_epochs} epochs; students "
            f"{BASE.student_hidden}, {BASE.epochs} epochs; Adam lr {BASE.lr:g}, batch "
-           f"{BASE.batch_size}); lr, batch_size and epochs change the students only.", "",
+           f"{BASE.batch_size}); lr and batch_size change every model, epochs the students "
+           "only.", "",
            "Validation accuracy (%), mean ± std over seeds; Δ: paired difference from the "
            "default value (points), mean ± std over seeds, and on how many seeds the value "
            "beat the default. Rule: change the default only if the best value's Δ exceeds its "
@@ -201,8 +213,7 @@ def main(argv=None):
             if knob in TEACHER_KNOBS:
                 key = teacher_key(knob_setup(knob, v))
                 note.append(f"teacher {pct([t_acc[(key, seed)] for seed in SEEDS])}")
-            if kind != "scratch_wd" and knob not in TEACHER_KNOBS + ("temperature", "alpha",
-                                                                     "beta"):
+            if knob in ("student_hidden", "lr", "batch_size", "epochs"):
                 note.append(f"scratch {pct(scores(knob, v, 'scratch'))}")
             if kind == "gain":
                 note.append(f"distilled {pct(scores(knob, v, 'distilled'))}")
@@ -215,6 +226,11 @@ def main(argv=None):
                 best, best_d, best_s = v, dm, ds
         if best == default:
             decisions.append(f"- `{knob}`: the default {fmt(default)} is best on validation: kept.")
+        elif best_d > best_s and knob in BUDGET_KNOBS:
+            decisions.append(f"- `{knob}`: {fmt(best)} beats the default {fmt(default)} by "
+                             f"{best_d:+.2f} ± {best_s:.2f} points, more than the spread, but "
+                             f"it is a budget (time or size): the rule allows the change, "
+                             f"the job's time budget decides.")
         elif best_d > best_s:
             decisions.append(f"- `{knob}`: {fmt(best)} beats the default {fmt(default)} by "
                              f"{best_d:+.2f} ± {best_s:.2f} points, more than the spread: "
@@ -227,6 +243,9 @@ def main(argv=None):
     if a.out is None:
         sys.stdout.write(text)
         return
+    if a.append:
+        with open(a.out, encoding="utf-8") as f:
+            text = f.read() + "\n" + text
     tmp = f"{a.out}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
