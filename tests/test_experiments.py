@@ -167,3 +167,43 @@ def test_the_setup_reaches_the_trainer(overrides, method, beta, monkeypatch):
     assert (seen["method"], seen["beta"]) == (method, beta)
     assert (seen["temperature"], seen["alpha"]) == (3.0, 0.7)
     assert seen["epochs"] == setup.epochs and seen["batch_size"] == setup.batch_size
+
+
+# -- what travels where: the test split draws curves only; the omit-class split follows the seed --
+
+
+def test_the_trainers_curve_is_the_test_accuracy_per_epoch():
+    """seed_runs hands fit the test split as its held-out set: the curve it returns is the test
+    accuracy, epoch by epoch (checked at the last epoch against the trained model)."""
+    from minikd.experiments import seed_runs
+
+    data = E.load_dataset("digits")
+    setup = E.DistillSetup(dataset="digits", epochs=2, teacher_epochs=2, student_hidden=(8,),
+                           teacher_hidden=(16,)).checked()
+    student, curve = seed_runs.train_scratch(setup, data, 3, 0.0, False)
+    assert len(curve) == 2
+    assert curve[-1] == seed_runs.accuracy(student, data.X_test, data.y_test)
+    teacher, t_curve = seed_runs.train_teacher(setup, data, 3, False)
+    student, d_curve = seed_runs.train_distilled(setup, data, teacher, 3, False)
+    assert len(t_curve) == 2 and d_curve[-1] == seed_runs.accuracy(student, data.X_test,
+                                                                   data.y_test)
+
+
+def test_omit_class_draws_each_seeds_digits_split_from_the_seed(monkeypatch):
+    seen = []
+    real = O.load_dataset
+
+    def recording(name, **kwargs):
+        split = real(name, **kwargs)
+        seen.append((kwargs.get("rng"), split.y_test.copy()))
+        return split
+
+    monkeypatch.setattr(O, "load_dataset", recording)
+    O.run_omit_class(seeds=2, first_seed=7, epochs=1, teacher_epochs=1, teacher_hidden=(8,),
+                     student_hidden=(8,), verbose=False)
+    rngs = [rng for rng, _ in seen]
+    assert 7 in rngs and 8 in rngs
+    y7 = next(y for rng, y in seen if rng == 7)
+    y8 = next(y for rng, y in seen if rng == 8)
+    assert np.array_equal(np.bincount(y7), np.bincount(y8))  # stratified: same class counts
+    assert not np.array_equal(y7, y8)  # but different rows

@@ -70,7 +70,8 @@ def add_setup_arguments(p, defaults, omit=False, sweep=False):
         return
     g.add_argument("--weight-decay", type=nonneg_float, metavar="W",
                    help=f"decoupled (AdamW) weight decay of the regularised scratch student "
-                        f"(default: {d.weight_decay:g}, the best of 0.01, 0.03, 0.1, 0.3 for it)")
+                        f"(default: {d.weight_decay:g}, the best of 0.01 to 1 for it on "
+                        f"validation data)")
     g = p.add_argument_group("distillation")
     g.add_argument("--family", choices=["response", "feature", "relation"],
                    help=f"what the student copies besides the soft targets (default: {d.family})")

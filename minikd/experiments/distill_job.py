@@ -186,8 +186,8 @@ def run_seed(setup, data, seed, verbose=False, teacher_logits=None):
     agreement come from the test logits (None without them), its curve is empty.
     """
     if teacher_logits is None:
-        teacher, hist = train_teacher(setup, data, seed, verbose)
-        curves = {"teacher": hist["val_acc"]}
+        teacher, test_curve = train_teacher(setup, data, seed, verbose)
+        curves = {"teacher": test_curve}
         teacher_pred = teacher.predict(data.X_test)
         models = {"teacher": teacher}
     else:
@@ -198,13 +198,13 @@ def run_seed(setup, data, seed, verbose=False, teacher_logits=None):
                                         float(np.mean(teacher_pred == data.y_test))}}
     for name in STUDENTS:
         if name == "distilled":
-            student, hist = train_distilled(
+            student, test_curve = train_distilled(
                 setup, data, teacher, seed, verbose,
                 teacher_logits=None if teacher_logits is None else teacher_logits[0])
         else:
             wd = setup.weight_decay if name == "scratch_wd" else 0.0
-            student, hist = train_scratch(setup, data, seed, wd, verbose, name)
-        curves[name] = hist["val_acc"]
+            student, test_curve = train_scratch(setup, data, seed, wd, verbose, name)
+        curves[name] = test_curve
         record[name] = {"acc": accuracy(student, data.X_test, data.y_test),
                         "agreement": None if teacher_pred is None else
                         agreement(student, teacher_pred, data.X_test)}

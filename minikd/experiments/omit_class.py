@@ -154,7 +154,9 @@ def run_omit_class(setup=None, *, verbose=True, jobs=None, backend="loky", sched
         z'_c = z_c + b, \qquad
         b_{\text{prior}}: \frac{1}{M}\sum_m [\arg\max_k z'_{mk} = c] = \pi_c
 
-    For each seed: a teacher trains on every class; a student is distilled from it on a transfer
+    For each seed (which also draws the digits' train/test split, so the spread over seeds
+    includes the split's variation; MNIST-1D and IDX have one fixed split): a teacher trains on
+    every class; a student is distilled from it on a transfer
     set with no example of class ``omit``; a scratch student trains on the same transfer set
     with hard labels (it can never predict the missing class). The distilled student's
     accuracy on the test examples of the missing class is reported before any shift and after
@@ -192,7 +194,8 @@ def run_omit_class(setup=None, *, verbose=True, jobs=None, backend="loky", sched
         setup = replace(setup, **overrides)
     setup = setup.checked()
     start = time.perf_counter()
-    full = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train)
+    full = load_dataset(setup.dataset, data_dir=setup.data_dir, n_train=setup.n_train,
+                        rng=setup.first_seed)
     c = setup.omit
     n_class = n_classes(full)
     if c >= n_class:
@@ -220,6 +223,8 @@ def omit_seed(setup, full, seed):
     the transfer set without class ``setup.omit``, and the record of every shift rule."""
     c = setup.omit
     base = setup.as_distill_setup()
+    if setup.dataset == "digits":  # its train/test split is drawn from the seed
+        full = load_dataset("digits", n_train=setup.n_train, rng=seed)
     X_fit, y_fit, X_val, y_val = _data.train_val_split(
         full.X_train, full.y_train, val_fraction=setup.val_fraction, rng=seed)
     fit_data = _data.Split(X_fit, y_fit, full.X_test, full.y_test)

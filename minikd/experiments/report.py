@@ -129,8 +129,9 @@ def omit_report(r):
         f"{st['teacher_dropout']:g}, {st['teacher_epochs']} epochs); student "
         f"{arch([d['n_features'], *st['student_hidden'], d['n_classes']])} ({st['epochs']} "
         f"epochs), T = {st['temperature']:g}, alpha = {st['alpha']:g}",
-        f"test set: {d['n_test']} examples, {d['n_test_class']} of class {c}; the validation "
-        f"split is {st['val_fraction']:g} of the training data",
+        f"test set: {d['n_test']} examples, {d['n_test_class']} of class {c}"
+        + (" (a stratified 30 % drawn from each seed)" if st["dataset"] == "digits" else "")
+        + f"; the validation split is {st['val_fraction']:g} of the training data",
         "",
     ]
     rows = []

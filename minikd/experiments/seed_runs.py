@@ -2,6 +2,12 @@ r"""One seed's models: its teacher, its scratch students and its distilled stude
 
 The random streams of a seed are spawned from the seed alone (:func:`seed_streams`), so a model
 trained here is the same whichever process trains it and in whatever order.
+
+Each trainer returns its model and ``test_curve``, the accuracy on ``data.X_test`` after each
+epoch: :func:`minikd.fit` and :func:`minikd.distill` watch a held-out set given as their
+``X_val``/``y_val`` and record it as ``val_acc``; the jobs hand them the *test* split, only to
+draw these curves. Nothing is chosen with it (the defaults were chosen on a validation split
+of the training data: ``docs/scripts/select_defaults.py``).
 """
 
 from __future__ import annotations
@@ -71,7 +77,8 @@ def n_classes(data):
 
 
 def train_teacher(setup, data, seed, verbose):
-    """The seed's teacher (``setup.teacher_hidden``, dropout, Adam) and its history."""
+    """The seed's teacher (``setup.teacher_hidden``, dropout, Adam) and its test accuracy per
+    epoch."""
     t_init, t_order, _, _ = seed_streams(seed)
     sizes = [data.X_train.shape[1], *setup.teacher_hidden, n_classes(data)]
     teacher = MLP(sizes, dropout=setup.teacher_dropout, rng=t_init)
@@ -79,7 +86,7 @@ def train_teacher(setup, data, seed, verbose):
                batch_size=setup.batch_size, optimizer=Adam(teacher.params, lr=setup.lr),
                X_val=data.X_test, y_val=data.y_test, rng=t_order, verbose=verbose,
                label=f"seed {seed} teacher")
-    return teacher, hist
+    return teacher, hist["val_acc"]  # fit's held-out column; here the test split
 
 
 def new_student(setup, data, seed):
@@ -90,7 +97,8 @@ def new_student(setup, data, seed):
 
 
 def train_scratch(setup, data, seed, weight_decay, verbose, name="scratch"):
-    """A student trained on the hard labels alone (AdamW when ``weight_decay`` > 0)."""
+    """A student trained on the hard labels alone (AdamW when ``weight_decay`` > 0), and its
+    test accuracy per epoch."""
     student = new_student(setup, data, seed)
     # Decoupled weight decay (AdamW, Loshchilov & Hutter 2019); plain Adam when it is 0.
     opt = (AdamW(student.params, lr=setup.lr, weight_decay=weight_decay) if weight_decay
@@ -99,13 +107,14 @@ def train_scratch(setup, data, seed, weight_decay, verbose, name="scratch"):
                batch_size=setup.batch_size, optimizer=opt, X_val=data.X_test,
                y_val=data.y_test, rng=seed_streams(seed)[3], verbose=verbose,
                label=f"seed {seed} {name}")
-    return student, hist
+    return student, hist["val_acc"]  # the test split's column (module docstring)
 
 
 def train_distilled(setup, data, teacher, seed, verbose, name="distilled",
                     teacher_logits=None):
-    """A student distilled from ``teacher`` with ``setup``'s method, T, alpha and weight; or,
-    with ``teacher=None``, from the given ``teacher_logits`` (N, C) of the training rows."""
+    """A student distilled from ``teacher`` with ``setup``'s method, T, alpha and weight (or,
+    with ``teacher=None``, from the given ``teacher_logits`` (N, C) of the training rows), and
+    its test accuracy per epoch."""
     student = new_student(setup, data, seed)
     # Adam over the student's arrays and, for FitNets, the regressor's (a factory, so the
     # trainer hands it every parameter it trains).
@@ -116,4 +125,4 @@ def train_distilled(setup, data, teacher, seed, verbose, name="distilled",
                    optimizer=lambda params: Adam(params, lr=setup.lr), X_val=data.X_test,
                    y_val=data.y_test, rng=seed_streams(seed)[3], verbose=verbose,
                    label=f"seed {seed} {name}")
-    return student, hist
+    return student, hist["val_acc"]  # the test split's column (module docstring)

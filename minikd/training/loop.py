@@ -208,7 +208,8 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
         Defaults to ``SGD(model.params, lr=0.05, momentum=0.9)``.
     X_val : array_like of shape (M, D), optional
     y_val : array_like of int of shape (M,), optional
-        Validation set; both or neither.
+        A held-out set, both or neither, scored after each epoch (``val_acc``): a validation
+        split to choose with, or a test split watched only for curves (the caller says which).
     rng : int, numpy.random.Generator or None
         Mini-batch order. (Dropout draws from the model's own Generator.)
     schedule, clip_norm, verbose, label, blas_threads
