@@ -200,7 +200,7 @@ def test_omit_class_draws_each_seeds_digits_split_from_the_seed(monkeypatch):
 
     monkeypatch.setattr(O, "load_dataset", recording)
     O.run_omit_class(seeds=2, first_seed=7, epochs=1, teacher_epochs=1, teacher_hidden=(8,),
-                     student_hidden=(8,), verbose=False)
+                     student_hidden=(8,), verbose=False, jobs=1)  # patched here
     rngs = [rng for rng, _ in seen]
     assert 7 in rngs and 8 in rngs
     y7 = next(y for rng, y in seen if rng == 7)
